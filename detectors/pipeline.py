@@ -1,0 +1,163 @@
+"""Run the configured detectors over a batch and redact what will be stored.
+
+This is the whole of the score hop's judgement, with no Kafka and no ClickHouse: events in,
+``ScoredEvent``s (redacted event, signals, cost, PII types) and per-event failures out.
+
+>>> from schemas.events import InferenceEvent
+>>> from detectors.cost import CostDetector
+>>> p = ScoringPipeline([CostDetector()])
+>>> e = InferenceEvent(service="s", model="gpt-4o", provider="openai", event_id="e1",
+...     prompt="I am ann@example.com", usage={"input_tokens": 10})
+>>> [scored], failed = p.score([e])
+>>> scored.event.prompt, str(scored.cost_usd), scored.pii_types, failed
+('I am <EMAIL_ADDRESS>', '0.000025', ['EMAIL_ADDRESS'], [])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from detectors.base import BatchFeatures, Detector
+from detectors.pii import Finding, RedactionMode, RegexPIIDetector, event_texts, redact_event
+from schemas.events import InferenceEvent
+from schemas.results import Signal
+
+__all__ = ["ScoredEvent", "ScoringFailure", "ScoringPipeline"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredEvent:
+    """One event ready to store: text redacted unless the operator opted out."""
+
+    event: InferenceEvent
+    signals: list[Signal]
+    findings: list[Finding] = field(default_factory=list)
+    cost_usd: Decimal | None = None
+
+    @property
+    def pii_types(self) -> list[str]:
+        return sorted({f.type for f in self.findings})
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringFailure:
+    """An event no detector could score: it goes to the dead-letter topic, not the floor."""
+
+    event: InferenceEvent
+    error: str
+
+
+class ScoringPipeline:
+    """Score batches with ``detectors`` and redact with ``scanner``'s PII findings.
+
+    Parameters
+    ----------
+    detectors
+        Detector instances, run in order on every batch.
+    scanner
+        The PII finder whose findings drive redaction. It runs on every batch whether or not
+        it is also one of ``detectors`` (privacy by default); when it is, the batch is scanned
+        once.
+    redaction
+        replace (``<EMAIL_ADDRESS>``), mask (``*****``) or hash (``<EMAIL_ADDRESS:1f2e...>``).
+    store_raw_pii
+        Opt-in: keep the raw text. Findings are still recorded.
+    """
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        scanner: RegexPIIDetector | None = None,
+        redaction: RedactionMode = "replace",
+        store_raw_pii: bool = False,
+        hash_salt: str = "",
+    ) -> None:
+        names = [d.name for d in detectors]
+        if len(set(names)) != len(names):
+            msg = f"each detector may be configured once, got {names}"
+            raise ValueError(msg)
+        self.detectors = list(detectors)
+        self.scanner = scanner or next(
+            (d for d in detectors if isinstance(d, RegexPIIDetector)), RegexPIIDetector()
+        )
+        self.redaction = redaction
+        self.store_raw_pii = store_raw_pii
+        self.hash_salt = hash_salt
+
+    def score(
+        self, events: Sequence[InferenceEvent]
+    ) -> tuple[list[ScoredEvent], list[ScoringFailure]]:
+        """Score a batch; if the batch fails, score event by event to isolate the culprit."""
+        if not events:
+            return [], []
+        try:
+            return self._score(events), []
+        except Exception:
+            if len(events) == 1:
+                raise
+            log.exception("batch of %d failed to score; retrying event by event", len(events))
+        scored: list[ScoredEvent] = []
+        failed: list[ScoringFailure] = []
+        for event in events:
+            try:
+                scored.extend(self._score([event]))
+            except Exception as exc:  # one hostile event must not stop the stream
+                failed.append(ScoringFailure(event, f"{type(exc).__name__}: {exc}"))
+        return scored, failed
+
+    def _score(self, events: Sequence[InferenceEvent]) -> list[ScoredEvent]:
+        features = BatchFeatures(events)
+        per_detector = [d.score_batch(events, features) for d in self.detectors]
+        for det, signals in zip(self.detectors, per_detector, strict=True):
+            if len(signals) != len(events):
+                msg = f"{det!r} returned {len(signals)} signals for {len(events)} events"
+                raise RuntimeError(msg)
+        findings = self.scanner.findings(events, features)
+        out = []
+        for i, event in enumerate(events):
+            signals = [sigs[i] for sigs in per_detector]
+            cost = next(
+                (Decimal(s.detail["cost_usd"]) for s in signals if "cost_usd" in s.detail),
+                None,
+            )
+            if self.store_raw_pii:
+                out.append(ScoredEvent(event, signals, findings[i], cost))
+                continue
+            stored = redact_event(event, findings[i], self.redaction, self.hash_salt)
+            raw = _raw_spans(event, findings[i])
+            signals = [_scrub_signal(s, raw) for s in signals]
+            out.append(ScoredEvent(stored, signals, findings[i], cost))
+        return out
+
+
+def _raw_spans(event: InferenceEvent, findings: Sequence[Finding]) -> dict[str, str]:
+    """Raw PII text -> its placeholder, for scrubbing detectors' reasons and details."""
+    texts = dict(event_texts(event))
+    return {texts[f.field][f.start : f.end]: f"<{f.type}>" for f in findings if f.field in texts}
+
+
+def _scrub(value: Any, raw: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for text, placeholder in raw.items():
+            value = value.replace(text, placeholder)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, raw) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, raw) for v in value]
+    return value
+
+
+def _scrub_signal(signal: Signal, raw: dict[str, str]) -> Signal:
+    """A detector may quote the text it judged (a hallucinated claim): never quote PII."""
+    if not raw:
+        return signal
+    return signal.model_copy(
+        update={"reason": _scrub(signal.reason, raw), "detail": _scrub(signal.detail, raw)}
+    )

@@ -1,0 +1,227 @@
+"""The inbound contract: one ``InferenceEvent`` per LLM call, and ``UserFeedback``.
+
+Field names follow the OpenTelemetry GenAI semantic conventions where one exists, with the
+``gen_ai.`` prefix dropped and dots turned into underscores (``gen_ai.request.model`` is
+``request_model``, ``gen_ai.usage.input_tokens`` is ``usage.input_tokens``). ``model`` is
+accepted as an alias of ``request_model`` because most SDKs call it that.
+
+Inbound models ignore unknown fields (producers evolve faster than we do); the major version
+lives in ``schema_version`` and in the topic name (``llm.inference.v1``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "MAX_TOKENS",
+    "ChatMessage",
+    "ContextDocument",
+    "InferenceEvent",
+    "TokenUsage",
+    "UserFeedback",
+]
+
+#: Longest text accepted in any one field (prompt, response, a context document).
+MAX_TEXT_CHARS = 1_000_000
+#: Largest token count accepted in any one usage field; larger is a producer bug.
+MAX_TOKENS = 10_000_000
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+ShortText = Annotated[str, Field(max_length=256)]
+TokenCount = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
+
+
+def _reject_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        msg = "text contains a NUL character (\\x00)"
+        raise ValueError(msg)
+    return value
+
+
+class _Inbound(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+
+
+class ChatMessage(_Inbound):
+    """One message of a chat prompt (``gen_ai.input.messages``)."""
+
+    role: ShortText = Field(description="system, user, assistant, tool, ...")
+    content: Text = Field(description="The message text.")
+
+    _nul = field_validator("role", "content")(_reject_nul)
+
+
+class ContextDocument(_Inbound):
+    """A document retrieved for a RAG call (``gen_ai.retrieval.documents``)."""
+
+    text: Text = Field(description="The retrieved passage as given to the model.")
+    id: ShortText | None = Field(default=None, description="Document id in the retriever.")
+    source: ShortText | None = Field(default=None, description="Index, URL or collection.")
+    score: float | None = Field(default=None, description="Retriever relevance score.")
+
+    _nul = field_validator("text", "id", "source")(_reject_nul)
+
+
+class TokenUsage(_Inbound):
+    """Token counts (``gen_ai.usage.*``).
+
+    ``input_tokens`` counts *all* input tokens, cached ones included (the OpenTelemetry and
+    genai-prices convention); ``cache_read_tokens`` and ``cache_write_tokens`` say how many of
+    them were read from or written to the provider's prompt cache, so they can never exceed
+    ``input_tokens`` together.
+    """
+
+    input_tokens: TokenCount = 0
+    output_tokens: TokenCount = 0
+    cache_read_tokens: TokenCount = 0
+    cache_write_tokens: TokenCount = 0
+
+    @model_validator(mode="after")
+    def _cached_within_input(self) -> TokenUsage:
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            msg = (
+                f"cache_read_tokens ({self.cache_read_tokens}) + cache_write_tokens "
+                f"({self.cache_write_tokens}) exceed input_tokens ({self.input_tokens}); "
+                "input_tokens must include cached tokens"
+            )
+            raise ValueError(msg)
+        return self
+
+
+class InferenceEvent(_Inbound):
+    """One LLM call, as published by the calling service to ``llm.inference.v1``."""
+
+    schema_version: Literal[1] = Field(
+        default=1, description="Major version of this contract; only 1 is accepted."
+    )
+    event_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        default_factory=lambda: str(uuid.uuid4()),
+        description="Idempotency key: a redelivered event with the same id is stored once.",
+    )
+    timestamp: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        description="When the call started (RFC 3339). A naive time is taken as UTC.",
+    )
+    service: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="The calling service (OTel service.name)."
+    )
+    environment: ShortText = Field(
+        default="production", description="Deployment environment (deployment.environment)."
+    )
+    operation: ShortText = Field(
+        default="chat", description="gen_ai.operation.name: chat, text_completion, embeddings..."
+    )
+    provider: ShortText | None = Field(
+        default=None, description="gen_ai.provider.name: openai, anthropic, aws.bedrock..."
+    )
+    request_model: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+        validation_alias=AliasChoices("request_model", "model"),
+        description="gen_ai.request.model: the model asked for.",
+    )
+    response_model: ShortText | None = Field(
+        default=None, description="gen_ai.response.model: the model that answered."
+    )
+    prompt: Text | list[ChatMessage] = Field(
+        default="", description="The prompt as text, or as chat messages."
+    )
+    response: Text = Field(default="", description="The model's answer text.")
+    context: list[ContextDocument] = Field(
+        default_factory=list, max_length=1000, description="Retrieved documents (RAG)."
+    )
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    latency_ms: Annotated[float, Field(ge=0, le=86_400_000)] | None = Field(
+        default=None, description="Wall time of the call in milliseconds."
+    )
+    ttft_ms: Annotated[float, Field(ge=0, le=86_400_000)] | None = Field(
+        default=None, description="Time to first token in milliseconds (streaming)."
+    )
+    status: Literal["ok", "error"] = Field(default="ok")
+    error_type: ShortText | None = Field(default=None, description="OTel error.type.")
+    finish_reasons: list[ShortText] = Field(
+        default_factory=list, max_length=64, description="gen_ai.response.finish_reasons."
+    )
+    user_id: ShortText | None = Field(default=None, description="End user (enduser.id).")
+    session_id: ShortText | None = Field(default=None, description="Conversation (session.id).")
+    prompt_template_id: ShortText | None = None
+    prompt_template_version: ShortText | None = None
+    experiment: ShortText | None = Field(default=None, description="A/B experiment name.")
+    variant: ShortText | None = Field(default=None, description="A/B arm within experiment.")
+    segments: list[ShortText] = Field(
+        default_factory=list, max_length=64, description="User-segment labels."
+    )
+    metadata: dict[ShortText, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=256, description="Free string metadata."
+    )
+
+    _nul = field_validator(
+        "service",
+        "environment",
+        "request_model",
+        "response_model",
+        "prompt",
+        "response",
+        "user_id",
+        "session_id",
+        "error_type",
+    )(_reject_nul)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_text(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
+        return value
+
+    @property
+    def model(self) -> str:
+        """The model to attribute this call to: the one that answered, else the one asked."""
+        return self.response_model or self.request_model
+
+    @property
+    def prompt_text(self) -> str:
+        """The prompt as one string (chat messages joined as ``role: content`` lines)."""
+        if isinstance(self.prompt, str):
+            return self.prompt
+        return "\n".join(f"{m.role}: {m.content}" for m in self.prompt)
+
+
+class UserFeedback(_Inbound):
+    """A user's judgement of one call, published to ``llm.feedback.v1``."""
+
+    schema_version: Literal[1] = 1
+    event_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="The InferenceEvent this feedback is about."
+    )
+    score: float | None = Field(default=None, description="Numeric rating, e.g. -1..1 or 1..5.")
+    label: ShortText | None = Field(default=None, description="e.g. thumbs_up, wrong, unsafe.")
+    comment: Annotated[str, Field(max_length=10_000)] | None = None
+    user_id: ShortText | None = None
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @model_validator(mode="after")
+    def _has_judgement(self) -> UserFeedback:
+        if self.score is None and self.label is None and not self.comment:
+            msg = "feedback needs at least one of score, label or comment"
+            raise ValueError(msg)
+        return self

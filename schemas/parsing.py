@@ -1,0 +1,96 @@
+"""Bytes in, a valid ``InferenceEvent`` out, or an ``InvalidEvent`` that says exactly why.
+
+The ingest hop calls :func:`parse_event` on every message; an ``InvalidEvent`` carries the
+``ReasonCode`` that the dead-letter envelope stores.
+
+>>> parse_event(b'{"service": "chat", "model": "gpt-4o"}').request_model
+'gpt-4o'
+>>> try:
+...     parse_event(b'{"service": "chat"')
+... except InvalidEvent as exc:
+...     print(exc.reason.value)
+invalid_json
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.events import InferenceEvent
+from schemas.results import ReasonCode
+
+__all__ = ["DEFAULT_MAX_BYTES", "InvalidEvent", "parse_event"]
+
+DEFAULT_MAX_BYTES = 1_048_576
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid ``InferenceEvent``; routed to the dead-letter topic."""
+
+    def __init__(
+        self,
+        reason: ReasonCode,
+        message: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{reason.value}: {message}")
+        self.reason = reason
+        self.message = message
+        self.errors = errors or []
+        self.event_id = event_id
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    # Never copy the offending input into the envelope: it may be PII or megabytes.
+    return [
+        {"loc": ".".join(str(p) for p in err["loc"]), "type": err["type"], "msg": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def parse_event(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> InferenceEvent:
+    """Decode and validate one message value.
+
+    Raises
+    ------
+    InvalidEvent
+        With ``reason`` one of oversized, invalid_encoding, invalid_json, not_an_object,
+        unsupported_schema_version, schema_violation.
+    """
+    if raw is None:
+        raise InvalidEvent(ReasonCode.NOT_AN_OBJECT, "message has no value (tombstone)")
+    if len(raw) > max_bytes:
+        msg = f"message is {len(raw):,} bytes, over the {max_bytes:,}-byte limit"
+        raise InvalidEvent(ReasonCode.OVERSIZED, msg)
+    try:
+        raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        msg = f"not UTF-8: {exc.reason} at byte {exc.start}"
+        raise InvalidEvent(ReasonCode.INVALID_ENCODING, msg) from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(ReasonCode.INVALID_JSON, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        msg = f"expected a JSON object, got {type(data).__name__}"
+        raise InvalidEvent(ReasonCode.NOT_AN_OBJECT, msg)
+    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+    version = data.get("schema_version", 1)
+    if version != 1:
+        msg = f"schema_version {version!r} is not supported by llm.inference.v1 (expected 1)"
+        raise InvalidEvent(ReasonCode.UNSUPPORTED_SCHEMA_VERSION, msg, event_id=event_id)
+    try:
+        return InferenceEvent.model_validate(data)
+    except ValidationError as exc:
+        errors = _errors(exc)
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        msg = f"{first['loc'] or 'event'}: {first['msg']}{more}"
+        raise InvalidEvent(
+            ReasonCode.SCHEMA_VIOLATION, msg, errors=errors, event_id=event_id
+        ) from None
