@@ -112,6 +112,10 @@ REGISTRY: dict[str, str] = {
     "null": "detectors.base:NullDetector",
     "cost": "detectors.cost:CostDetector",
     "pii": "detectors.pii:RegexPIIDetector",
+    "pii_ner": "detectors.pii_ner:NERPIIDetector",
+    "toxicity": "detectors.toxicity:ToxicityDetector",
+    "injection": "detectors.injection:InjectionDetector",
+    "hallucination": "detectors.hallucination:HallucinationDetector",
 }
 
 

@@ -1,1 +1,19 @@
-"""placeholder"""
+"""Where results go: ClickHouse (embedded chDB or a server) and the notifiers that reach a
+human. Knows ``schemas`` and ``detectors``' result types; never Kafka.
+
+Reading order: ``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
+``notify.py`` (webhook and other channels).
+"""
+
+from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, SinkUnavailable
+from sinks.notify import DeliveryError, MemoryNotifier, Notifier, WebhookNotifier
+
+__all__ = [
+    "ClickHouseSettings",
+    "ClickHouseSink",
+    "DeliveryError",
+    "MemoryNotifier",
+    "Notifier",
+    "SinkUnavailable",
+    "WebhookNotifier",
+]

@@ -1,0 +1,374 @@
+"""ClickHouse: the embedded engine (chDB) under a data directory by default, a ClickHouse
+server when a URL is configured. The SQL is the same; everything goes through
+clickhouse-connect.
+
+The sink owns its data directory: chDB allows one process per directory and one directory
+per process. All calls are synchronous; the stream layer runs them in a thread so the event
+loop (and the Kafka heartbeats on it) stays free.
+
+Writes are idempotent as analysts query: every table is a ReplacingMergeTree whose sorting
+key identifies a row (event_id, detector, ...), and the ``*_v`` views read ``FINAL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import orjson
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from detectors.pipeline import ScoredEvent
+from schemas.results import Alert, DeadLetter, RetrainingEvent
+
+__all__ = ["ClickHouseSettings", "ClickHouseSink", "Migration", "SinkUnavailable", "migrations"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SinkUnavailable(RuntimeError):
+    """ClickHouse could not be reached or refused a write; the caller retries or holds."""
+
+
+class ClickHouseSettings(BaseModel):
+    """Where results are stored. With no ``url``, the embedded engine under ``data_dir``."""
+
+    url: str | None = Field(
+        default=None,
+        description="ClickHouse server, e.g. https://host:8443 or http://localhost:8123. "
+        "Unset: embedded chDB under data_dir.",
+    )
+    data_dir: Path = Field(
+        default=Path("data/clickhouse"), description="chDB data directory (embedded mode)."
+    )
+    database: str = Field(default="infersight", description="Database holding every table.")
+    username: str = Field(default="default", description="Server user (server mode).")
+    password: SecretStr = Field(default=SecretStr(""), description="Server password.")
+    secure: bool | None = Field(default=None, description="TLS; default from the URL scheme.")
+    retry_initial_s: float = Field(default=0.5, gt=0, description="First retry delay.")
+    retry_max_s: float = Field(default=30.0, gt=0, description="Longest delay between retries.")
+
+    @field_validator("database")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            msg = f"database must be a plain identifier, got {value!r}"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+
+class Migration(BaseModel):
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    def statements(self) -> list[str]:
+        """Statements split on ``;`` at line end, comments dropped."""
+        lines = [ln for ln in self.sql.splitlines() if not ln.lstrip().startswith("--")]
+        return [s.strip() for s in re.split(r";\s*$", "\n".join(lines), flags=re.M) if s.strip()]
+
+
+def migrations() -> list[Migration]:
+    """The numbered DDL files shipped in ``schemas/clickhouse``, in order."""
+    folder = resources.files("schemas") / "clickhouse"
+    found = []
+    for entry in folder.iterdir():
+        m = re.fullmatch(r"(\d{3})_(\w+)\.sql", entry.name)
+        if m:
+            found.append(Migration(version=int(m[1]), name=m[2], sql=entry.read_text()))
+    found.sort(key=lambda mig: mig.version)
+    versions = [mig.version for mig in found]
+    if len(set(versions)) != len(versions):
+        msg = f"duplicate migration numbers in schemas/clickhouse: {versions}"
+        raise RuntimeError(msg)
+    return found
+
+
+EVENT_COLUMNS = [
+    "event_id", "timestamp", "service", "environment", "operation", "provider",
+    "request_model", "model", "prompt", "prompt_messages", "response", "context",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+    "latency_ms", "ttft_ms", "status", "error_type", "finish_reasons", "user_id", "session_id",
+    "prompt_template_id", "prompt_template_version", "experiment", "variant", "segments",
+    "metadata", "pii_types", "ingested_at",
+]  # fmt: skip
+SIGNAL_COLUMNS = [
+    "event_id", "timestamp", "service", "environment", "model", "detector", "score", "fired",
+    "reason", "detail", "ingested_at",
+]  # fmt: skip
+DEADLETTER_COLUMNS = [
+    "topic", "partition", "offset", "reason", "message", "event_id", "original_size",
+    "original_sha256", "received_at",
+]  # fmt: skip
+ALERT_COLUMNS = [
+    "alert_id", "fingerprint", "episode_id", "rule", "status", "severity", "service", "model",
+    "summary", "value", "threshold", "window_start", "window_end", "labels",
+    "sample_event_ids", "evidence_sql", "runbook_url", "created_at",
+]  # fmt: skip
+RETRAINING_COLUMNS = [
+    "retraining_id", "service", "model", "reason", "triggered_by", "since", "window_start",
+    "window_end", "statistics", "selection_sql", "created_at",
+]  # fmt: skip
+
+
+def _naive(ts: datetime) -> datetime:
+    """UTC wall time: clickhouse-connect writes naive datetimes as given."""
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+def event_row(s: ScoredEvent, now: datetime) -> list[Any]:
+    e = s.event
+    messages = (
+        ""
+        if isinstance(e.prompt, str)
+        else orjson.dumps([m.model_dump() for m in e.prompt]).decode()
+    )
+    return [
+        e.event_id, _naive(e.timestamp), e.service, e.environment, e.operation,
+        e.provider or "", e.request_model, e.model, e.prompt_text, messages, e.response,
+        [d.text for d in e.context], e.usage.input_tokens, e.usage.output_tokens,
+        e.usage.cache_read_tokens, e.usage.cache_write_tokens, s.cost_usd, e.latency_ms,
+        e.ttft_ms, e.status, e.error_type or "", list(e.finish_reasons), e.user_id or "",
+        e.session_id or "", e.prompt_template_id or "", e.prompt_template_version or "",
+        e.experiment or "", e.variant or "", list(e.segments), dict(e.metadata), s.pii_types,
+        now,
+    ]  # fmt: skip
+
+
+def signal_rows(s: ScoredEvent, now: datetime) -> list[list[Any]]:
+    e = s.event
+    return [
+        [
+            e.event_id,
+            _naive(e.timestamp),
+            e.service,
+            e.environment,
+            e.model,
+            sig.detector,
+            sig.score,
+            int(sig.fired),
+            sig.reason,
+            orjson.dumps(sig.detail).decode(),
+            now,
+        ]  # fmt: skip
+        for sig in s.signals
+    ]
+
+
+def deadletter_row(d: DeadLetter) -> list[Any]:
+    return [
+        d.topic, d.partition, d.offset, d.reason.value, d.message, d.event_id or "",
+        d.original_size, d.original_sha256, _naive(d.received_at),
+    ]  # fmt: skip
+
+
+def alert_row(a: Alert) -> list[Any]:
+    return [
+        a.alert_id, a.fingerprint, a.episode_id, a.rule, a.status.value, a.severity.value,
+        a.service, a.model, a.summary, a.value, a.threshold, _naive(a.window_start),
+        _naive(a.window_end), dict(a.labels), list(a.sample_event_ids), a.evidence_sql,
+        a.runbook_url or "", _naive(a.created_at),
+    ]  # fmt: skip
+
+
+def retraining_row(r: RetrainingEvent) -> list[Any]:
+    return [
+        r.retraining_id, r.service, r.model, r.reason, r.triggered_by, _naive(r.since),
+        _naive(r.window_start), _naive(r.window_end), dict(r.statistics), r.selection_sql,
+        _naive(r.created_at),
+    ]  # fmt: skip
+
+
+class ClickHouseSink:
+    """Synchronous ClickHouse access for one process: migrate, write batches, query.
+
+    Every public method is safe to call from any one thread at a time; a lock serialises
+    them (chDB is not reentrant).
+    """
+
+    def __init__(self, settings: ClickHouseSettings | None = None) -> None:
+        self.settings = settings or ClickHouseSettings()
+        self._client: Any = None
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        where = self.settings.url or f"chdb:{self.settings.data_dir}"
+        return f"ClickHouseSink({where!r}, database={self.settings.database!r})"
+
+    # -- connection -------------------------------------------------------------------
+    def _connect(self) -> Any:
+        import clickhouse_connect
+
+        s = self.settings
+        try:
+            if s.embedded:
+                s.data_dir.mkdir(parents=True, exist_ok=True)
+                boot = clickhouse_connect.get_client(interface="chdb", path=str(s.data_dir))
+                boot.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
+                return clickhouse_connect.get_client(
+                    interface="chdb", path=str(s.data_dir), database=s.database
+                )
+            url = urlparse(s.url)
+            secure = s.secure if s.secure is not None else url.scheme == "https"
+            kwargs: dict[str, Any] = {
+                "host": url.hostname,
+                "port": url.port or (8443 if secure else 8123),
+                "username": url.username or s.username,
+                "password": url.password or s.password.get_secret_value(),
+                "secure": secure,
+            }
+            boot = clickhouse_connect.get_client(**kwargs)
+            boot.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
+            return clickhouse_connect.get_client(database=s.database, **kwargs)
+        except Exception as exc:
+            where = s.url and urlparse(s.url)._replace(netloc=urlparse(s.url).hostname or "")
+            where = where.geturl() if where else f"chDB at {s.data_dir}"
+            msg = f"cannot open ClickHouse ({where}): {type(exc).__name__}: {exc}"
+            raise SinkUnavailable(msg) from exc
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                finally:
+                    self._client = None
+
+    # -- schema -----------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order; returns the names applied (idempotent)."""
+        with self._lock:
+            c = self.client
+            c.command(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
+                "checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+                "ENGINE = ReplacingMergeTree ORDER BY version"
+            )
+            done = {
+                int(v): chk
+                for v, chk in c.query(
+                    "SELECT version, checksum FROM schema_migrations FINAL"
+                ).result_rows
+            }
+            applied = []
+            for mig in migrations():
+                if mig.version in done:
+                    if done[mig.version] != mig.checksum:
+                        log.warning(
+                            "migration %03d_%s changed after it was applied; migrations are "
+                            "forward-only: add a new file instead",
+                            mig.version,
+                            mig.name,
+                        )
+                    continue
+                for stmt in mig.statements():
+                    c.command(stmt)
+                c.insert(
+                    "schema_migrations",
+                    [[mig.version, mig.name, mig.checksum]],
+                    column_names=["version", "name", "checksum"],
+                )
+                applied.append(f"{mig.version:03d}_{mig.name}")
+            return applied
+
+    # -- writes -----------------------------------------------------------------------
+    def _insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        if rows:
+            self.client.insert(table, rows, column_names=columns)
+
+    def write_results(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter] = ()) -> None:
+        """Write one batch: events, their signals, and dead-letter records.
+
+        Raises ``SinkUnavailable`` on any failure; a retry writes the same rows again,
+        which the ReplacingMergeTree tables collapse.
+        """
+        now = _naive(datetime.now(UTC))
+        with self._lock:
+            try:
+                self._insert("events", [event_row(s, now) for s in scored], EVENT_COLUMNS)
+                self._insert(
+                    "signals", [r for s in scored for r in signal_rows(s, now)], SIGNAL_COLUMNS
+                )
+                self._insert("deadletters", [deadletter_row(d) for d in dead], DEADLETTER_COLUMNS)
+            except Exception as exc:
+                self._client = None  # reconnect next time: the failure may be the connection
+                msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
+                raise SinkUnavailable(msg) from exc
+
+    def write_alerts(self, alerts: Sequence[Alert]) -> None:
+        with self._lock:
+            self._insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
+
+    def write_retraining(self, events: Sequence[RetrainingEvent]) -> None:
+        with self._lock:
+            self._insert(
+                "retraining_events", [retraining_row(r) for r in events], RETRAINING_COLUMNS
+            )
+
+    # -- reads ------------------------------------------------------------------------
+    def query(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._lock:
+            result = self.client.query(sql, parameters=parameters)
+            return list(result.column_names), list(result.result_rows)
+
+    def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        _, rows = self.query(sql, parameters)
+        return rows[0][0] if rows else None
+
+
+def retrying(
+    action: Callable[[], T],
+    *,
+    initial_s: float,
+    max_s: float,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_failure: Callable[[Exception, int, float], None] | None = None,
+) -> T:
+    """Call ``action`` until it succeeds, sleeping with capped exponential backoff.
+
+    Used by the stream layer (in a worker thread) to hold consumption while ClickHouse is
+    down instead of buffering without bound. ``should_stop`` ends the wait on shutdown by
+    re-raising the last error.
+    """
+    delay = initial_s
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except SinkUnavailable as exc:
+            attempt += 1
+            if on_failure is not None:
+                on_failure(exc, attempt, delay)
+            if should_stop():
+                raise
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and not should_stop():
+                time.sleep(min(0.1, delay))
+            delay = min(delay * 2, max_s)
