@@ -140,7 +140,9 @@ class DeadLetter(_Result):
     """A message that could not be accepted, published to ``llm.deadletter.v1``.
 
     Carries the original bytes (base64) so that nothing is lost: fix the producer or the
-    contract, then replay ``original`` to ``llm.inference.v1``.
+    contract, then replay ``original`` to ``llm.inference.v1``. A value too large to embed
+    (an oversized message) is embedded truncated and flagged; its sha256, size and
+    topic/partition/offset identify the full value in the source topic.
     """
 
     schema_version: Literal[1] = 1
@@ -153,7 +155,12 @@ class DeadLetter(_Result):
     partition: int
     offset: int
     key_b64: str | None = None
-    original_b64: str
+    original_b64: str = Field(description="The message value, base64; see original_truncated.")
+    original_truncated: bool = Field(
+        default=False,
+        description="True when the value was too large to embed whole: original_b64 holds its "
+        "first max_original_bytes; the full value stays at topic/partition/offset.",
+    )
     original_size: int
     original_sha256: str
     event_id: str | None = Field(default=None, description="When one could be read.")
@@ -172,7 +179,10 @@ class DeadLetter(_Result):
         key: bytes | None = None,
         errors: list[dict[str, Any]] | None = None,
         event_id: str | None = None,
+        max_original_bytes: int = 700_000,
     ) -> DeadLetter:
+        # Base64 grows 4/3: 700 kB keeps the envelope under Kafka's default 1 MB message limit.
+        truncated = len(raw) > max_original_bytes
         return cls(
             reason=reason,
             message=message,
@@ -181,7 +191,8 @@ class DeadLetter(_Result):
             partition=partition,
             offset=offset,
             key_b64=base64.b64encode(key).decode() if key is not None else None,
-            original_b64=base64.b64encode(raw).decode(),
+            original_b64=base64.b64encode(raw[:max_original_bytes]).decode(),
+            original_truncated=truncated,
             original_size=len(raw),
             original_sha256=hashlib.sha256(raw).hexdigest(),
             event_id=event_id,

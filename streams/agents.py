@@ -1,0 +1,316 @@
+"""One agent per hop. Each body is short: take a batch, call the hop, ack.
+
+``llm.inference.v1 → score_events → ClickHouse (events, signals) · llm.signals.v1``
+(and ``llm.deadletter.v1`` for what cannot be accepted)
+``ClickHouse → evaluate_rules (timer, leader only) → llm.alerts.v1 · llm.retraining.v1``
+``llm.alerts.v1 → notify_alerts → webhook (and other channels)``
+
+Delivery is at-least-once with commit-after-write: agents iterate
+``stream.noack().noack_take(n, within=t)`` with concurrency 1 and ack each message only after
+its results are in ClickHouse and its outputs are acknowledged by the broker (DESIGN.md:
+faust #606 and #315). ClickHouse's ReplacingMergeTree tables absorb the replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+
+from detectors.pipeline import ScoredEvent, ScoringPipeline
+from detectors.rules import RuleEngine
+from schemas.events import InferenceEvent
+from schemas.parsing import InvalidEvent, parse_event
+from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode, RetrainingEvent
+from sinks.clickhouse import ClickHouseSink, retrying
+from sinks.notify import DeliveryError, Notifier
+from streams.metrics import Metrics
+from streams.settings import Settings
+from streams.topics import Topics
+
+__all__ = ["MonitorHop", "NotifyHop", "ScoreHop", "wire"]
+
+log = logging.getLogger(__name__)
+
+
+def _json(model: Any) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json"))
+
+
+class _Hop:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.stopping = False
+
+    async def process(self, batch: Sequence[faust.EventT]) -> None:
+        raise NotImplementedError
+
+    async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
+        """``process`` until it succeeds. A crashed agent would leave the batch unacked
+        behind later acked ones (blocking commits) and lose its place; retrying the same
+        batch keeps order, and every step of ``process`` is safe to repeat."""
+        delay = 0.5
+        attempt = 0
+        while True:
+            try:
+                await self.process(batch)
+                return
+            except Exception:
+                attempt += 1
+                self.metrics.inc("batch_retries", hop=type(self).__name__)
+                if self.stopping:
+                    raise
+                log.exception("%s failed on a batch of %d (attempt %d); retrying in %.1fs",
+                              type(self).__name__, len(batch), attempt, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_delay_s)
+
+    async def _publish(self, sends: Sequence[tuple[faust.TopicT, bytes | None, bytes]]) -> None:
+        """Send and wait until the broker has every message (before we ack the input)."""
+        futures = [await topic.send(key=key, value=value) for topic, key, value in sends]
+        if futures:
+            await asyncio.gather(*futures)
+
+
+class ScoreHop(_Hop):
+    """Parse, score, store, publish — then ack. Nothing is acked before it is durable."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: ScoringPipeline,
+        sink: ClickHouseSink,
+        topics: Topics,
+        metrics: Metrics,
+        sink_executor: ThreadPoolExecutor,
+        model_executor: ThreadPoolExecutor,
+    ) -> None:
+        super().__init__(metrics)
+        self.settings = settings
+        self.pipeline = pipeline
+        self.sink = sink
+        self.topics = topics
+        self.sink_executor = sink_executor
+        self.model_executor = model_executor
+
+    def _dead(self, ev: faust.EventT, reason: ReasonCode, message: str, **kw: Any) -> DeadLetter:
+        msg = ev.message
+        raw = msg.value if isinstance(msg.value, bytes) else b""
+        key = msg.key if isinstance(msg.key, bytes) else None
+        self.metrics.inc("deadlettered", reason=reason.value)
+        return DeadLetter.wrap(
+            raw,
+            reason=reason,
+            message=message,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=key,
+            **kw,
+        )
+
+    def parse(
+        self, batch: Sequence[faust.EventT]
+    ) -> tuple[list[InferenceEvent], list[faust.EventT], list[DeadLetter]]:
+        valid: list[InferenceEvent] = []
+        origin: list[faust.EventT] = []
+        dead: list[DeadLetter] = []
+        for ev in batch:
+            self.metrics.inc("messages_received")
+            try:
+                event = parse_event(
+                    ev.message.value, max_bytes=self.settings.ingest.max_message_bytes
+                )
+            except InvalidEvent as exc:
+                dead.append(
+                    self._dead(
+                        ev, exc.reason, exc.message, errors=exc.errors, event_id=exc.event_id
+                    )
+                )
+            else:
+                valid.append(event)
+                origin.append(ev)
+        return valid, origin, dead
+
+    def _write(self, scored: list[ScoredEvent], dead: list[DeadLetter]) -> None:
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
+            self.metrics.inc("sink_failures")
+            log.warning("ClickHouse write failed (attempt %d, holding consumption, retry in "
+                        "%.1fs): %s", attempt, delay, exc)  # fmt: skip
+
+        retrying(
+            lambda: self.sink.write_results(scored, dead),
+            initial_s=self.sink.settings.retry_initial_s,
+            max_s=self.sink.settings.retry_max_s,
+            should_stop=lambda: self.stopping,
+            on_failure=failed,
+        )
+
+    async def process(self, batch: Sequence[faust.EventT]) -> None:
+        loop = asyncio.get_running_loop()
+        valid, origin, dead = self.parse(batch)
+        scored, failures = await loop.run_in_executor(
+            self.model_executor, self.pipeline.score, valid
+        )
+        by_event = {id(e): ev for e, ev in zip(valid, origin, strict=True)}
+        for f in failures:
+            dead.append(
+                self._dead(by_event[id(f.event)], ReasonCode.SCORING_FAILED, f.error,
+                           event_id=f.event.event_id)
+            )  # fmt: skip
+        await loop.run_in_executor(self.sink_executor, self._write, scored, dead)
+        self.metrics.inc("events_stored", len(scored))
+        sends: list[tuple[faust.TopicT, bytes | None, bytes]] = []
+        for s in scored:
+            e = s.event
+            out = EventSignals(
+                event_id=e.event_id, timestamp=e.timestamp, service=e.service,
+                environment=e.environment, model=e.model, signals=s.signals,
+            )  # fmt: skip
+            sends.append((self.topics.signals, f"{e.service}|{e.model}".encode(), _json(out)))
+        for d in dead:
+            key = d.key_b64.encode() if d.key_b64 else None
+            sends.append((self.topics.deadletter, key, _json(d)))
+        await self._publish(sends)
+        self.metrics.inc("signals_published", len(scored))
+        self.metrics.inc("batches")
+        for ev in batch:
+            ev.ack()
+
+
+class MonitorHop(_Hop):
+    """Evaluate rules over stored results; store and publish state changes."""
+
+    def __init__(
+        self,
+        engine: RuleEngine,
+        sink: ClickHouseSink,
+        topics: Topics,
+        metrics: Metrics,
+        sink_executor: ThreadPoolExecutor,
+    ) -> None:
+        super().__init__(metrics)
+        self.engine = engine
+        self.sink = sink
+        self.topics = topics
+        self.sink_executor = sink_executor
+        self.restored = False
+
+    def _restore(self) -> None:
+        _, alerts = self.sink.query(
+            "SELECT fingerprint, argMax(rule, created_at), argMax(service, created_at), "
+            "argMax(model, created_at), argMax(status, created_at), "
+            "argMax(episode_id, created_at), max(created_at) FROM alerts FINAL "
+            "GROUP BY fingerprint"
+        )
+        _, retrain = self.sink.query(
+            "SELECT service, model, max(created_at) FROM retraining_events FINAL "
+            "GROUP BY service, model"
+        )
+        self.engine.restore(alerts, retrain)  # type: ignore[arg-type]  # rows match the tuple shape
+        firing = sum(1 for s in self.engine.states.values() if s.status == "firing")
+        log.info("monitor restored %d series (%d firing) from ClickHouse", len(alerts), firing)
+
+    def _evaluate(self, now: datetime) -> tuple[list[Alert], list[RetrainingEvent]]:
+        if not self.restored:
+            self._restore()
+            self.restored = True
+        before = copy.deepcopy((self.engine.states, self.engine.last_retrain))
+        try:
+            alerts, retraining = self.engine.evaluate(now, lambda sql: self.sink.query(sql)[1])
+            self.sink.write_alerts(alerts)
+            self.sink.write_retraining(retraining)
+        except Exception:
+            # Nothing was stored or published: forget this evaluation, the next one redoes it.
+            self.engine.states, self.engine.last_retrain = before
+            raise
+        return alerts, retraining
+
+    async def tick(self, now: datetime | None = None) -> list[Alert]:
+        loop = asyncio.get_running_loop()
+        now = now or datetime.now(UTC)
+        try:
+            alerts, retraining = await loop.run_in_executor(self.sink_executor, self._evaluate, now)
+        except Exception:
+            self.metrics.inc("monitor_failures")
+            log.exception("rule evaluation failed; retrying at the next interval")
+            return []
+        sends: list[tuple[faust.TopicT, bytes | None, bytes]] = [
+            (self.topics.alerts, a.fingerprint.encode(), _json(a)) for a in alerts
+        ]
+        sends += [(self.topics.retraining, r.model.encode(), _json(r)) for r in retraining]
+        await self._publish(sends)
+        for a in alerts:
+            self.metrics.inc("alerts_published", status=a.status.value, rule=a.rule)
+            log.warning("ALERT %s %s", a.status.value.upper(), a.summary)
+        self.metrics.inc("retraining_published", len(retraining))
+        return alerts
+
+
+class NotifyHop(_Hop):
+    """Deliver each alert to every configured channel; a failing channel never blocks."""
+
+    def __init__(self, notifiers: Sequence[Notifier], metrics: Metrics) -> None:
+        super().__init__(metrics)
+        self.notifiers = list(notifiers)
+
+    async def process(self, batch: Sequence[faust.EventT]) -> None:
+        for ev in batch:
+            try:
+                alert = Alert.model_validate_json(ev.message.value)
+            except ValueError as exc:
+                log.error("unreadable alert at %s[%d]@%d: %s", ev.message.topic,
+                          ev.message.partition, ev.message.offset, exc)  # fmt: skip
+                ev.ack()
+                continue
+            for notifier in self.notifiers:
+                try:
+                    await notifier.send(alert)
+                except DeliveryError as exc:
+                    self.metrics.inc("notification_failures", channel=notifier.name)
+                    log.error("%s", exc)
+                else:
+                    self.metrics.inc("notifications_sent", channel=notifier.name)
+            ev.ack()
+
+
+def wire(
+    app: faust.App,
+    settings: Settings,
+    topics: Topics,
+    score: ScoreHop,
+    monitor: MonitorHop,
+    notify: NotifyHop,
+) -> None:
+    """Attach the agents, the monitor timer and the shutdown hook to ``app``."""
+    ingest = settings.ingest
+
+    @app.agent(topics.inference, concurrency=1, name="score_events")
+    async def score_events(stream: faust.StreamT) -> None:
+        async for batch in stream.noack().noack_take(
+            ingest.batch_size, within=ingest.batch_within_s
+        ):
+            await score.run(batch)
+
+    @app.agent(topics.alerts, concurrency=1, name="notify_alerts")
+    async def notify_alerts(stream: faust.StreamT) -> None:
+        async for batch in stream.noack().noack_take(100, within=0.5):
+            await notify.run(batch)
+
+    @app.timer(interval=settings.monitor.interval_s, on_leader=True, name="evaluate_rules")
+    async def evaluate_rules() -> None:
+        await monitor.tick()
+
+    async def stopping(*_: Any, **__: Any) -> None:
+        for hop in (score, monitor, notify):
+            hop.stopping = True
+
+    app.on_before_shutdown.connect(functools.partial(stopping))  # type: ignore[arg-type]

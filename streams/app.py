@@ -1,0 +1,191 @@
+"""The faust application: settings in, a configured ``faust.App`` with every hop wired.
+
+``build(settings)`` returns the app and the objects behind it (sink, pipeline, metrics), so
+the CLI, the demo and the tests share one construction path.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from detectors.base import create
+from detectors.pii import RegexPIIDetector
+from detectors.pipeline import ScoringPipeline
+from detectors.rules import Rule, RuleEngine
+from schemas.results import Severity
+from sinks.clickhouse import ClickHouseSink
+from sinks.notify import MemoryNotifier, Notifier, WebhookNotifier
+from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
+from streams.metrics import Metrics
+from streams.settings import KafkaSettings, Settings
+from streams.topics import TOPIC_NAMES, declare
+
+__all__ = [
+    "Built",
+    "build",
+    "build_pipeline",
+    "default_rules",
+    "ensure_topics",
+    "kafka_credentials",
+]
+
+log = logging.getLogger(__name__)
+
+
+def build_pipeline(settings: Settings) -> ScoringPipeline:
+    """Detectors from the registry, as configured; the PII scanner that drives redaction."""
+    det = settings.detectors
+    detectors = [create(name, **det.params.get(name, {})) for name in det.enabled]
+    scanner = next((d for d in detectors if d.name == det.pii_scanner), None)
+    if scanner is None:
+        scanner = create(det.pii_scanner, **det.params.get(det.pii_scanner, {}))
+    if not isinstance(scanner, RegexPIIDetector):
+        msg = f"pii_scanner {det.pii_scanner!r} must be a PII detector (pii, pii_ner)"
+        raise ValueError(msg)
+    return ScoringPipeline(
+        detectors,
+        scanner=scanner,
+        redaction=det.redaction,
+        store_raw_pii=det.store_raw_pii,
+        hash_salt=det.hash_salt.get_secret_value(),
+    )
+
+
+def default_rules(settings: Settings) -> list[Rule]:
+    m = settings.monitor
+    return [
+        Rule("cost_budget", "cost_usd", m.cost_budget_usd, ">", Severity.WARNING, m.window_s),
+        Rule("pii_leaks", "pii_leaks", m.pii_leak_threshold, ">=", Severity.CRITICAL, m.window_s),
+    ]
+
+
+def kafka_credentials(kafka: KafkaSettings) -> Any:
+    if kafka.security_protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    assert kafka.sasl_username and kafka.sasl_password  # checked by KafkaSettings
+    return faust.SASLCredentials(
+        username=kafka.sasl_username,
+        password=kafka.sasl_password.get_secret_value(),
+        mechanism=kafka.sasl_mechanism,
+        ssl_context=context if kafka.security_protocol == "SASL_SSL" else None,
+    )
+
+
+def aiokafka_security(kafka: KafkaSettings) -> dict[str, Any]:
+    """The same security settings as aiokafka client keyword arguments."""
+    if kafka.security_protocol == "PLAINTEXT":
+        return {}
+    out: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    if "SSL" in kafka.security_protocol:
+        out["ssl_context"] = ssl.create_default_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        )
+    if kafka.security_protocol.startswith("SASL"):
+        assert kafka.sasl_username and kafka.sasl_password
+        out.update(
+            sasl_mechanism=kafka.sasl_mechanism,
+            sasl_plain_username=kafka.sasl_username,
+            sasl_plain_password=kafka.sasl_password.get_secret_value(),
+        )
+    return out
+
+
+async def ensure_topics(kafka: KafkaSettings) -> list[str]:
+    """Create every topic that does not exist yet; returns the ones created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap, **aiokafka_security(kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [kafka.topic(n) for n in TOPIC_NAMES if kafka.topic(n) not in existing]
+        if wanted:
+            await admin.create_topics(
+                [NewTopic(n, kafka.partitions, kafka.replication_factor) for n in wanted]
+            )
+        return wanted
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Built:
+    app: faust.App
+    sink: ClickHouseSink
+    pipeline: ScoringPipeline
+    metrics: Metrics
+    score: ScoreHop
+    monitor: MonitorHop
+
+
+def build(settings: Settings) -> Built:
+    if not settings.kafka.bootstrap:
+        msg = (
+            "no Kafka configured: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port, or run "
+            "`infersight demo` to start a local broker"
+        )
+        raise ValueError(msg)
+    k = settings.kafka
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
+        broker_credentials=kafka_credentials(k),
+        store="memory://",
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        broker_session_timeout=k.session_timeout_s,
+        broker_heartbeat_interval=k.heartbeat_interval_s,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
+    )
+    topics = declare(app, k)
+    metrics = Metrics()
+    sink = ClickHouseSink(settings.clickhouse)
+    pipeline = build_pipeline(settings)
+    sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+    model_executor = ThreadPoolExecutor(1, thread_name_prefix="detectors")
+    notifiers: list[Notifier] = [MemoryNotifier()]
+    if settings.alerts.webhook_url:
+        secret = settings.alerts.webhook_secret
+        notifiers = [
+            WebhookNotifier(
+                settings.alerts.webhook_url, secret.get_secret_value() if secret else None
+            )
+        ]
+    engine = RuleEngine(
+        default_rules(settings),
+        retrain_after_s=settings.monitor.retrain_after_s,
+        retrain_cooldown_s=settings.monitor.retrain_cooldown_s,
+    )
+    score = ScoreHop(settings, pipeline, sink, topics, metrics, sink_executor, model_executor)
+    monitor = MonitorHop(engine, sink, topics, metrics, sink_executor)
+    notify = NotifyHop(notifiers, metrics)
+    wire(app, settings, topics, score, monitor, notify)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "app_id": settings.app_id})
+
+    @app.page("/stats")
+    async def stats(web: Any, request: Any) -> Any:
+        return web.json(metrics.snapshot())
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
+
+    return Built(app, sink, pipeline, metrics, score, monitor)

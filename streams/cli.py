@@ -1,0 +1,188 @@
+"""The ``infersight`` command line.
+
+``infersight demo``                 everything on one machine: local broker, embedded ClickHouse
+``infersight worker``               a faust worker against configured Kafka / ClickHouse
+``infersight publish FILE.jsonl``   publish events from a file, with a progress bar
+``infersight db migrate``           apply the ClickHouse DDL
+``infersight db query SQL``         run SQL against the configured ClickHouse
+
+Configuration comes from ``INFERSIGHT_*`` variables (see streams/settings.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+log = logging.getLogger("infersight")
+
+
+def _settings(**overrides: Any) -> Any:
+    from pydantic import ValidationError
+
+    from streams.settings import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            var = "INFERSIGHT_" + "_".join(str(p) for p in err["loc"] if isinstance(p, str)).upper()
+            lines.append(f"  {var}: {err['msg']}")
+        msg = "invalid configuration:\n" + "\n".join(lines)
+        raise SystemExit(msg) from None
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import build, ensure_topics
+
+    settings = _settings()
+    if not settings.kafka.bootstrap:
+        print(
+            "infersight worker: INFERSIGHT_KAFKA_BOOTSTRAP is not set (host:port of a Kafka "
+            "broker); `infersight demo` starts a local one.",
+            file=sys.stderr,
+        )
+        return 2
+    created = asyncio.run(ensure_topics(settings.kafka))
+    if created:
+        print(f"created topics: {', '.join(created)}", file=sys.stderr)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    built = build(settings)
+    applied = built.sink.migrate()  # this process owns the ClickHouse directory from here on
+    if applied:
+        print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+    worker = faust.Worker(built.app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from streams.app import aiokafka_security
+    from streams.publish import Publisher, publish_lines, read_lines
+
+    settings = _settings()
+    if not settings.kafka.bootstrap:
+        print("infersight publish: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
+        return 2
+    lines = read_lines(Path(args.file))
+
+    async def run() -> tuple[int, list[tuple[int, str]]]:
+        topic = settings.kafka.topic("llm.inference.v1")
+        async with Publisher(
+            settings.kafka.bootstrap, topic, **aiokafka_security(settings.kafka)
+        ) as pub:
+            return await publish_lines(
+                pub, lines, validate=not args.no_validate, total=len(lines),
+                max_bytes=settings.ingest.max_message_bytes,
+            )  # fmt: skip
+
+    sent, refused = asyncio.run(run())
+    for number, why in refused[:20]:
+        print(f"{args.file}:{number}: refused: {why}", file=sys.stderr)
+    if len(refused) > 20:
+        print(f"... and {len(refused) - 20} more refused lines", file=sys.stderr)
+    print(f"published {sent} events to {settings.kafka.topic('llm.inference.v1')}"
+          f"{f', refused {len(refused)}' if refused else ''}")  # fmt: skip
+    return 1 if refused else 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import ClickHouseSink
+
+    sink = ClickHouseSink(_settings().clickhouse)
+    applied = sink.migrate()
+    print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    return 0
+
+
+def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows(rows)
+    else:
+        cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+        for n, r in enumerate(cells):
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+            if n == 0:
+                print("  ".join("-" * w for w in widths))
+
+
+def cmd_db_query(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import ClickHouseSink
+
+    sink = ClickHouseSink(_settings().clickhouse)
+    columns, rows = sink.query(args.sql)
+    print_rows(columns, rows, args.format)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(_settings(), events=args.events, seed=args.seed)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="infersight", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run everything locally on embedded defaults")
+    demo.add_argument("--events", type=int, default=3000, help="events to publish (3000)")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the generated stream")
+    demo.set_defaults(func=cmd_demo)
+
+    worker = sub.add_parser("worker", help="run a stream worker (faust)")
+    worker.set_defaults(func=cmd_worker)
+
+    pub = sub.add_parser("publish", help="publish events from a JSON-lines file")
+    pub.add_argument("file", help="one InferenceEvent JSON object per line")
+    pub.add_argument("--no-validate", action="store_true",
+                     help="send lines as they are; the worker dead-letters bad ones")  # fmt: skip
+    pub.set_defaults(func=cmd_publish)
+
+    db = sub.add_parser("db", help="ClickHouse schema and ad-hoc SQL")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    mig = dbsub.add_parser("migrate", help="apply pending migrations")
+    mig.set_defaults(func=cmd_db_migrate)
+    q = dbsub.add_parser("query", help="run one SQL statement")
+    q.add_argument("sql")
+    q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    q.set_defaults(func=cmd_db_query)
+
+    try:  # analyst commands (query library, report) when present
+        from streams import cli_analyst
+    except ImportError:
+        pass
+    else:
+        cli_analyst.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

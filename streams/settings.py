@@ -1,0 +1,190 @@
+"""All configuration, from ``INFERSIGHT_*`` environment variables (or constructor arguments
+in tests). Sections nest with one underscore after the section name:
+``INFERSIGHT_KAFKA_BOOTSTRAP``, ``INFERSIGHT_CLICKHOUSE_DATA_DIR``,
+``INFERSIGHT_DETECTORS_ENABLED='["cost","pii","toxicity"]'`` (lists and dicts as JSON).
+
+Every field says what it means and its default; a bad value fails at start-up with the
+variable's name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sinks.clickhouse import ClickHouseSettings
+
+__all__ = [
+    "AlertSettings",
+    "DetectorSettings",
+    "IngestSettings",
+    "KafkaSettings",
+    "MonitorSettings",
+    "Settings",
+]
+
+
+class KafkaSettings(BaseModel):
+    """The Kafka cluster (any Kafka-protocol broker)."""
+
+    bootstrap: str | None = Field(
+        default=None,
+        description="host:port[,host:port]. Unset: `infersight demo` starts a local broker; "
+        "`infersight worker` refuses to start.",
+    )
+    topic_prefix: str = Field(
+        default="", description="Prepended to every topic name (tenancy, tests)."
+    )
+    partitions: int = Field(default=1, ge=1, description="Partitions for topics we create.")
+    replication_factor: int = Field(default=1, ge=1, description="For topics we create.")
+    session_timeout_s: float = Field(
+        default=10.0, gt=0, description="Consumer group session timeout."
+    )
+    heartbeat_interval_s: float = Field(default=3.0, gt=0, description="Consumer heartbeat.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL/SASL_SSL.")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            msg = (
+                f"security_protocol {self.security_protocol} needs "
+                "INFERSIGHT_KAFKA_SASL_USERNAME and INFERSIGHT_KAFKA_SASL_PASSWORD"
+            )
+            raise ValueError(msg)
+        return self
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+class IngestSettings(BaseModel):
+    """How inference events are read and batched."""
+
+    max_message_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger messages are dead-lettered (oversized)."
+    )
+    batch_size: int = Field(default=256, ge=1, le=100_000, description="Events per micro-batch.")
+    batch_within_s: float = Field(
+        default=1.0, gt=0, description="Longest wait to fill a micro-batch."
+    )
+
+
+class DetectorSettings(BaseModel):
+    """Which detectors score every event, with what parameters."""
+
+    enabled: list[str] = Field(
+        default_factory=lambda: ["cost", "pii"],
+        description="Registry names, run in order (see detectors/base.py REGISTRY).",
+    )
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Per-detector constructor arguments, e.g. {"cost": {"max_cost_usd": 0.5}}.',
+    )
+    pii_scanner: str = Field(
+        default="pii", description="Detector whose PII findings drive redaction (pii, pii_ner)."
+    )
+    redaction: Literal["replace", "mask", "hash"] = Field(
+        default="replace", description="How PII is redacted before storage."
+    )
+    store_raw_pii: bool = Field(
+        default=False,
+        description="Opt-in: store raw text with PII in ClickHouse. Off by default.",
+    )
+    hash_salt: SecretStr = Field(
+        default=SecretStr(""), description="Salt for redaction=hash (keep it secret)."
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> DetectorSettings:
+        from detectors.base import REGISTRY
+
+        unknown = [n for n in [*self.enabled, self.pii_scanner] if n not in REGISTRY]
+        if unknown:
+            msg = f"unknown detector(s) {unknown}; registered: {sorted(REGISTRY)}"
+            raise ValueError(msg)
+        stray = sorted(set(self.params) - set(self.enabled) - {self.pii_scanner})
+        if stray:
+            msg = f"params given for detectors that are not enabled: {stray}"
+            raise ValueError(msg)
+        return self
+
+
+class MonitorSettings(BaseModel):
+    """Windowed rules over what has been stored (the monitor hop)."""
+
+    interval_s: float = Field(default=5.0, gt=0, description="How often rules are evaluated.")
+    window_s: float = Field(
+        default=300.0, gt=0, description="Each rule looks at the last window_s seconds."
+    )
+    cost_budget_usd: float = Field(
+        default=5.0, gt=0, description="Alert when one (service, model) spends more per window."
+    )
+    pii_leak_threshold: int = Field(
+        default=5, ge=1, description="Alert at this many PII leaks per window per series."
+    )
+    retrain_after_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="A rule firing this long without resolving emits a RetrainingEvent.",
+    )
+    retrain_cooldown_s: float = Field(
+        default=86_400.0, ge=0, description="At most one RetrainingEvent per model per cooldown."
+    )
+
+
+class AlertSettings(BaseModel):
+    """Where alerts go."""
+
+    webhook_url: str | None = Field(default=None, description="JSON POST per alert.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key for X-Infersight-Signature."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything infersight reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INFERSIGHT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+
+    app_id: str = Field(default="infersight", description="Consumer group and app id.")
+    data_dir: Path = Field(default=Path("data"), description="Local state (chDB lives under it).")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    web_host: str = Field(default="127.0.0.1", description="Health and metrics endpoint host.")
+    web_port: int = Field(default=6066, ge=0, le=65535, description="Health/metrics port.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    detectors: DetectorSettings = Field(default_factory=DetectorSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    @field_validator("app_id")
+    @classmethod
+    def _app_id(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_." for c in value):
+            msg = f"app_id must be letters, digits, '-', '_' or '.', got {value!r}"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _default_chdb_dir(self) -> Settings:
+        # The chDB directory follows data_dir unless set explicitly.
+        if "data_dir" not in self.clickhouse.model_fields_set:
+            self.clickhouse = self.clickhouse.model_copy(
+                update={"data_dir": self.data_dir / "clickhouse"}
+            )
+        return self

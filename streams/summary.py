@@ -1,0 +1,77 @@
+"""The demo's closing summary, read back from ClickHouse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sinks.clickhouse import ClickHouseSink
+from streams.settings import Settings
+
+__all__ = ["print_summary"]
+
+
+def _table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    cells = [columns] + [[f"{v:.6f}" if isinstance(v, float) else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join("    " + ln.rstrip() for ln in lines)
+
+
+def print_summary(
+    settings: Settings,
+    run_id: str,
+    stats: dict[str, Any],
+    webhook_bodies: list[dict[str, Any]],
+    elapsed_s: float,
+) -> None:
+    sink = ClickHouseSink(settings.clickhouse)
+    run = f"metadata['demo_run'] = '{run_id}'"
+    try:
+        stored = sink.scalar(f"SELECT count() FROM events_v WHERE {run}")
+        cost_cols, cost_rows = sink.query(
+            "SELECT model, count() AS calls, sum(input_tokens) AS input_tokens, "
+            "sum(cache_read_tokens) AS cached_tokens, "
+            "toString(sum(cost_usd)) AS total_usd, countIf(cost_usd IS NULL) AS unpriced "
+            f"FROM events_v WHERE {run} GROUP BY model ORDER BY sum(cost_usd) DESC NULLS LAST"
+        )
+        leak_cols, leak_rows = sink.query(
+            "SELECT service, model, countIf(fired = 1) AS pii_leaks, count() AS events "
+            "FROM signals_v WHERE detector = 'pii' AND event_id IN "
+            f"(SELECT event_id FROM events_v WHERE {run}) GROUP BY service, model "
+            "HAVING pii_leaks > 0 ORDER BY pii_leaks DESC"
+        )
+        redacted = sink.scalar(f"SELECT countIf(length(pii_types) > 0) FROM events_v WHERE {run}")
+    finally:
+        sink.close()
+    received = int(stats.get("messages_received", 0))
+    dead = stats.get("deadlettered_by", {})
+    out = [
+        "",
+        f"infersight demo summary (run {run_id}, {elapsed_s:.0f}s)",
+        f"  messages received   {received}",
+        f"  events stored       {stored}  (in ClickHouse, each exactly once)",
+        f"  dead-lettered       {sum(dead.values()):.0f}  "
+        "(llm.deadletter.v1: original bytes + reason)",
+    ]
+    out += [f"      {reason:<28} {n:.0f}" for reason, n in sorted(dead.items())]
+    out += [
+        "",
+        "  cost by model (USD, cached tokens at their own rate):",
+        _table(cost_cols, cost_rows),
+    ]
+    out += ["", f"  PII: {redacted} events had PII redacted before storage; leaks by series:"]
+    out += [_table(leak_cols, leak_rows) if leak_rows else "    none"]
+    firing = [b for b in webhook_bodies if b.get("status") == "firing"]
+    out += ["", f"  alerts delivered to the webhook: {len(webhook_bodies)} ({len(firing)} firing)"]
+    out += [f"    [{b['severity']}] {b['summary']}" for b in firing[:10]]
+    data = settings.clickhouse.data_dir
+    out += [
+        "",
+        f"  data: embedded ClickHouse at {data} (database {settings.clickhouse.database})",
+        "  query it:",
+        f"    INFERSIGHT_DATA_DIR={settings.data_dir} infersight db query "
+        '"SELECT model, sum(cost_usd) FROM events_v GROUP BY model"',
+        "",
+    ]
+    print("\n".join(out))
