@@ -3,7 +3,8 @@
 -- Rates are fired / scored: the share of the events a detector looked at that it flagged.
 -- To aggregate over several buckets (a day, a week) merge the states instead of averaging
 -- the per-bucket quantiles: quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)
--- over rollup_events_hour FINAL (see docs/analysts.md).
+-- over rollup_events_hour FINAL (see docs/analysts.md). The first parameter, 0.01, is the
+-- sketch's relative accuracy; the array holds the p50, p90, p95 and p99, in that order.
 CREATE VIEW IF NOT EXISTS events_per_minute AS
 SELECT
     minute, service, environment, model, events, errors,
@@ -12,10 +13,10 @@ SELECT
     cache_write_tokens, rag_events, pii_events,
     if(latency_ms_count > 0, latency_ms_sum / latency_ms_count, nan) AS latency_avg_ms,
     finalizeAggregation(latency_ms) AS latency_q,
-    latency_q[2] AS latency_p50_ms, latency_q[3] AS latency_p90_ms,
-    latency_q[4] AS latency_p95_ms, latency_q[5] AS latency_p99_ms,
-    finalizeAggregation(ttft_ms)[2] AS ttft_p50_ms,
-    finalizeAggregation(ttft_ms)[4] AS ttft_p95_ms,
+    latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p90_ms,
+    latency_q[3] AS latency_p95_ms, latency_q[4] AS latency_p99_ms,
+    finalizeAggregation(ttft_ms)[1] AS ttft_p50_ms,
+    finalizeAggregation(ttft_ms)[3] AS ttft_p95_ms,
     finalizeAggregation(r.users) AS users
 FROM rollup_events_minute AS r FINAL;
 
@@ -27,10 +28,10 @@ SELECT
     cache_write_tokens, rag_events, pii_events,
     if(latency_ms_count > 0, latency_ms_sum / latency_ms_count, nan) AS latency_avg_ms,
     finalizeAggregation(latency_ms) AS latency_q,
-    latency_q[2] AS latency_p50_ms, latency_q[3] AS latency_p90_ms,
-    latency_q[4] AS latency_p95_ms, latency_q[5] AS latency_p99_ms,
-    finalizeAggregation(ttft_ms)[2] AS ttft_p50_ms,
-    finalizeAggregation(ttft_ms)[4] AS ttft_p95_ms,
+    latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p90_ms,
+    latency_q[3] AS latency_p95_ms, latency_q[4] AS latency_p99_ms,
+    finalizeAggregation(ttft_ms)[1] AS ttft_p50_ms,
+    finalizeAggregation(ttft_ms)[3] AS ttft_p95_ms,
     finalizeAggregation(r.users) AS users
 FROM rollup_events_hour AS r FINAL;
 

@@ -1,0 +1,520 @@
+"""Named, parameterised queries for analysts, and the helpers that keep rollups fresh.
+
+Every query reads deduplicated data only (``FINAL`` tables, or the rollups of 030–032,
+which are themselves built from ``FINAL``), so each event counts once however often it was
+redelivered. The SQL of each query is in ``QUERIES`` and in docs/analysts.md.
+
+Parameters are bound server-side (``{name:Type}``), never formatted into the SQL text.
+
+Examples
+--------
+>>> q = QUERIES["cost_by_model_day"]
+>>> [p.name for p in q.params]
+['since', 'until', 'service']
+>>> q.bind({"since": "2026-01-02", "until": "2026-01-02"})["since"]
+datetime.date(2026, 1, 2)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sinks.clickhouse import ClickHouseSink
+
+__all__ = [
+    "QUERIES",
+    "ROLLUP_VIEWS",
+    "NamedQuery",
+    "Param",
+    "QueryError",
+    "QueryResult",
+    "format_result",
+    "refresh_rollups",
+    "run_query",
+]
+
+#: Refreshable materialized views, in dependency order (minute before hour).
+ROLLUP_VIEWS = (
+    "rollup_events_minute_mv",
+    "rollup_signals_minute_mv",
+    "rollup_events_hour_mv",
+    "rollup_signals_hour_mv",
+)
+
+#: The table migration 010_drift.sql creates (owned by the drift detector).
+DRIFT_TABLE = "drift_results"
+
+
+class QueryError(ValueError):
+    """A named query cannot run as asked: unknown name or parameter, bad value, missing table."""
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _yesterday() -> date:
+    return _today() - timedelta(days=1)
+
+
+def _week_ago() -> date:
+    return _today() - timedelta(days=7)
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "Date": date.fromisoformat,
+    "UInt32": int,
+    "Float64": float,
+    "String": str,
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query parameter: its ClickHouse type, default (a value or a callable) and help."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+    def parse(self, text: str) -> Any:
+        try:
+            value = _PARSERS[self.type](text)
+        except ValueError as exc:
+            msg = f"--param {self.name}={text!r}: not a valid {self.type} ({exc})"
+            raise QueryError(msg) from None
+        if self.type == "UInt32" and not 0 <= value < 2**32:
+            msg = f"--param {self.name}={text!r}: must be a non-negative 32-bit integer"
+            raise QueryError(msg)
+        return value
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows, as ClickHouse returned them (then post-processed)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    """A documented query: SQL with ``{name:Type}`` placeholders and its parameters.
+
+    ``requires`` names tables that must exist (a clear error instead of a ClickHouse one);
+    ``post`` turns the SQL result into the final one (used where Python adds columns).
+    """
+
+    name: str
+    title: str
+    sql: str
+    params: tuple[Param, ...]
+    requires: tuple[str, ...] = ()
+    post: Callable[[QueryResult], QueryResult] | None = field(default=None, repr=False)
+
+    def bind(self, given: Mapping[str, str]) -> dict[str, Any]:
+        """Parse ``given`` (text, as from ``--param k=v``) and fill in defaults."""
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            msg = f"query {self.name} has no parameter(s) {unknown}; it takes {sorted(known)}"
+            raise QueryError(msg)
+        return {
+            name: p.parse(given[name]) if name in given else p.default_value()
+            for name, p in known.items()
+        }
+
+
+SINCE = Param("since", "Date", _week_ago, "first day, inclusive (default: 7 days ago)")
+UNTIL = Param("until", "Date", _today, "last day, inclusive (default: today)")
+SERVICE = Param("service", "String", "", "only this service (default: all)")
+LIMIT = Param("limit", "UInt32", 10, "at most this many rows")
+
+COST_BY_MODEL_DAY = """
+SELECT
+    toDate(hour) AS day,
+    model,
+    sum(r.events) AS events,
+    sum(r.events) - sum(r.priced_events) AS unpriced_events,
+    sum(r.input_tokens) AS input_tokens,
+    sum(r.output_tokens) AS output_tokens,
+    sum(r.cache_read_tokens) AS cache_read_tokens,
+    sum(r.cost_usd) AS cost_usd
+FROM rollup_events_hour AS r FINAL
+WHERE hour >= toDateTime({since:Date}, 'UTC')
+  AND hour < toDateTime({until:Date}, 'UTC') + INTERVAL 1 DAY
+  AND ({service:String} = '' OR service = {service:String})
+GROUP BY day, model
+ORDER BY day, cost_usd DESC, model
+"""
+
+TOP_SERVICES_PII_LEAKS = """
+SELECT
+    service,
+    sum(fired) AS leaks,
+    count() AS scored,
+    round(leaks / scored, 4) AS leak_rate,
+    arraySort(groupUniqArrayIf(model, fired = 1)) AS models,
+    arraySort(groupUniqArrayArrayIf(
+        JSONExtract(detail, 'leaked_types', 'Array(String)'), fired = 1)) AS leaked_types,
+    maxIf(timestamp, fired = 1) AS last_leak_at,
+    argMaxIf(event_id, timestamp, fired = 1) AS last_leak_event_id
+FROM signals FINAL
+WHERE detector = 'pii'
+  AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
+  AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
+GROUP BY service
+HAVING leaks > 0
+ORDER BY leaks DESC, service
+LIMIT {limit:UInt32}
+"""
+
+TOXICITY_TREND = """
+SELECT
+    toStartOfInterval(hour, toIntervalHour({bucket_hours:UInt32})) AS bucket,
+    service,
+    sum(r.scored) AS scored,
+    sum(r.fired) AS toxic,
+    round(toxic / scored, 4) AS toxicity_rate,
+    round(sum(r.score_sum) / scored, 4) AS mean_score
+FROM rollup_signals_hour AS r FINAL
+WHERE detector = 'toxicity'
+  AND hour >= toDateTime({since:Date}, 'UTC')
+  AND hour < toDateTime({until:Date}, 'UTC') + INTERVAL 1 DAY
+  AND ({service:String} = '' OR service = {service:String})
+GROUP BY bucket, service
+ORDER BY bucket, service
+"""
+
+HALLUCINATION_RATE_RAG = """
+SELECT
+    e.service AS service,
+    e.model AS model,
+    count() AS rag_events,
+    countIf(s.event_id != '') AS scored,
+    countIf(s.fired = 1) AS hallucinated,
+    round(hallucinated / scored, 4) AS hallucination_rate,
+    round(avgIf(s.score, s.event_id != ''), 4) AS mean_score
+FROM
+(
+    SELECT event_id, service, model
+    FROM events FINAL
+    WHERE context_count > 0
+      AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
+      AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
+      AND ({service:String} = '' OR service = {service:String})
+) AS e
+LEFT JOIN
+(
+    SELECT event_id, score, fired
+    FROM signals FINAL
+    WHERE detector = 'hallucination'
+      AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
+      AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
+) AS s ON s.event_id = e.event_id
+GROUP BY service, model
+ORDER BY hallucination_rate DESC, service, model
+"""
+
+DRIFT_HISTORY = f"""
+SELECT *
+FROM {DRIFT_TABLE} FINAL
+WHERE window_end >= toDateTime64({{since:Date}}, 3, 'UTC')
+  AND window_end < toDateTime64({{until:Date}}, 3, 'UTC') + INTERVAL 1 DAY
+  AND ({{service:String}} = '' OR service = {{service:String}})
+ORDER BY window_end DESC
+LIMIT {{limit:UInt32}}
+"""
+
+ALERT_HISTORY = """
+SELECT
+    episode_id,
+    rule,
+    argMax(a.severity, created_at) AS severity,
+    service,
+    model,
+    minIf(created_at, status = 'firing') AS fired_at,
+    if(countIf(status = 'resolved') > 0, maxIf(created_at, status = 'resolved'), NULL)
+        AS resolved_at,
+    round(dateDiff('millisecond', fired_at, resolved_at) / 1000, 1)
+        AS duration_s,
+    argMaxIf(a.value, created_at, status = 'firing') AS value,
+    argMaxIf(a.threshold, created_at, status = 'firing') AS threshold,
+    argMaxIf(a.summary, created_at, status = 'firing') AS summary
+FROM alerts AS a FINAL
+WHERE created_at >= toDateTime64({since:Date}, 3, 'UTC')
+  AND created_at < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
+  AND ({service:String} = '' OR service = {service:String})
+GROUP BY episode_id, rule, service, model
+ORDER BY fired_at DESC, episode_id
+LIMIT {limit:UInt32}
+"""
+
+SLOWEST_MODELS = """
+SELECT
+    model,
+    sum(r.events) AS events,
+    sum(r.latency_ms_count) AS timed_events,
+    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[1], 1) AS p50_ms,
+    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3], 1) AS p95_ms,
+    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[4], 1) AS p99_ms,
+    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.ttft_ms)[3], 1) AS ttft_p95_ms
+FROM rollup_events_hour AS r FINAL
+WHERE hour >= toDateTime({since:Date}, 'UTC')
+  AND hour < toDateTime({until:Date}, 'UTC') + INTERVAL 1 DAY
+  AND ({service:String} = '' OR service = {service:String})
+GROUP BY model
+HAVING timed_events > 0
+ORDER BY p95_ms DESC, model
+LIMIT {limit:UInt32}
+"""
+
+CACHE_SAVINGS = """
+SELECT
+    toDate(timestamp) AS day,
+    provider,
+    model,
+    count() AS cached_calls,
+    sum(toUInt64(e.input_tokens)) AS input_tokens,
+    sum(toUInt64(e.cache_read_tokens)) AS cache_read_tokens
+FROM events AS e FINAL
+WHERE e.cache_read_tokens > 0
+  AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
+  AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
+  AND ({service:String} = '' OR service = {service:String})
+GROUP BY day, provider, model
+ORDER BY day, provider, model
+"""
+
+
+def cache_read_saving(
+    provider: str, model: str, day: date, calls: int, input_tokens: int, cache_read_tokens: int
+) -> Decimal | None:
+    """What ``cache_read_tokens`` would have cost at the full input price, minus what they
+    cost as cache reads, in USD, from the genai-prices table in force at noon of ``day``.
+
+    Prices are linear in tokens except for models with context-length tiers; the tier is
+    chosen from the average call (``input_tokens / calls``), which is exact when every call
+    falls in the same tier. None when the model has no known price.
+
+    Examples
+    --------
+    >>> cache_read_saving("openai", "gpt-4o", date(2025, 6, 1), 2, 4000, 2000)
+    Decimal('0.0025')
+    """
+    from genai_prices import Usage, calc_price  # lazy: the price table is large
+
+    avg_input = max(1, round(input_tokens / calls))
+    avg_read = min(avg_input, max(1, round(cache_read_tokens / calls)))
+    at = datetime.combine(day, time(12), tzinfo=UTC)
+    for provider_id in [provider, None] if provider else [None]:
+        try:
+            full = calc_price(
+                Usage(input_tokens=avg_input),
+                model_ref=model,
+                provider_id=provider_id,
+                genai_request_timestamp=at,
+            )
+            cached = calc_price(
+                Usage(input_tokens=avg_input, cache_read_tokens=avg_read),
+                model_ref=model,
+                provider_id=provider_id,
+                genai_request_timestamp=at,
+            )
+        except LookupError:
+            continue
+        per_token = (Decimal(full.total_price) - Decimal(cached.total_price)) / avg_read
+        return (per_token * cache_read_tokens).normalize()
+    return None
+
+
+def _price_cache_savings(result: QueryResult) -> QueryResult:
+    rows = [
+        (*row, cache_read_saving(row[1], row[2], row[0], row[3], row[4], row[5]))
+        for row in result.rows
+    ]
+    return QueryResult([*result.columns, "saved_usd"], rows)
+
+
+QUERIES: dict[str, NamedQuery] = {
+    q.name: q
+    for q in [
+        NamedQuery(
+            "cost_by_model_day",
+            "What each model cost per day (exact, USD)",
+            COST_BY_MODEL_DAY,
+            (
+                Param("since", "Date", _yesterday, "first day, inclusive (default: yesterday)"),
+                Param("until", "Date", _yesterday, "last day, inclusive (default: yesterday)"),
+                SERVICE,
+            ),
+        ),
+        NamedQuery(
+            "top_services_pii_leaks",
+            "Services whose responses leaked PII, most leaks first",
+            TOP_SERVICES_PII_LEAKS,
+            (SINCE, UNTIL, LIMIT),
+        ),
+        NamedQuery(
+            "toxicity_trend",
+            "Share of toxic responses per service over time",
+            TOXICITY_TREND,
+            (
+                SINCE,
+                UNTIL,
+                SERVICE,
+                Param("bucket_hours", "UInt32", 24, "bucket width in hours (default: a day)"),
+            ),
+        ),
+        NamedQuery(
+            "hallucination_rate_rag",
+            "Hallucination rate of RAG calls (calls with retrieved context)",
+            HALLUCINATION_RATE_RAG,
+            (SINCE, UNTIL, SERVICE),
+        ),
+        NamedQuery(
+            "drift_history",
+            "Drift test results, newest first",
+            DRIFT_HISTORY,
+            (SINCE, UNTIL, SERVICE, Param("limit", "UInt32", 100, "at most this many rows")),
+            requires=(DRIFT_TABLE,),
+        ),
+        NamedQuery(
+            "alert_history",
+            "Alert episodes: when each fired and resolved",
+            ALERT_HISTORY,
+            (SINCE, UNTIL, SERVICE, Param("limit", "UInt32", 100, "at most this many rows")),
+        ),
+        NamedQuery(
+            "slowest_models",
+            "Models by 95th-percentile latency",
+            SLOWEST_MODELS,
+            (SINCE, UNTIL, SERVICE, LIMIT),
+        ),
+        NamedQuery(
+            "cache_savings",
+            "What prompt-cache reads saved against the full input price",
+            CACHE_SAVINGS,
+            (SINCE, UNTIL, SERVICE),
+            post=_price_cache_savings,
+        ),
+    ]
+}
+
+
+def _missing_tables(sink: ClickHouseSink, tables: Sequence[str]) -> list[str]:
+    if not tables:
+        return []
+    _, rows = sink.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND name IN {names:Array(String)}",
+        {"names": list(tables)},
+    )
+    present = {r[0] for r in rows}
+    return [t for t in tables if t not in present]
+
+
+def run_query(
+    sink: ClickHouseSink, name: str, params: Mapping[str, str] | None = None
+) -> QueryResult:
+    """Run the named query with ``params`` given as text (``{"since": "2026-01-01"}``).
+
+    Raises ``QueryError`` for an unknown query or parameter, a bad value, or a table the
+    query needs that this database does not have yet.
+    """
+    try:
+        query = QUERIES[name]
+    except KeyError:
+        msg = f"no query named {name!r}; known: {', '.join(sorted(QUERIES))}"
+        raise QueryError(msg) from None
+    bound = query.bind(params or {})
+    missing = _missing_tables(sink, query.requires)
+    if missing:
+        msg = (
+            f"query {name} needs table(s) {missing}, which this database does not have yet "
+            "(created by migration 010_drift.sql; run `infersight migrate` after upgrading)"
+        )
+        raise QueryError(msg)
+    columns, rows = sink.query(query.sql, bound)
+    result = QueryResult(columns, rows)
+    return query.post(result) if query.post else result
+
+
+def refresh_rollups(sink: ClickHouseSink) -> None:
+    """Refresh the rollups now and wait for them, minute before hour.
+
+    The refreshable views run by themselves every minute; call this where a reader must
+    see what was just written (tests, the static report, a backfill script).
+    """
+    for view in ROLLUP_VIEWS:
+        sink.query(f"SYSTEM REFRESH VIEW {view}")
+        sink.query(f"SYSTEM WAIT VIEW {view}")
+
+
+# -- output -----------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """JSON-friendly value: exact decimals as strings, times in ISO 8601, NaN as null."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def format_result(result: QueryResult, fmt: str = "table") -> str:
+    """Render as an aligned text ``table``, ``csv`` (with header) or ``json`` (a list of
+    objects; decimals as strings so that no digit is lost).
+
+    Examples
+    --------
+    >>> print(format_result(QueryResult(["model", "cost_usd"], [("gpt-4o", Decimal("1.5"))])))
+    model   cost_usd
+    ------  --------
+    gpt-4o  1.5
+    """
+    if fmt == "json":
+        objs = [dict(zip(result.columns, map(_plain, row), strict=True)) for row in result.rows]
+        return json.dumps(objs, indent=2, ensure_ascii=False)
+    cells = [[_cell(v) for v in row] for row in result.rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(cells)
+        return out.getvalue().rstrip("\n")
+    if fmt == "table":
+        widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)),
+            "  ".join("-" * w for w in widths),
+            *("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells),
+        ]
+        return "\n".join(line.rstrip() for line in lines)
+    msg = f"fmt must be 'table', 'csv' or 'json', got {fmt!r}"
+    raise ValueError(msg)
