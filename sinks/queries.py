@@ -35,6 +35,7 @@ __all__ = [
     "Param",
     "QueryError",
     "QueryResult",
+    "cell_text",
     "format_result",
     "refresh_rollups",
     "run_query",
@@ -466,7 +467,7 @@ def refresh_rollups(sink: ClickHouseSink) -> None:
 def _plain(value: Any) -> Any:
     """JSON-friendly value: exact decimals as strings, times in ISO 8601, NaN as null."""
     if isinstance(value, Decimal):
-        return str(value)
+        return f"{value:f}"  # never exponent notation (0E-9)
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, date):
@@ -478,7 +479,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """One value as table/CSV text: exact decimals, ISO times, lists comma-joined."""
     value = _plain(value)
     if value is None:
         return ""
@@ -501,7 +503,7 @@ def format_result(result: QueryResult, fmt: str = "table") -> str:
     if fmt == "json":
         objs = [dict(zip(result.columns, map(_plain, row), strict=True)) for row in result.rows]
         return json.dumps(objs, indent=2, ensure_ascii=False)
-    cells = [[_cell(v) for v in row] for row in result.rows]
+    cells = [[cell_text(v) for v in row] for row in result.rows]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

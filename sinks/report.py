@@ -1,0 +1,322 @@
+"""The dashboards, twice from one definition: Grafana JSON and a static HTML report.
+
+``PANELS`` holds each chart's SQL with the Grafana ClickHouse plugin's macros
+(``$__timeFilter(col)``, ``$__fromTime``, ``$__toTime``) and a ``${service}`` variable.
+``grafana_dashboard()`` turns them into the dashboard provisioned from deploy/grafana/;
+``render_report()`` substitutes the macros itself, runs the same SQL on a ClickHouseSink and
+draws the same charts with matplotlib into one self-contained HTML file (PNG images
+embedded as base64), for people without Grafana.
+
+Every panel reads the rollup views of migrations 030–032 (replay-proof, small), never the
+raw tables, except the tables below the charts that reuse named queries.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sinks.clickhouse import ClickHouseSink
+from sinks.queries import QUERIES, cell_text, refresh_rollups, run_query
+
+__all__ = [
+    "ALL_SERVICES",
+    "DATASOURCE_UID",
+    "PANELS",
+    "Panel",
+    "expand_macros",
+    "grafana_dashboard",
+    "render_report",
+]
+
+DATASOURCE_UID = "infersight-clickhouse"
+#: Value of the ``service`` variable that means "every service".
+ALL_SERVICES = "__all"
+_SERVICE_FILTER = f"('${{service}}' = '{ALL_SERVICES}' OR service = '${{service}}')"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One chart: a time series of ``value`` per ``series`` (long format: time, series,
+    value, ordered by time), or a table."""
+
+    title: str
+    unit: str
+    sql: str
+    kind: str = "timeseries"  # or "table"
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel(
+        "Calls per hour by model",
+        "short",
+        f"""SELECT hour AS time, model, sum(events) AS calls
+FROM events_per_hour
+WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+GROUP BY time, model ORDER BY time, model""",
+    ),
+    Panel(
+        "Cost per hour by model (USD)",
+        "currencyUSD",
+        f"""SELECT hour AS time, model, toFloat64(sum(cost_usd)) AS cost_usd
+FROM events_per_hour
+WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+GROUP BY time, model ORDER BY time, model""",
+    ),
+    Panel(
+        "p95 latency by model (ms)",
+        "ms",
+        f"""SELECT hour AS time, model,
+    quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3] AS p95_ms
+FROM rollup_events_hour AS r FINAL
+WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+GROUP BY time, model ORDER BY time, model""",
+    ),
+    Panel(
+        "Quality: share of scored events flagged, by detector",
+        "percentunit",
+        f"""SELECT hour AS time, detector, sum(fired) / sum(scored) AS rate
+FROM detectors_per_hour
+WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+  AND detector IN ('toxicity', 'pii', 'hallucination', 'injection')
+GROUP BY time, detector ORDER BY time, detector""",
+    ),
+    Panel(
+        "Errors per hour by service",
+        "short",
+        """SELECT hour AS time, service, sum(errors) AS errors
+FROM events_per_hour
+WHERE $__timeFilter(hour)
+GROUP BY time, service ORDER BY time, service""",
+    ),
+    Panel(
+        "Cost and calls by service and model",
+        "none",
+        f"""SELECT service, model, sum(events) AS calls, sum(cost_usd) AS cost_usd,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    sum(pii_events) AS events_with_pii
+FROM events_per_hour
+WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+GROUP BY service, model ORDER BY cost_usd DESC, service, model""",
+        kind="table",
+    ),
+)
+
+#: Named queries shown as tables under the charts in the HTML report.
+REPORT_TABLES = ("cost_by_model_day", "top_services_pii_leaks", "slowest_models", "alert_history")
+
+
+def _ch_time(ts: datetime) -> str:
+    return f"toDateTime('{ts.astimezone(UTC):%Y-%m-%d %H:%M:%S}', 'UTC')"
+
+
+def expand_macros(sql: str, start: datetime, end: datetime, service: str = ALL_SERVICES) -> str:
+    """Do what the Grafana ClickHouse plugin does to a panel's SQL, for one time range.
+
+    Examples
+    --------
+    >>> t0, t1 = datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 6, tzinfo=UTC)
+    >>> expand_macros("WHERE $__timeFilter(hour) AND '${service}' != ''", t0, t1, "api")
+    "WHERE hour >= toDateTime('2026-01-05 00:00:00', 'UTC') AND hour <= toDateTime('2026-01-06 00:00:00', 'UTC') AND 'api' != ''"
+    """  # noqa: E501 (a doctest output line cannot wrap)
+    if "'" in service or "\\" in service:
+        msg = f"service must not contain quotes or backslashes, got {service!r}"
+        raise ValueError(msg)
+    sql = re.sub(
+        r"\$__timeFilter\((\w+)\)",
+        lambda m: f"{m[1]} >= {_ch_time(start)} AND {m[1]} <= {_ch_time(end)}",
+        sql,
+    )
+    sql = sql.replace("$__fromTime", _ch_time(start)).replace("$__toTime", _ch_time(end))
+    return sql.replace("${service}", service)
+
+
+# -- Grafana ----------------------------------------------------------------------------------
+def grafana_dashboard() -> dict[str, Any]:
+    """The overview dashboard for grafana-clickhouse-datasource (plugin v4 query model)."""
+    ds = {"type": "grafana-clickhouse-datasource", "uid": DATASOURCE_UID}
+    panels = []
+    for i, p in enumerate(PANELS):
+        table = p.kind == "table"
+        panels.append(
+            {
+                "id": i + 1,
+                "type": p.kind,
+                "title": p.title,
+                "datasource": ds,
+                "gridPos": {
+                    "h": 9,
+                    "w": 24 if table else 12,
+                    "x": 0 if table else 12 * (i % 2),
+                    "y": 9 * (i // 2),
+                },  # fmt: skip
+                "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
+                "options": {} if table else {"legend": {"displayMode": "list"}},
+                "targets": [
+                    {
+                        "refId": "A",
+                        "datasource": ds,
+                        "editorType": "sql",
+                        "queryType": "table" if table else "timeseries",
+                        "format": 1 if table else 0,
+                        "rawSql": p.sql,
+                    }
+                ],
+            }
+        )
+    return {
+        "uid": "infersight-overview",
+        "title": "infersight: LLM inference overview",
+        "tags": ["infersight", "llm"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "1m",
+        "time": {"from": "now-24h", "to": "now"},
+        "templating": {
+            "list": [
+                {
+                    "name": "service",
+                    "label": "Service",
+                    "type": "query",
+                    "datasource": ds,
+                    "query": "SELECT DISTINCT service FROM rollup_events_hour ORDER BY service",
+                    "definition": "SELECT DISTINCT service FROM rollup_events_hour",
+                    "includeAll": True,
+                    "allValue": ALL_SERVICES,
+                    "multi": False,
+                    "refresh": 2,
+                    "current": {"text": "All", "value": "$__all"},
+                }
+            ]
+        },
+        "panels": panels,
+    }
+
+
+# -- HTML report --------------------------------------------------------------------------
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _chart(panel: Panel, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    series: dict[str, tuple[list[datetime], list[float]]] = {}
+    for t, name, value in rows:
+        xs, ys = series.setdefault(str(name), ([], []))
+        xs.append(t)
+        ys.append(float(value))
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    for name, (xs, ys) in sorted(series.items()):
+        ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=name)
+    ax.set_title(panel.title, fontsize=10)
+    ax.set_ylabel(columns[2])
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize=7, loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no data in range", ha="center", transform=ax.transAxes)
+    fig.autofmt_xdate()
+    try:
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def _html_table(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in r) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_report(
+    sink: ClickHouseSink,
+    out: Path,
+    since: date,
+    until: date,
+    service: str = ALL_SERVICES,
+    refresh: bool = True,
+) -> Path:
+    """Write a self-contained HTML report of ``since``..``until`` (days, inclusive) to ``out``.
+
+    ``refresh`` first brings the rollups up to date (they refresh every minute by
+    themselves; a report run right after a write would otherwise miss its last minute).
+    """
+    if until < since:
+        msg = f"until ({until}) must not be before since ({since})"
+        raise ValueError(msg)
+    if refresh:
+        refresh_rollups(sink)
+    start = datetime.combine(since, time(), tzinfo=UTC)
+    end = datetime.combine(until + timedelta(days=1), time(), tzinfo=UTC) - timedelta(seconds=1)
+    parts = []
+    for panel in PANELS:
+        columns, rows = sink.query(expand_macros(panel.sql, start, end, service))
+        title = f"<h2>{html.escape(panel.title)}</h2>"
+        if panel.kind == "table":
+            parts.append(title + _html_table(columns, rows))
+        else:
+            img = _chart(panel, columns, rows)
+            alt = html.escape(panel.title)
+            parts.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{img}"></figure>')
+    params = {"since": since.isoformat(), "until": until.isoformat()}
+    for name in REPORT_TABLES:
+        query = QUERIES[name]
+        given = {k: v for k, v in params.items() if k in {p.name for p in query.params}}
+        if service != ALL_SERVICES and "service" in {p.name for p in query.params}:
+            given["service"] = service
+        result = run_query(sink, name, given)
+        parts.append(
+            f"<h2>{html.escape(query.title)} <code>infersight query {name}</code></h2>"
+            + _html_table(result.columns, result.rows)
+        )
+    scope = "all services" if service == ALL_SERVICES else f"service {service}"
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    doc = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>infersight report {since} to {until}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+figure {{ margin: 1em 0; }}
+table {{ border-collapse: collapse; font-size: 12px; margin-bottom: 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+th {{ background: #f3f3f3; }}
+</style></head><body>
+<h1>infersight report: {since} to {until} (UTC), {html.escape(scope)}</h1>
+<p>Generated {generated} from the rollups (each event counted once, redeliveries
+included). Charts match the Grafana dashboard <code>infersight-overview</code>.</p>
+{"".join(parts)}
+</body></html>
+"""
+    out.write_text(doc, encoding="utf-8")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m sinks.report DASHBOARD.json``: write the Grafana dashboard file."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        raise SystemExit("usage: python -m sinks.report deploy/grafana/dashboards/FILE.json")
+    Path(args[0]).write_text(json.dumps(grafana_dashboard(), indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
