@@ -1,0 +1,550 @@
+"""Analyst ClickHouse layer on chDB: migrations, replay-proof rollups, named queries,
+dashboard SQL and the HTML report, against one seeded dataset written through the sink.
+
+The dataset is built with the real contracts and priced by the real cost detector; the
+expected figures are computed from those Python objects, independently of ClickHouse.
+chDB allows one data directory per process at a time: this module opens one and closes it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from detectors.cost import price_event
+from detectors.pii import Finding
+from detectors.pipeline import ScoredEvent
+from schemas.events import InferenceEvent
+from schemas.results import Alert, AlertStatus, Severity, Signal
+from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
+from sinks.queries import QUERIES, QueryError, format_result, refresh_rollups, run_query
+from sinks.report import PANELS, expand_macros, render_report
+
+REPO = Path(__file__).resolve().parents[2]
+
+DAY1 = datetime(2026, 1, 5, tzinfo=UTC)
+DAYS = ("2026-01-05", "2026-01-06")
+SERVICES = ("checkout-bot", "search-rag", "support-chat")
+MODELS = (("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"))
+LOCAL_MODEL = ("", "my-local-llm")  # no known price: cost NULL
+N_EVENTS = 300
+
+
+@dataclass
+class Dataset:
+    scored: list[ScoredEvent]
+    alerts: list[Alert]
+
+
+def build(seed: int = 6) -> Dataset:
+    """``N_EVENTS`` events over two days, with cost, pii, toxicity, injection signals on
+    every event and hallucination signals on the RAG ones."""
+    rng = random.Random(seed)
+    scored = []
+    for i in range(N_EVENTS):
+        provider, model = rng.choice([*MODELS, LOCAL_MODEL])
+        service = SERVICES[i % 3]
+        rag = service == "search-rag" and rng.random() < 0.8
+        input_tokens = rng.randint(50, 4000)
+        cache_read = rng.choice([0, 0, input_tokens // 2])
+        event = InferenceEvent(
+            event_id=f"ev-{i:04d}",
+            timestamp=DAY1 + timedelta(seconds=rng.randint(0, 2 * 86_400 - 1)),
+            service=service,
+            environment=rng.choice(["production", "staging"]),
+            provider=provider or None,
+            request_model=model,
+            prompt=f"question {i}",
+            response=f"answer {i}",
+            context=[{"text": f"document {i}"}] if rag else [],
+            usage={
+                "input_tokens": input_tokens,
+                "output_tokens": rng.randint(10, 800),
+                "cache_read_tokens": cache_read,
+            },
+            latency_ms=round(rng.lognormvariate(6.5, 0.6), 1) if rng.random() < 0.95 else None,
+            ttft_ms=round(rng.uniform(50, 900), 1),
+            status="error" if rng.random() < 0.05 else "ok",
+            user_id=f"user-{rng.randint(1, 40)}",
+        )
+        priced = price_event(event)
+        cost = priced[0] if priced else None
+        leak = rng.random() < 0.1
+        leaked_types = sorted(rng.sample(["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD"], 1))
+        tox = rng.random()
+        signals = [
+            Signal(
+                detector="cost",
+                event_id=event.event_id,
+                score=float(cost or 0),
+                fired=False,
+                reason="cost",
+                detail={"priced": cost is not None, "cost_usd": str(cost)},
+            ),
+            Signal(
+                detector="pii",
+                event_id=event.event_id,
+                score=float(len(leaked_types)) if leak else 0.0,
+                fired=leak,
+                reason="pii",
+                detail={"leaked_types": leaked_types if leak else [], "findings": []},
+            ),
+            Signal(
+                detector="toxicity",
+                event_id=event.event_id,
+                score=tox,
+                fired=tox >= 0.8,
+                reason="toxicity",
+            ),
+            Signal(
+                detector="injection",
+                event_id=event.event_id,
+                score=rng.random() / 2,
+                fired=rng.random() < 0.03,
+                reason="injection",
+            ),
+        ]
+        if rag:
+            h = rng.random()
+            signals.append(
+                Signal(
+                    detector="hallucination",
+                    event_id=event.event_id,
+                    score=h,
+                    fired=h >= 0.7,
+                    reason="hallucination",
+                )
+            )
+        findings = (
+            [Finding(field="response", type=t, start=0, end=3) for t in leaked_types]
+            if leak
+            else []
+        )
+        scored.append(ScoredEvent(event=event, signals=signals, findings=findings, cost_usd=cost))
+    return Dataset(scored=scored, alerts=_alerts())
+
+
+def _alerts() -> list[Alert]:
+    def alert(episode: str, status: AlertStatus, at: datetime, value: float) -> Alert:
+        return Alert(
+            alert_id=f"{episode}-{status}",
+            fingerprint=f"fp-{episode}",
+            episode_id=episode,
+            rule="pii_leaks",
+            status=status,
+            severity=Severity.CRITICAL,
+            service="support-chat",
+            model="gpt-4o",
+            summary=f"{value:.0f} PII leaks in 5 minutes",
+            value=value,
+            threshold=5,
+            window_start=at - timedelta(minutes=5),
+            window_end=at,
+            created_at=at,
+        )
+
+    t = DAY1 + timedelta(hours=3)
+    return [
+        alert("ep-1", AlertStatus.FIRING, t, 7),
+        alert("ep-1", AlertStatus.RESOLVED, t + timedelta(minutes=20), 2),
+        alert("ep-2", AlertStatus.FIRING, t + timedelta(days=1), 9),
+    ]
+
+
+# -- expectations, computed from the Python objects only -------------------------------------
+def day_of(s: ScoredEvent) -> str:
+    return s.event.timestamp.date().isoformat()
+
+
+def cost_by_model_day(data: Dataset) -> dict[tuple[str, str], tuple[int, int, Decimal]]:
+    """(day, model) -> (events, unpriced events, cost)."""
+    out: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0, Decimal(0)])
+    for s in data.scored:
+        row = out[(day_of(s), s.event.model)]
+        row[0] += 1
+        row[1] += s.cost_usd is None
+        row[2] += s.cost_usd or Decimal(0)
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+
+def fired_by(data: Dataset, detector: str, key) -> dict:
+    """key(scored) -> (scored count, fired count) for one detector."""
+    out: dict = defaultdict(lambda: [0, 0])
+    for s in data.scored:
+        for sig in s.signals:
+            if sig.detector == detector:
+                row = out[key(s)]
+                row[0] += 1
+                row[1] += sig.fired
+    return {k: tuple(v) for k, v in out.items()}
+
+
+# -- the database, written once per module ----------------------------------------------------
+@dataclass
+class Db:
+    sink: ClickHouseSink
+    data: Dataset
+    applied: list[str]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory):
+    settings = ClickHouseSettings(data_dir=tmp_path_factory.mktemp("chdb"), database="analyst")
+    sink = ClickHouseSink(settings)
+    applied = sink.migrate()
+    data = build()
+    sink.write_results(data.scored)
+    sink.write_results(data.scored[::3])  # a redelivered batch before the rollups ran
+    sink.write_alerts(data.alerts)
+    sink.write_alerts(data.alerts)
+    refresh_rollups(sink)
+    sink.write_results(data.scored[1::4])  # and one after: its buckets are recomputed
+    refresh_rollups(sink)
+    yield Db(sink, data, applied)
+    sink.close()
+
+
+RANGE = {"since": DAYS[0], "until": DAYS[1]}
+
+
+def rows_of(db: Db, name: str, **params: str) -> list[dict]:
+    result = run_query(db.sink, name, params)
+    return [dict(zip(result.columns, r, strict=True)) for r in result.rows]
+
+
+def schema(sink: ClickHouseSink) -> dict[str, str]:
+    _, rows = sink.query(
+        "SELECT name, create_table_query FROM system.tables "
+        "WHERE database = currentDatabase() AND name != 'schema_migrations'"
+    )
+    return dict(rows)
+
+
+def rollup_totals(sink: ClickHouseSink) -> list[tuple]:
+    return sink.query(
+        "SELECT count(), sum(events), sum(cost_usd), sum(input_tokens) FROM rollup_events_hour "
+        "FINAL UNION ALL SELECT count(), sum(scored), sum(fired), 0 FROM rollup_signals_hour FINAL"
+    )[1]
+
+
+# -- migrations ---------------------------------------------------------------------------------
+def test_migrations_apply_once_and_a_second_run_changes_nothing(db: Db) -> None:
+    """005–032 are applied in order; migrating again applies nothing and alters no table."""
+    assert db.applied[4:] == [
+        "005_retention", "006_skip_indexes", "007_embeddings", "030_rollups_minute",
+        "031_rollups_hour", "032_rollup_views",
+    ] or "010_drift" in db.applied  # fmt: skip
+    before = schema(db.sink)
+    assert db.sink.migrate() == []
+    assert schema(db.sink) == before
+
+
+def test_rerunning_every_statement_after_a_crash_is_harmless(db: Db) -> None:
+    """A crash before a migration is recorded re-runs it: same schema, same rollup figures."""
+    from sinks.clickhouse import migrations
+
+    before, totals = schema(db.sink), rollup_totals(db.sink)
+    for mig in migrations():
+        if mig.version >= 5 and mig.version not in (10, 20):
+            for stmt in mig.statements():
+                db.sink.query(stmt)
+    assert schema(db.sink) == before
+    assert rollup_totals(db.sink) == totals
+
+
+def test_body_ttl_and_skip_indexes_are_declared(db: Db) -> None:
+    """Bodies carry a 90-day TTL, metadata does not; event_id and user_id have bloom filters."""
+    ddl = schema(db.sink)["events"]
+    for column in ("prompt", "prompt_messages", "response", "context"):
+        assert f"`{column}` " in ddl
+    assert ddl.count("TTL toDateTime(timestamp) + toIntervalDay(90)") == 4
+    assert "INDEX idx_event_id event_id TYPE bloom_filter" in ddl
+    assert "INDEX idx_user_id user_id TYPE bloom_filter" in ddl
+    assert "TTL toDateTime(timestamp) + toIntervalDay(30)" in schema(db.sink)["embeddings"]
+
+
+# -- rollups ------------------------------------------------------------------------------------
+def test_rollups_count_each_redelivered_event_once(db: Db) -> None:
+    """After two redeliveries the hour rollup holds 300 events and exactly their cost."""
+    total_cost = sum((s.cost_usd or Decimal(0)) for s in db.data.scored)
+    (_, events, cost, tokens), _ = rollup_totals(db.sink)
+    assert events == N_EVENTS == 300
+    assert cost == total_cost
+    assert tokens == sum(s.event.usage.input_tokens for s in db.data.scored)
+
+
+@pytest.mark.parametrize("grain", ["minute", "hour"])
+def test_event_rollups_equal_raw_aggregates(db: Db, grain: str) -> None:
+    """Every rollup bucket equals the same aggregate over events FINAL, quantiles included."""
+    fn = "toStartOfMinute" if grain == "minute" else "toStartOfHour"
+    raw = f"""
+        SELECT {fn}(timestamp) AS b, service, environment, model, count(), countIf(status != 'ok'),
+            sum(ifNull(e.cost_usd, 0)), sum(e.output_tokens), countIf(context_count > 0),
+            countIf(notEmpty(pii_types)), quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99)(e.latency_ms),
+            uniqCombinedIf(user_id, user_id != '')
+        FROM events AS e FINAL GROUP BY b, service, environment, model ORDER BY b, service,
+            environment, model"""
+    rolled = f"""
+        SELECT {grain}, service, environment, model, events, errors, cost_usd, output_tokens,
+            rag_events, pii_events, latency_q, users
+        FROM events_per_{grain} ORDER BY {grain}, service, environment, model"""
+    expected, got = db.sink.query(raw)[1], db.sink.query(rolled)[1]
+    assert len(got) == len(expected) > 100
+    assert list(map(repr, got)) == list(map(repr, expected))  # repr: NaN == NaN for no latency
+
+
+@pytest.mark.parametrize("grain", ["minute", "hour"])
+def test_signal_rollups_equal_raw_aggregates(db: Db, grain: str) -> None:
+    """Scored and fired counts per bucket and detector equal signals FINAL."""
+    fn = "toStartOfMinute" if grain == "minute" else "toStartOfHour"
+    raw = f"""SELECT {fn}(timestamp) AS b, service, environment, model, detector, count(),
+        sum(s.fired) FROM signals AS s FINAL GROUP BY b, service, environment, model, detector
+        ORDER BY b, service, environment, model, detector"""
+    rolled = f"""SELECT {grain}, service, environment, model, detector, scored, fired
+        FROM detectors_per_{grain} ORDER BY {grain}, service, environment, model, detector"""
+    assert db.sink.query(rolled)[1] == db.sink.query(raw)[1]
+    by_detector = fired_by(db.data, "toxicity", lambda s: "all")["all"]
+    (scored, fired), *_ = db.sink.query(
+        f"SELECT sum(scored), sum(fired) FROM detectors_per_{grain} WHERE detector = 'toxicity'"
+    )[1]
+    assert (scored, fired) == by_detector
+
+
+# -- named queries ------------------------------------------------------------------------------
+def test_cost_by_model_day_gives_each_models_exact_cost(db: Db) -> None:
+    """Per day and model: events, unpriced events and the exact Decimal cost."""
+    expected = cost_by_model_day(db.data)
+    for day in DAYS:
+        got = {
+            (r["day"].isoformat(), r["model"]): (r["events"], r["unpriced_events"], r["cost_usd"])
+            for r in rows_of(db, "cost_by_model_day", since=day, until=day)
+        }
+        assert got == {k: v for k, v in expected.items() if k[0] == day}
+    assert rows_of(db, "cost_by_model_day", since=DAYS[0], until=DAYS[0])[0]["model"] == "gpt-4o"
+
+
+def test_top_services_pii_leaks_ranks_services_by_leaks(db: Db) -> None:
+    """Leaks, scored events and leaked types per service, most leaks first."""
+    per_service = fired_by(db.data, "pii", lambda s: s.event.service)
+    types: dict[str, set[str]] = defaultdict(set)
+    for s in db.data.scored:
+        if s.findings:
+            types[s.event.service] |= {f.type for f in s.findings}
+    got = rows_of(db, "top_services_pii_leaks", **RANGE)
+    assert [(r["service"], r["scored"], r["leaks"]) for r in got] == [
+        ("support-chat", 100, 11), ("search-rag", 100, 8), ("checkout-bot", 100, 4),
+    ]  # fmt: skip
+    for r in got:
+        assert (r["scored"], r["leaks"]) == per_service[r["service"]]
+        assert set(r["leaked_types"]) == types[r["service"]]
+    assert len(rows_of(db, "top_services_pii_leaks", **RANGE, limit="1")) == 1
+
+
+def test_toxicity_trend_gives_daily_rate_per_service(db: Db) -> None:
+    """Toxic share per day and service equals the fired toxicity signals."""
+    expected = fired_by(db.data, "toxicity", lambda s: (day_of(s), s.event.service))
+    got = rows_of(db, "toxicity_trend", **RANGE)
+    assert {(r["bucket"].date().isoformat(), r["service"]): (r["scored"], r["toxic"])
+            for r in got} == expected  # fmt: skip
+    hourly = rows_of(db, "toxicity_trend", **RANGE, service="search-rag", bucket_hours="1")
+    assert {r["service"] for r in hourly} == {"search-rag"}
+    assert sum(r["toxic"] for r in hourly) == sum(
+        v[1] for k, v in expected.items() if k[1] == "search-rag"
+    )
+
+
+def test_hallucination_rate_rag_counts_rag_calls_only(db: Db) -> None:
+    """RAG calls, hallucination-scored and fired per service and model."""
+    expected = fired_by(db.data, "hallucination", lambda s: (s.event.service, s.event.model))
+    got = rows_of(db, "hallucination_rate_rag", **RANGE)
+    assert {(r["service"], r["model"]): (r["rag_events"], r["hallucinated"]) for r in got} == {
+        k: v for k, v in expected.items()
+    }
+    assert sum(r["rag_events"] for r in got) == 78
+
+
+def test_alert_history_pairs_firing_and_resolved(db: Db) -> None:
+    """One row per episode, newest first; a resolved episode has its duration."""
+    got = rows_of(db, "alert_history", **RANGE)
+    assert [(r["episode_id"], r["value"], r["duration_s"]) for r in got] == [
+        ("ep-2", 9.0, None),
+        ("ep-1", 7.0, 1200.0),
+    ]
+    assert got[1]["resolved_at"] == datetime(2026, 1, 5, 3, 20)
+
+
+def test_slowest_models_quantiles_equal_the_raw_sketch(db: Db) -> None:
+    """p95 from merged hour sketches equals the sketch of the raw latencies (lossless)."""
+    got = rows_of(db, "slowest_models", **RANGE, limit="10")
+    _, raw = db.sink.query(
+        "SELECT model, round(quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99)(e.latency_ms)[3], 1), "
+        "count(e.latency_ms) FROM events AS e FINAL GROUP BY model"
+    )
+    assert {r["model"]: (r["p95_ms"], r["timed_events"]) for r in got} == {
+        m: (p95, n) for m, p95, n in raw
+    }
+    assert [r["p95_ms"] for r in got] == sorted((r["p95_ms"] for r in got), reverse=True)
+
+
+def test_cache_savings_prices_cache_reads_against_full_input(db: Db) -> None:
+    """Savings per day and model equal the per-call price difference from genai-prices."""
+    from genai_prices import Usage, calc_price
+
+    expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for s in db.data.scored:
+        e = s.event
+        if e.usage.cache_read_tokens and e.provider:
+            kw = {"model_ref": e.model, "provider_id": e.provider}
+            full = calc_price(Usage(input_tokens=e.usage.input_tokens), **kw).total_price
+            cached = calc_price(
+                Usage(input_tokens=e.usage.input_tokens,
+                      cache_read_tokens=e.usage.cache_read_tokens), **kw
+            ).total_price  # fmt: skip
+            expected[(day_of(s), e.model)] += Decimal(full) - Decimal(cached)
+    got = rows_of(db, "cache_savings", **RANGE)
+    priced = {(r["day"].isoformat(), r["model"]): r["saved_usd"] for r in got if r["provider"]}
+    assert priced == expected
+    assert {r["saved_usd"] for r in got if r["model"] == "my-local-llm"} == {None}
+
+
+def test_drift_history_needs_the_drift_table(db: Db) -> None:
+    """Without 010_drift.sql's table the query says which migration; with it, it runs."""
+    from sinks.queries import DRIFT_TABLE
+
+    present = db.sink.scalar(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = "
+        "{t:String}",
+        {"t": DRIFT_TABLE},
+    )
+    if present:
+        assert isinstance(rows_of(db, "drift_history", **RANGE), list)
+    else:
+        with pytest.raises(QueryError, match="010_drift.sql"):
+            run_query(db.sink, "drift_history", RANGE)
+
+
+def test_unknown_query_or_parameter_is_refused_with_the_known_ones(db: Db) -> None:
+    """A typo names what exists instead of failing inside ClickHouse."""
+    with pytest.raises(QueryError, match="known: alert_history, cache_savings"):
+        run_query(db.sink, "cost_per_model", {})
+    with pytest.raises(QueryError, match=r"no parameter\(s\) \['day'\]"):
+        run_query(db.sink, "cost_by_model_day", {"day": "2026-01-05"})
+    with pytest.raises(QueryError, match="not a valid Date"):
+        run_query(db.sink, "cost_by_model_day", {"since": "yesterday"})
+
+
+@pytest.mark.parametrize("name", sorted(set(QUERIES) - {"drift_history"}))
+def test_every_named_query_prints_as_table_csv_and_json(db: Db, name: str) -> None:
+    """Each query returns rows on the seeded data, in all three output formats."""
+    result = run_query(db.sink, name, RANGE if name != "cost_by_model_day" else
+                       {"since": DAYS[0], "until": DAYS[0]})  # fmt: skip
+    assert result.rows
+    assert len(format_result(result, "table").splitlines()) == len(result.rows) + 2
+    assert len(format_result(result, "csv").splitlines()) == len(result.rows) + 1
+    assert len(json.loads(format_result(result, "json"))) == len(result.rows)
+
+
+# -- dashboards and report ----------------------------------------------------------------------
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+T1 = datetime(2026, 1, 6, 23, 59, 59, tzinfo=UTC)
+
+
+def test_dashboard_file_is_generated_from_the_panels(db: Db) -> None:
+    """The committed Grafana JSON parses and equals what sinks.report generates."""
+    from sinks.report import grafana_dashboard
+
+    path = REPO / "deploy/grafana/dashboards/infersight-overview.json"
+    assert json.loads(path.read_text()) == grafana_dashboard()
+
+
+@pytest.mark.parametrize("service", ["__all", "search-rag"])
+def test_every_dashboard_panel_sql_runs_after_macro_expansion(db: Db, service: str) -> None:
+    """Each panel's rawSql (and the variable query) runs on chDB and returns rows."""
+    dashboard = json.loads(
+        (REPO / "deploy/grafana/dashboards/infersight-overview.json").read_text()
+    )
+    for panel in dashboard["panels"]:
+        sql = expand_macros(panel["targets"][0]["rawSql"], T0, T1, service)
+        _, rows = db.sink.query(sql)
+        assert rows, panel["title"]
+    variable = dashboard["templating"]["list"][0]["query"]
+    assert [r[0] for r in db.sink.query(variable)[1]] == list(SERVICES)
+    calls = expand_macros(PANELS[0].sql, T0, T1, service)
+    total = sum(r[2] for r in db.sink.query(calls)[1])
+    assert total == (300 if service == "__all" else 100)
+
+
+def test_report_is_self_contained_html_that_chromium_renders(db: Db, tmp_path: Path) -> None:
+    """The report embeds one PNG per chart; headless Chromium screenshots a non-blank page."""
+    out = render_report(db.sink, tmp_path / "report.html", date(2026, 1, 5), date(2026, 1, 6))
+    page = out.read_text()
+    charts = sum(p.kind == "timeseries" for p in PANELS)
+    assert page.count('src="data:image/png;base64,') == charts == 5
+    assert "http://" not in page and "https://" not in page
+    assert "infersight query cost_by_model_day" in page
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "headless Chromium is needed: apt-get install -y chromium"
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1000,1600", f"--screenshot={shot}", out.as_uri()],
+        check=True, capture_output=True, timeout=90,
+    )  # fmt: skip
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (1600, 1000)
+    colours = {tuple(p) for p in pixels[::7, ::7, :3].reshape(-1, 3).round(2).tolist()}
+    assert len(colours) > 50  # text, axes and coloured lines, not a blank page
+
+
+def test_cli_query_and_report_run_on_the_embedded_database(
+    db: Db, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`infersight query cost_by_model_day` and `infersight report` work from argv."""
+    import argparse
+
+    from streams.cli_analyst import register
+
+    parser = argparse.ArgumentParser(prog="infersight")
+    register(parser.add_subparsers(dest="command", required=True))
+    db.sink.close()  # one chDB handle per process: the command opens and closes its own
+    settings = db.sink.settings
+    args = parser.parse_args(
+        ["query", "cost_by_model_day", "-p", "since=2026-01-05", "-p", "until=2026-01-05",
+         "--format", "csv"]
+    )  # fmt: skip
+    assert args.func(args, settings) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("day,model,events,unpriced_events")
+    assert lines[1] == "2026-01-05,gpt-4o,35,0,67437,15048,15162,0.300120000"
+    args = parser.parse_args(["query", "no_such_query"])
+    assert args.func(args, settings) == 2
+    assert "known:" in capsys.readouterr().err
+    out = tmp_path / "r.html"
+    args = parser.parse_args(["report", "--out", str(out), "--since", "2026-01-05", "--until",
+                              "2026-01-06"])  # fmt: skip
+    assert args.func(args, settings) == 0
+    assert out.stat().st_size > 50_000
+
+
+def test_text_ttl_empties_old_bodies_but_keeps_rag_counts(db: Db) -> None:
+    """After a merge, bodies older than 90 days are empty; context_count and cost remain."""
+    db.sink.query("OPTIMIZE TABLE events FINAL")
+    _, rows = db.sink.query(
+        "SELECT countIf(prompt != '' OR response != '' OR notEmpty(context)), "
+        "countIf(context_count > 0), count(), sum(e.cost_usd) FROM events AS e"
+    )
+    empty_bodies_left, rag, n, cost = rows[0]
+    assert (empty_bodies_left, rag, n) == (0, 78, 300)
+    assert cost == sum((s.cost_usd or Decimal(0)) for s in db.data.scored)
+    assert sum(r["rag_events"] for r in rows_of(db, "hallucination_rate_rag", **RANGE)) == 78
