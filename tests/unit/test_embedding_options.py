@@ -1,0 +1,120 @@
+"""Embedding precisions: ONNX fp32 / int8 export into a writable cache, offline, agreeing with
+the torch fp32 model."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors.embedding import (
+    PRECISIONS,
+    Embedder,
+    default_cache_dir,
+    get_embedder,
+    model_path,
+    onnx_model_dir,
+)
+
+# Real texts: chatterbot-corpus, a HaluEval dialogue response, a HaluEval summary opening.
+TEXTS = [
+    "Tell me a joke",
+    "I like crime fiction! Didn't know RDJ was in there. Jake Gyllenhaal starred as well.",
+    "The French prosecutor leading an investigation into the crash of Germanwings Flight 9525 "
+    "insisted Wednesday that he was not aware of any video footage from on board the plane.",
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def fp32_vectors() -> np.ndarray:
+    return get_embedder("fp32").encode(TEXTS)
+
+
+@pytest.fixture(scope="session")
+def onnx_vectors(onnx_cache) -> dict[str, np.ndarray]:
+    return {
+        p: Embedder(p, cache_dir=str(onnx_cache)).encode(TEXTS) for p in ("onnx-fp32", "onnx-int8")
+    }
+
+
+def test_four_precisions_are_offered():
+    """fp32, bf16, onnx-fp32 and onnx-int8 are the selectable options."""
+    assert PRECISIONS == ("fp32", "bf16", "onnx-fp32", "onnx-int8")
+
+
+def test_onnx_fp32_matches_torch_fp32(fp32_vectors, onnx_vectors):
+    """ONNX fp32 gives the torch fp32 vectors to within float rounding."""
+    cos = (fp32_vectors * onnx_vectors["onnx-fp32"]).sum(axis=1)
+    assert cos.min() > 0.99999
+    assert onnx_vectors["onnx-fp32"].shape == (3, 384)
+    assert onnx_vectors["onnx-fp32"].dtype == np.float32
+
+
+def test_onnx_int8_stays_close_to_fp32(fp32_vectors, onnx_vectors):
+    """Dynamic int8 quantisation keeps cosine agreement with fp32 above 0.95 on real texts."""
+    cos = (fp32_vectors * onnx_vectors["onnx-int8"]).sum(axis=1)
+    assert cos.min() > 0.95
+    assert np.allclose(np.linalg.norm(onnx_vectors["onnx-int8"], axis=1), 1.0, atol=1e-4)
+
+
+def test_export_lands_in_the_cache_dir_not_site_packages(onnx_cache, onnx_vectors):
+    """The export is written under cache_dir; the packaged model directory is untouched."""
+    exported = onnx_model_dir(onnx_cache)
+    assert exported.parent == onnx_cache
+    assert (exported / "onnx" / "model.onnx").is_file()
+    assert len(list((exported / "onnx").glob("model_qint8_*.onnx"))) == 1
+    assert not (Path(model_path()) / "onnx").exists()
+    assert not list(onnx_cache.glob(".onnx-export-*"))
+
+
+def test_second_call_reuses_the_export(onnx_cache, onnx_vectors):
+    """A later onnx_model_dir call returns the same files without exporting again."""
+    exported = onnx_model_dir(onnx_cache)
+    before = (exported / "onnx" / "model.onnx").stat().st_mtime_ns
+    assert onnx_model_dir(onnx_cache) == exported
+    assert (exported / "onnx" / "model.onnx").stat().st_mtime_ns == before
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    """INFERSIGHT_MODEL_CACHE wins; otherwise XDG_CACHE_HOME/infersight."""
+    monkeypatch.setenv("INFERSIGHT_MODEL_CACHE", str(tmp_path / "a"))
+    assert default_cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("INFERSIGHT_MODEL_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "infersight"
+
+
+def test_unknown_precision_is_rejected_naming_the_options():
+    """A bad precision names the parameter, the options and the value."""
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, onnx-fp32, "):
+        Embedder("int4")  # type: ignore[arg-type]  # the point of the test
+
+
+def test_empty_input_needs_no_model():
+    """No texts: an empty (0, 384) array, without loading or exporting anything."""
+    out = Embedder("onnx-int8", cache_dir="/nonexistent/never-created").encode([])
+    assert out.shape == (0, 384)
+
+
+def test_shared_embedder_is_one_per_option_set(onnx_cache):
+    """get_embedder returns one instance per (precision, batch, length, cache) combination."""
+    a = get_embedder("onnx-int8", cache_dir=str(onnx_cache))
+    assert get_embedder("onnx-int8", cache_dir=str(onnx_cache)) is a
+    assert get_embedder("onnx-fp32", cache_dir=str(onnx_cache)) is not a
+
+
+def test_onnx_embedder_pickles_without_its_session(onnx_cache, onnx_vectors):
+    """A pickled ONNX embedder reloads lazily and gives the same vectors."""
+    emb = Embedder("onnx-int8", cache_dir=str(onnx_cache))
+    emb.encode(TEXTS[:1])
+    clone = pickle.loads(pickle.dumps(emb))
+    assert repr(clone) == repr(emb)
+    assert "cache_dir=" in repr(clone)
+    np.testing.assert_allclose(clone.encode(TEXTS), onnx_vectors["onnx-int8"], atol=1e-6)
