@@ -230,10 +230,9 @@ def schema(sink: ClickHouseSink) -> dict[str, str]:
 
 
 def rollup_totals(sink: ClickHouseSink) -> list[tuple]:
-    return sink.query(
-        "SELECT count(), sum(events), sum(cost_usd), sum(input_tokens) FROM rollup_events_hour "
-        "FINAL UNION ALL SELECT count(), sum(scored), sum(fired), 0 FROM rollup_signals_hour FINAL"
-    )[1]
+    events = "SELECT count(), sum(events), sum(cost_usd), sum(input_tokens) FROM rollup_events_hour"
+    signals = "SELECT count(), sum(scored), sum(fired), 0 FROM rollup_signals_hour"
+    return [sink.query(f"{sql} FINAL")[1][0] for sql in (events, signals)]
 
 
 # -- migrations ---------------------------------------------------------------------------------
