@@ -229,12 +229,15 @@ ORDER BY hallucination_rate DESC, service, model
 """
 
 DRIFT_HISTORY = f"""
-SELECT *
+SELECT
+    window_end, service, model, field, test, window_index, n_ref, n_cur,
+    round(statistic, 6) AS statistic, p_value, alpha, significant, drift, streak, reason
 FROM {DRIFT_TABLE} FINAL
 WHERE window_end >= toDateTime64({{since:Date}}, 3, 'UTC')
   AND window_end < toDateTime64({{until:Date}}, 3, 'UTC') + INTERVAL 1 DAY
   AND ({{service:String}} = '' OR service = {{service:String}})
-ORDER BY window_end DESC
+  AND ({{drifted_only:UInt32}} = 0 OR drift = 1)
+ORDER BY window_end DESC, service, model, field, test
 LIMIT {{limit:UInt32}}
 """
 
@@ -388,7 +391,13 @@ QUERIES: dict[str, NamedQuery] = {
             "drift_history",
             "Drift test results, newest first",
             DRIFT_HISTORY,
-            (SINCE, UNTIL, SERVICE, Param("limit", "UInt32", 100, "at most this many rows")),
+            (
+                SINCE,
+                UNTIL,
+                SERVICE,
+                Param("drifted_only", "UInt32", 0, "1: only windows that raised drift"),
+                Param("limit", "UInt32", 100, "at most this many rows"),
+            ),
             requires=(DRIFT_TABLE,),
         ),
         NamedQuery(
