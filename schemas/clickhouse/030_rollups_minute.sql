@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS rollup_events_minute
     latency_ms_count    UInt64,
     latency_ms          AggregateFunction(quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99), Nullable(Float32)),
     ttft_ms             AggregateFunction(quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99), Nullable(Float32)),
-    users               AggregateFunction(uniqCombined, String),
     version             DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(version)
@@ -79,7 +78,6 @@ AS SELECT
     count(e.latency_ms) AS latency_ms_count,
     quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(e.latency_ms) AS latency_ms,
     quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(e.ttft_ms) AS ttft_ms,
-    uniqCombinedStateIf(user_id, user_id != '') AS users,
     now64(3) AS version
 FROM events AS e FINAL
 WHERE timestamp >= (SELECT min(timestamp) FROM events WHERE ingested_at >= now64(3) - INTERVAL 10 MINUTE)
@@ -131,7 +129,6 @@ SELECT
     count(e.latency_ms) AS latency_ms_count,
     quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(e.latency_ms) AS latency_ms,
     quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(e.ttft_ms) AS ttft_ms,
-    uniqCombinedStateIf(user_id, user_id != '') AS users,
     now64(3) AS version
 FROM events AS e FINAL
 GROUP BY minute, service, environment, model;

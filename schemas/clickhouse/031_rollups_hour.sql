@@ -23,7 +23,6 @@ CREATE TABLE IF NOT EXISTS rollup_events_hour
     latency_ms_count    UInt64,
     latency_ms          AggregateFunction(quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99), Nullable(Float32)),
     ttft_ms             AggregateFunction(quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99), Nullable(Float32)),
-    users               AggregateFunction(uniqCombined, String),
     version             DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(version)
@@ -68,7 +67,6 @@ AS SELECT
     sum(m.latency_ms_count) AS latency_ms_count,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(m.latency_ms) AS latency_ms,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(m.ttft_ms) AS ttft_ms,
-    uniqCombinedMergeState(m.users) AS users,
     now64(3) AS version
 FROM rollup_events_minute AS m FINAL
 WHERE minute >= (SELECT min(toStartOfHour(minute)) FROM rollup_events_minute WHERE version >= now64(3) - INTERVAL 10 MINUTE)
@@ -118,7 +116,6 @@ SELECT
     sum(m.latency_ms_count) AS latency_ms_count,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(m.latency_ms) AS latency_ms,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(m.ttft_ms) AS ttft_ms,
-    uniqCombinedMergeState(m.users) AS users,
     now64(3) AS version
 FROM rollup_events_minute AS m FINAL
 GROUP BY hour, service, environment, model;

@@ -16,8 +16,7 @@ SELECT
     latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p90_ms,
     latency_q[3] AS latency_p95_ms, latency_q[4] AS latency_p99_ms,
     finalizeAggregation(ttft_ms)[1] AS ttft_p50_ms,
-    finalizeAggregation(ttft_ms)[3] AS ttft_p95_ms,
-    finalizeAggregation(r.users) AS users
+    finalizeAggregation(ttft_ms)[3] AS ttft_p95_ms
 FROM rollup_events_minute AS r FINAL;
 
 CREATE VIEW IF NOT EXISTS events_per_hour AS
@@ -31,8 +30,7 @@ SELECT
     latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p90_ms,
     latency_q[3] AS latency_p95_ms, latency_q[4] AS latency_p99_ms,
     finalizeAggregation(ttft_ms)[1] AS ttft_p50_ms,
-    finalizeAggregation(ttft_ms)[3] AS ttft_p95_ms,
-    finalizeAggregation(r.users) AS users
+    finalizeAggregation(ttft_ms)[3] AS ttft_p95_ms
 FROM rollup_events_hour AS r FINAL;
 
 CREATE VIEW IF NOT EXISTS detectors_per_minute AS

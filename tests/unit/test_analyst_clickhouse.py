@@ -302,13 +302,12 @@ def test_event_rollups_equal_raw_aggregates(db: Db, grain: str) -> None:
     raw = f"""
         SELECT {fn}(timestamp) AS b, service, environment, model, count(), countIf(status != 'ok'),
             sum(ifNull(e.cost_usd, 0)), sum(e.output_tokens), countIf(context_count > 0),
-            countIf(notEmpty(pii_types)), quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99)(e.latency_ms),
-            uniqCombinedIf(user_id, user_id != '')
+            countIf(notEmpty(pii_types)), quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99)(e.latency_ms)
         FROM events AS e FINAL GROUP BY b, service, environment, model ORDER BY b, service,
             environment, model"""
     rolled = f"""
         SELECT {grain}, service, environment, model, events, errors, cost_usd, output_tokens,
-            rag_events, pii_events, latency_q, users
+            rag_events, pii_events, latency_q
         FROM events_per_{grain} ORDER BY {grain}, service, environment, model"""
     expected, got = db.sink.query(raw)[1], db.sink.query(rolled)[1]
     assert len(got) == len(expected) > 100
