@@ -285,6 +285,19 @@ def test_body_ttl_and_skip_indexes_are_declared(db: Db) -> None:
     assert "TTL toDateTime(timestamp) + toIntervalDay(30)" in schema(db.sink)["embeddings"]
 
 
+def test_roles_sql_parses_and_chdb_has_no_access_control(db: Db) -> None:
+    """roles.sql is valid ClickHouse SQL; chDB refuses CREATE ROLE (no RBAC embedded)."""
+    from sinks.clickhouse import Migration
+
+    sql = (REPO / "sinks/queries/roles.sql").read_text()
+    statements = Migration(version=0, name="roles", sql=sql).statements()
+    assert len(statements) == 11
+    for stmt in statements:
+        db.sink.query(f"EXPLAIN AST {stmt}")
+    with pytest.raises(Exception, match="ACCESS_DENIED"):
+        db.sink.query(statements[0])
+
+
 # -- rollups ------------------------------------------------------------------------------------
 def test_rollups_count_each_redelivered_event_once(db: Db) -> None:
     """After two redeliveries the hour rollup holds 300 events and exactly their cost."""
