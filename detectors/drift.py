@@ -823,7 +823,16 @@ class DriftResult:
     window_end: datetime | None = None
 
     def to_row(self) -> dict[str, Any]:
-        """A row for the ``drift_results`` table (schemas/clickhouse/010_drift.sql)."""
+        """A row for the ``drift_results`` table (schemas/clickhouse/010_drift.sql).
+
+        Needs the window's time range: pass ``timestamps`` to ``EmbeddingDriftMonitor.learn``.
+        """
+        if self.window_start is None or self.window_end is None:
+            msg = (
+                f"drift result {self.service}/{self.model}/{self.field} window "
+                f"{self.window_index} has no time range: pass timestamps to learn()"
+            )
+            raise ValueError(msg)
         return {
             "service": self.service,
             "model": self.model,
