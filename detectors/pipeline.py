@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from detectors.base import BatchFeatures, Detector
+from detectors.embedding import Field, batch_embeddings
 from detectors.pii import Finding, RedactionMode, RegexPIIDetector, event_texts, redact_event
 from schemas.events import InferenceEvent
 from schemas.results import Signal
@@ -39,6 +42,9 @@ class ScoredEvent:
     signals: list[Signal]
     findings: list[Finding] = field(default_factory=list)
     cost_usd: Decimal | None = None
+    #: Shared sentence embeddings of the raw texts, by field ("prompt", "response"), when the
+    #: pipeline was asked for them (drift); never stored unless the embeddings table is on.
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def pii_types(self) -> list[str]:
@@ -68,6 +74,9 @@ class ScoringPipeline:
         replace (``<EMAIL_ADDRESS>``), mask (``*****``) or hash (``<EMAIL_ADDRESS:1f2e...>``).
     store_raw_pii
         Opt-in: keep the raw text. Findings are still recorded.
+    embed_fields
+        Fields whose shared embeddings are attached to each ``ScoredEvent`` (for drift);
+        computed once per batch together with any detector that needs them.
     """
 
     def __init__(
@@ -77,6 +86,7 @@ class ScoringPipeline:
         redaction: RedactionMode = "replace",
         store_raw_pii: bool = False,
         hash_salt: str = "",
+        embed_fields: Sequence[Field] = (),
     ) -> None:
         names = [d.name for d in detectors]
         if len(set(names)) != len(names):
@@ -89,6 +99,7 @@ class ScoringPipeline:
         self.redaction = redaction
         self.store_raw_pii = store_raw_pii
         self.hash_salt = hash_salt
+        self.embed_fields = tuple(embed_fields)
 
     def score(
         self, events: Sequence[InferenceEvent]
@@ -119,6 +130,7 @@ class ScoringPipeline:
                 msg = f"{det!r} returned {len(signals)} signals for {len(events)} events"
                 raise RuntimeError(msg)
         findings = self.scanner.findings(events, features)
+        vectors = {f: batch_embeddings(events, f, features) for f in self.embed_fields}
         out = []
         for i, event in enumerate(events):
             signals = [sigs[i] for sigs in per_detector]
@@ -126,13 +138,14 @@ class ScoringPipeline:
                 (Decimal(s.detail["cost_usd"]) for s in signals if "cost_usd" in s.detail),
                 None,
             )
+            emb = {f: v[i] for f, v in vectors.items()}
             if self.store_raw_pii:
-                out.append(ScoredEvent(event, signals, findings[i], cost))
+                out.append(ScoredEvent(event, signals, findings[i], cost, emb))
                 continue
             stored = redact_event(event, findings[i], self.redaction, self.hash_salt)
             raw = _raw_spans(event, findings[i])
             signals = [_scrub_signal(s, raw) for s in signals]
-            out.append(ScoredEvent(stored, signals, findings[i], cost))
+            out.append(ScoredEvent(stored, signals, findings[i], cost, emb))
         return out
 
 

@@ -12,12 +12,13 @@ key identifies a row (event_id, detector, ...), and the ``*_v`` views read ``FIN
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ from urllib.parse import urlparse
 import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from detectors.drift import DriftResult
 from detectors.pipeline import ScoredEvent
 from schemas.results import Alert, DeadLetter, RetrainingEvent
 
@@ -57,6 +59,13 @@ class ClickHouseSettings(BaseModel):
     secure: bool | None = Field(default=None, description="TLS; default from the URL scheme.")
     retry_initial_s: float = Field(default=0.5, gt=0, description="First retry delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest delay between retries.")
+    fault_file: Path | None = Field(
+        default=None,
+        description="TEST ONLY (tests/faults, benchmarks/faults): while this file exists, "
+        "every result write first reads it: 'down' fails the write as an unreachable "
+        "ClickHouse would, 'delay SECONDS' sleeps before writing. Unset (the default): "
+        "never read.",
+    )
 
     @field_validator("database")
     @classmethod
@@ -122,6 +131,14 @@ ALERT_COLUMNS = [
     "alert_id", "fingerprint", "episode_id", "rule", "status", "severity", "service", "model",
     "summary", "value", "threshold", "window_start", "window_end", "labels",
     "sample_event_ids", "evidence_sql", "runbook_url", "created_at",
+]  # fmt: skip
+DRIFT_COLUMNS = [
+    "service", "model", "field", "test", "window_index", "window_start", "window_end", "n_ref",
+    "n_cur", "statistic", "p_value", "alpha", "significant", "drift", "streak", "reason",
+    "detail", "sample_event_ids",
+]  # fmt: skip
+DRIFT_STATE_COLUMNS = [
+    "service", "model", "field", "state_b64", "updated_at",
 ]  # fmt: skip
 RETRAINING_COLUMNS = [
     "retraining_id", "service", "model", "reason", "triggered_by", "since", "window_start",
@@ -310,6 +327,8 @@ class ClickHouseSink:
         now = _naive(datetime.now(UTC))
         with self._lock:
             try:
+                if self.settings.fault_file is not None:
+                    self._injected_fault(self.settings.fault_file)
                 self._insert("events", [event_row(s, now) for s in scored], EVENT_COLUMNS)
                 self._insert(
                     "signals", [r for s in scored for r in signal_rows(s, now)], SIGNAL_COLUMNS
@@ -319,6 +338,55 @@ class ClickHouseSink:
                 self._client = None  # reconnect next time: the failure may be the connection
                 msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
                 raise SinkUnavailable(msg) from exc
+
+    @staticmethod
+    def _injected_fault(path: Path) -> None:
+        """Test-only fault injection (``fault_file``): an outage or a slow insert on demand."""
+        try:
+            words = path.read_text().split()
+        except FileNotFoundError:
+            return
+        if words[:1] == ["down"]:
+            msg = f"injected outage ({path} says down)"
+            raise ConnectionRefusedError(msg)
+        if words[:1] == ["delay"] and len(words) > 1:
+            time.sleep(float(words[1]))
+
+    def write_drift(
+        self, results: Sequence[DriftResult], states: Mapping[tuple[str, str, str], bytes]
+    ) -> None:
+        """Tested drift windows (``drift_results``) and monitor states (``drift_state``)."""
+        now = _naive(datetime.now(UTC))
+        rows = []
+        for r in results:
+            row = r.to_row()
+            row["window_start"] = _naive(row["window_start"])
+            row["window_end"] = _naive(row["window_end"])
+            rows.append([row[c] for c in DRIFT_COLUMNS])
+        state_rows = [
+            [svc, model, field, base64.b64encode(blob).decode(), now]
+            for (svc, model, field), blob in states.items()
+        ]
+        with self._lock:
+            try:
+                self._insert("drift_results", rows, DRIFT_COLUMNS)
+                self._insert("drift_state", state_rows, DRIFT_STATE_COLUMNS)
+            except Exception as exc:
+                self._client = None
+                msg = f"ClickHouse drift write failed: {type(exc).__name__}: {exc}"
+                raise SinkUnavailable(msg) from exc
+
+    def load_drift_state(self, key: tuple[str, str, str]) -> bytes | None:
+        """The latest saved state of one drift stream, or None."""
+        from detectors.rules import sql_literal
+
+        service, model, field = key
+        blob = self.scalar(
+            "SELECT argMax(state_b64, updated_at) FROM drift_state WHERE "
+            f"service = {sql_literal(service)} AND model = {sql_literal(model)} "
+            f"AND field = {sql_literal(field)} HAVING count() > 0"
+        )
+        return base64.b64decode(blob) if blob else None
 
     def write_alerts(self, alerts: Sequence[Alert]) -> None:
         with self._lock:

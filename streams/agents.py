@@ -25,6 +25,8 @@ from typing import Any
 import faust
 import orjson
 
+from detectors.drift import DriftResult
+from detectors.drift_streams import DriftBank, StreamKey
 from detectors.pipeline import ScoredEvent, ScoringPipeline
 from detectors.rules import RuleEngine
 from schemas.events import InferenceEvent
@@ -92,9 +94,11 @@ class ScoreHop(_Hop):
         metrics: Metrics,
         sink_executor: ThreadPoolExecutor,
         model_executor: ThreadPoolExecutor,
+        drift: DriftBank | None = None,
     ) -> None:
         super().__init__(metrics)
         self.settings = settings
+        self.drift = drift
         self.pipeline = pipeline
         self.sink = sink
         self.topics = topics
@@ -140,14 +144,42 @@ class ScoreHop(_Hop):
                 origin.append(ev)
         return valid, origin, dead
 
-    def _write(self, scored: list[ScoredEvent], dead: list[DeadLetter]) -> None:
+    def _learn_drift(
+        self, scored: list[ScoredEvent]
+    ) -> tuple[list[DriftResult], dict[StreamKey, bytes]]:
+        """Drift is advisory: a failure here is counted and logged, never holds the stream."""
+        if self.drift is None or not scored:
+            return [], {}
+        try:
+            results, states = self.drift.learn(scored)
+        except Exception:
+            self.metrics.inc("drift_failures")
+            log.exception("drift update failed for a batch of %d; stream goes on", len(scored))
+            return [], {}
+        self.metrics.inc("drift_windows", len(results))
+        for r in results:
+            if r.drift:
+                log.warning("DRIFT %s", r.reason)
+        return results, states
+
+    def _write(
+        self,
+        scored: list[ScoredEvent],
+        dead: list[DeadLetter],
+        drift: tuple[list[DriftResult], dict[StreamKey, bytes]] = ([], {}),
+    ) -> None:
         def failed(exc: Exception, attempt: int, delay: float) -> None:
             self.metrics.inc("sink_failures")
             log.warning("ClickHouse write failed (attempt %d, holding consumption, retry in "
                         "%.1fs): %s", attempt, delay, exc)  # fmt: skip
 
+        def write() -> None:
+            self.sink.write_results(scored, dead)
+            if drift[0] or drift[1]:
+                self.sink.write_drift(*drift)
+
         retrying(
-            lambda: self.sink.write_results(scored, dead),
+            write,
             initial_s=self.sink.settings.retry_initial_s,
             max_s=self.sink.settings.retry_max_s,
             should_stop=lambda: self.stopping,
@@ -166,7 +198,8 @@ class ScoreHop(_Hop):
                 self._dead(by_event[id(f.event)], ReasonCode.SCORING_FAILED, f.error,
                            event_id=f.event.event_id)
             )  # fmt: skip
-        await loop.run_in_executor(self.sink_executor, self._write, scored, dead)
+        drift = await loop.run_in_executor(self.model_executor, self._learn_drift, scored)
+        await loop.run_in_executor(self.sink_executor, self._write, scored, dead, drift)
         self.metrics.inc("events_stored", len(scored))
         sends: list[tuple[faust.TopicT, bytes | None, bytes]] = []
         for s in scored:

@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from detectors.base import create
+from detectors.drift_streams import DriftBank
 from detectors.pii import RegexPIIDetector
 from detectors.pipeline import ScoringPipeline
 from detectors.rules import Rule, RuleEngine
@@ -54,6 +55,7 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         redaction=det.redaction,
         store_raw_pii=det.store_raw_pii,
         hash_salt=det.hash_salt.get_secret_value(),
+        embed_fields=settings.drift.fields if settings.drift.enabled else (),
     )
 
 
@@ -171,7 +173,14 @@ def build(settings: Settings) -> Built:
         retrain_after_s=settings.monitor.retrain_after_s,
         retrain_cooldown_s=settings.monitor.retrain_cooldown_s,
     )
-    score = ScoreHop(settings, pipeline, sink, topics, metrics, sink_executor, model_executor)
+    drift = None
+    if settings.drift.enabled:
+        drift = DriftBank(
+            settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
+        )
+    score = ScoreHop(
+        settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
+    )
     monitor = MonitorHop(engine, sink, topics, metrics, sink_executor)
     notify = NotifyHop(notifiers, metrics)
     wire(app, settings, topics, score, monitor, notify)

@@ -45,6 +45,20 @@ DOCS = [
     "Regions: the service is deployed in eu-west-1 and us-east-1.",
     "Release 4.2 adds single sign-on (SSO) and fixes two billing bugs.",
 ]
+#: After the shift point the support bot's users start asking about something else entirely
+#: (a new market opened): the drift the demo should catch.
+SHIFTED_QUESTIONS = [
+    "Which stocks should I buy before the earnings call tomorrow?",
+    "Is it a good time to move my pension into bitcoin?",
+    "How do I short a cryptocurrency on margin?",
+    "What dividend yield does the index fund pay this quarter?",
+    "Can you predict the euro to dollar exchange rate next week?",
+    "Should I refinance my mortgage while rates are falling?",
+]
+SHIFTED_ANSWERS = [
+    "I can't give personalised investment advice; consider speaking to a licensed adviser.",
+    "Markets are volatile; past performance does not guarantee future returns.",
+]
 PII_PROMPTS = [
     "My email is {email}, please update my account.",
     "Call me back on {phone} about the invoice.",
@@ -78,12 +92,17 @@ class DemoMessage:
     event_id: str | None = None
 
 
-def _event(rng: random.Random, run_id: str, now: datetime, i: int) -> dict[str, object]:
+def _event(
+    rng: random.Random, run_id: str, now: datetime, i: int, shifted: bool = False
+) -> dict[str, object]:
     service = rng.choice(list(SERVICES))
     provider, model = rng.choice(SERVICES[service])
     q = rng.randrange(len(QUESTIONS))
     prompt_text = QUESTIONS[q]
     response = ANSWERS[q]
+    if shifted and service == "support-bot":
+        prompt_text = rng.choice(SHIFTED_QUESTIONS)
+        response = rng.choice(SHIFTED_ANSWERS)
     if rng.random() < 0.08:
         prompt_text = rng.choice(PII_PROMPTS).format(
             email=f"user{i}@example.com", phone=f"+1 415-555-{rng.randrange(1000, 9999)}",
@@ -158,16 +177,20 @@ def _bad(kind: str, good: dict[str, object]) -> bytes:
 
 def generate(
     n: int, *, seed: int = 7, bad_every: int = 50, run_id: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, shift_at: float | None = None,
 ) -> list[DemoMessage]:  # fmt: skip
-    """``n`` messages; every ``bad_every``-th is malformed (cycling through ``BAD_KINDS``)."""
+    """``n`` messages; every ``bad_every``-th is malformed (cycling through ``BAD_KINDS``).
+
+    With ``shift_at`` (a fraction of ``n``), the support bot's topics change from then on.
+    """
     rng = random.Random(seed)
     run_id = run_id or f"seed{seed}"
     now = now or datetime.now(UTC)
     kinds = list(BAD_KINDS)
     out = []
     for i in range(n):
-        event = _event(rng, run_id, now, i)
+        shifted = shift_at is not None and i >= shift_at * n
+        event = _event(rng, run_id, now, i, shifted)
         key = f"{event['service']}|{event['model']}".encode()
         if bad_every and i % bad_every == bad_every - 1:
             kind = kinds[(i // bad_every) % len(kinds)]

@@ -29,6 +29,8 @@ class Metrics:
         "retraining_published": "RetrainingEvents published to llm.retraining.v1.",
         "monitor_failures": "Rule evaluations that failed (retried next interval).",
         "batch_retries": "Batches retried after a failure in a hop.",
+        "drift_windows": "Embedding windows tested for drift.",
+        "drift_failures": "Batches whose drift update failed (stream went on).",
     }
 
     def __init__(self) -> None:

@@ -20,6 +20,7 @@ from sinks.clickhouse import ClickHouseSettings
 __all__ = [
     "AlertSettings",
     "DetectorSettings",
+    "DriftSettings",
     "IngestSettings",
     "KafkaSettings",
     "MonitorSettings",
@@ -118,6 +119,41 @@ class DetectorSettings(BaseModel):
         return self
 
 
+class DriftSettings(BaseModel):
+    """Embedding drift per (service, model) and field (detectors/drift.py)."""
+
+    enabled: bool = Field(default=True, description="Embed every event and test for drift.")
+    fields: list[Literal["prompt", "response"]] = Field(
+        default_factory=lambda: ["prompt", "response"], description="Embeddings watched."
+    )
+    test: Literal["mmd", "lsdd", "ks", "classifier"] = Field(
+        default="mmd", description="Two-sample test per window."
+    )
+    window_size: int = Field(default=500, ge=20, description="Events per tested window.")
+    reference_size: int = Field(
+        default=1000, ge=20, description="First events of a stream that form its reference."
+    )
+    reference: Literal["pinned", "rolling"] = Field(
+        default="pinned", description="pinned until rebaselined, or rolling over clean windows."
+    )
+    false_alarm_rate: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Target chance, per window round, that any stream without drift is "
+        "significant (split over n_streams, Bonferroni).",
+    )
+    n_streams: int = Field(
+        default=20, ge=1, description="Streams (service x model x field) expected: alpha divisor."
+    )
+    consecutive: int = Field(
+        default=2, ge=1, description="Significant windows in a row before drift is declared."
+    )
+
+    def monitor_params(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"enabled", "fields"})
+
+
 class MonitorSettings(BaseModel):
     """Windowed rules over what has been stored (the monitor hop)."""
 
@@ -169,6 +205,7 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     detectors: DetectorSettings = Field(default_factory=DetectorSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 

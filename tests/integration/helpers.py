@@ -28,6 +28,8 @@ def worker_settings(bootstrap: str, tmp: Path, **overrides: Any) -> Settings:
         log_level="info",
         kafka=kafka,
         ingest={"batch_size": 100, "batch_within_s": 0.5, **overrides.pop("ingest", {})},
+        # Drift embeds every event: on only where a test is about drift (one model load).
+        drift={"enabled": False, **overrides.pop("drift", {})},
         **overrides,
     )
 

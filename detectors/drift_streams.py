@@ -1,0 +1,96 @@
+"""Embedding drift for every (service, model, field) seen: one ``EmbeddingDriftMonitor`` per
+stream, created on first sight or resumed from saved state, fed with each scored batch.
+
+Pure: the caller supplies how state is loaded (``load``) and saves what :meth:`learn`
+returns. Texts handed to the monitors are the *stored* (redacted) texts, so neither drift
+explanations nor saved state ever hold raw PII.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from detectors.drift import DriftResult, EmbeddingDriftMonitor
+from detectors.pipeline import ScoredEvent
+
+__all__ = ["DriftBank", "StreamKey"]
+
+StreamKey = tuple[str, str, str]  # (service, model, field)
+
+
+class DriftBank:
+    """All drift monitors of one worker.
+
+    Parameters
+    ----------
+    fields
+        Which embeddings are watched: "prompt", "response".
+    monitor_params
+        Keyword arguments of every new ``EmbeddingDriftMonitor`` (test, window_size, ...).
+    load
+        Returns the saved state of a stream, or None; called once per stream per process.
+    save_every_s
+        Pending (not yet tested) items are saved at most this often; a tested window or a
+        fitted reference is always saved at once.
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[str],
+        monitor_params: dict[str, Any],
+        load: Callable[[StreamKey], bytes | None] = lambda key: None,
+        save_every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.fields = tuple(fields)
+        self.monitor_params = dict(monitor_params)
+        self.load = load
+        self.save_every_s = save_every_s
+        self.clock = clock
+        self.monitors: dict[StreamKey, EmbeddingDriftMonitor] = {}
+        self._saved_at: dict[StreamKey, float] = {}
+        EmbeddingDriftMonitor("s", "m", "f", **self.monitor_params)  # fail fast on bad params
+
+    def monitor(self, key: StreamKey) -> EmbeddingDriftMonitor:
+        if key not in self.monitors:
+            state = self.load(key)
+            if state is not None:
+                self.monitors[key] = EmbeddingDriftMonitor.from_bytes(state)
+            else:
+                self.monitors[key] = EmbeddingDriftMonitor(*key, **self.monitor_params)
+            self._saved_at[key] = self.clock()
+        return self.monitors[key]
+
+    def learn(
+        self, scored: Sequence[ScoredEvent]
+    ) -> tuple[list[DriftResult], dict[StreamKey, bytes]]:
+        """Feed a scored batch; return the windows tested and the states to save."""
+        groups: dict[StreamKey, list[ScoredEvent]] = {}
+        for s in scored:
+            for f in self.fields:
+                if f in s.embeddings:
+                    groups.setdefault((s.event.service, s.event.model, f), []).append(s)
+        results: list[DriftResult] = []
+        states: dict[StreamKey, bytes] = {}
+        now = self.clock()
+        for key, items in groups.items():
+            mon = self.monitor(key)
+            had_reference = mon.has_reference
+            field = key[2]
+            mon.learn(
+                np.stack([s.embeddings[field] for s in items]),
+                [s.event.prompt_text if field == "prompt" else s.event.response for s in items],
+                [s.event.event_id for s in items],
+                [s.event.timestamp for s in items],
+            )
+            tested = list(iter(mon.check, None))
+            results.extend(tested)
+            changed = tested or (mon.has_reference and not had_reference)
+            if changed or now - self._saved_at.get(key, now) >= self.save_every_s:
+                states[key] = mon.to_bytes()
+                self._saved_at[key] = now
+        return results, states
