@@ -79,7 +79,9 @@ class ToxicityDetector(Detector):
     Parameters
     ----------
     threshold
-        Probability in (0, 1] at or above which the signal fires.
+        Probability in (0, 1] at or above which the signal fires. The default, 0.8, is the
+        lowest threshold whose cross-validated false-positive rate on the training data is at
+        most 3% (recall 0.80 there; see the model card).
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``
@@ -96,19 +98,19 @@ class ToxicityDetector(Detector):
     >>> from schemas.events import InferenceEvent
     >>> def event(text):
     ...     return InferenceEvent(service="s", model="m", response=text)
-    >>> det = ToxicityDetector(threshold=0.5)
+    >>> det = ToxicityDetector()
     >>> signals = det.score_batch([event("Have a nice day!"), event("Shut up, you stupid bitch.")])
     >>> [s.fired for s in signals]
     [False, True]
     >>> print(signals[1].reason)  # doctest: +ELLIPSIS
-    response reads as toxic: probability ... is at or above the threshold 0.50 (MiniLM ...)
+    response reads as toxic: probability ... is at or above the threshold 0.80 (MiniLM ...)
     """
 
     name: ClassVar[str] = "toxicity"
 
     def __init__(
         self,
-        threshold: float = 0.5,
+        threshold: float = 0.8,
         checkpoint: str | None = None,
         label: str | None = None,
         head: str | None = None,

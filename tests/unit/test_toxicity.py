@@ -89,7 +89,7 @@ def test_real_text_scores_are_stable_to_two_decimals(real_signals):
 def test_reason_is_a_sentence_naming_probability_and_threshold(real_signals):
     """The reason says what was found, the probability and the threshold."""
     assert real_signals[4].reason.startswith("response reads as toxic: probability ")
-    assert "threshold 0.50" in real_signals[4].reason
+    assert "threshold 0.80" in real_signals[4].reason
     assert real_signals[0].reason.startswith("response does not read as toxic")
     assert real_signals[4].detail["model"] == "minilm-logistic-head"
 
@@ -121,6 +121,12 @@ def test_packaged_head_matches_its_manifest_hash():
     coef, intercept = load_head()
     assert coef.shape == (384,) and np.isfinite(coef).all() and np.isfinite(intercept)
     assert manifest["artefact"]["sha256"] in (HEAD_PATH.parent / "MODEL_CARD.md").read_text()
+
+
+def test_default_threshold_is_the_one_training_recommends():
+    """The default threshold is the manifest's cross-validated recommendation."""
+    manifest = json.loads((HEAD_PATH.parent / "manifest.json").read_text())
+    assert ToxicityDetector().threshold == manifest["training"]["recommended_threshold"] == 0.8
 
 
 def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
@@ -214,8 +220,8 @@ def test_empty_batch_gives_no_signals(detector):
 
 def test_repr_shows_parameters():
     """repr lists every constructor parameter."""
-    assert repr(ToxicityDetector(threshold=0.8)) == (
-        "ToxicityDetector(threshold=0.8, checkpoint=None, label=None, head=None)"
+    assert repr(ToxicityDetector(threshold=0.7)) == (
+        "ToxicityDetector(threshold=0.7, checkpoint=None, label=None, head=None)"
     )
 
 
