@@ -14,6 +14,7 @@ offline; see :func:`onnx_model_dir`. Speed and agreement with fp32 are measured 
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shutil
@@ -47,6 +48,8 @@ DIM = 384
 Precision = Literal["fp32", "bf16", "onnx-fp32", "onnx-int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 Field = Literal["prompt", "response"]
+
+_log = logging.getLogger(__name__)
 
 #: Environment variable naming the writable directory for exported model files.
 CACHE_ENV = "INFERSIGHT_MODEL_CACHE"
@@ -104,7 +107,16 @@ def onnx_model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=root))
+    # sentence-transformers advises saving the export into the (read-only) package directory;
+    # we save it into the cache instead, so its two export notices would only mislead.
+    st_loggers = [
+        logging.getLogger(f"sentence_transformers.backend.{m}") for m in ("load", "utils")
+    ]
+    levels = [lg.level for lg in st_loggers]
+    _log.info("exporting all-MiniLM-L6-v2 to ONNX (fp32, int8) into %s", target)
     try:
+        for lg in st_loggers:
+            lg.setLevel(logging.ERROR)
         model = SentenceTransformer(
             model_path(), backend="onnx", device="cpu", local_files_only=True
         )
@@ -119,6 +131,8 @@ def onnx_model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
             if not (target / _onnx_file("onnx-int8")).is_file():
                 raise
     finally:
+        for lg, level in zip(st_loggers, levels, strict=True):
+            lg.setLevel(level)
         shutil.rmtree(work, ignore_errors=True)
     return target
 
