@@ -1,0 +1,271 @@
+"""The fault scenarios, each a function of its size: ``tests/faults`` runs them short and
+asserts exactly; ``benchmarks/faults/run.py`` runs them longer and writes REPORT.md.
+
+Each returns an :class:`~faultkit.Accounting` whose ``notes`` carry the facts a test asserts
+on (kill points, committed offsets during an outage, reasons per dead letter, ...).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import faultkit as fk
+from helpers import consume, create_topics, worker_settings
+
+from streams.broker import LocalBroker, free_port
+from streams.demo import WorkerProcess
+from streams.demo_data import generate
+from streams.settings import Settings
+
+FAST = {"batch_size": 50, "batch_within_s": 0.2}
+
+
+def _start(settings: Settings, name: str, sampler: fk.Sampler | None = None) -> WorkerProcess:
+    w = WorkerProcess(settings, settings.data_dir / f"{name}.log").start(timeout_s=180)
+    if sampler is not None and w.proc is not None:
+        sampler.watch(w.proc.pid)
+    return w
+
+
+def _inference(settings: Settings) -> str:
+    return settings.kafka.topic("llm.inference.v1")
+
+
+def _lag(settings: Settings, published: fk.Published) -> Any:
+    topic, parts = _inference(settings), settings.kafka.partitions
+
+    def lag() -> int:
+        return published.count - fk.committed_total(
+            settings.kafka.bootstrap or "", settings.app_id, topic, parts
+        )
+
+    return lag
+
+
+def _all_committed(settings: Settings, n: int, timeout_s: float) -> None:
+    topic, parts = _inference(settings), settings.kafka.partitions
+    fk.wait_for(
+        lambda: (
+            fk.committed_total(settings.kafka.bootstrap or "", settings.app_id, topic, parts) >= n
+        ),
+        timeout_s,
+        f"committed offsets to reach {n}",
+        interval_s=1.0,
+    )
+
+
+# -- (1) worker SIGKILL at random points, restart -------------------------------------------
+def worker_sigkill(bootstrap: str, tmp: Path, n: int, kills: int, seed: int) -> fk.Accounting:
+    """SIGKILL the worker ``kills`` times at seeded random points of the stream (a random
+    count of stored events, then a random sub-second delay so the kill lands anywhere in a
+    batch: scoring, writing, publishing or acking), restarting it each time."""
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    settings = worker_settings(bootstrap, tmp, kafka={"partitions": 3}, ingest=FAST)
+    create_topics(settings)
+    messages = generate(n, seed=seed, bad_every=0)
+    published = fk.produce(bootstrap, _inference(settings), [(m.key, m.value) for m in messages])
+    sampler = fk.Sampler(_lag(settings, published))
+    sampler.start()
+    kill_points: list[dict[str, Any]] = []
+    resumed: list[dict[str, int]] = []
+    for k in range(kills + 1):
+        before = fk.committed_total(bootstrap, settings.app_id, _inference(settings), 3)
+        worker = _start(settings, f"worker-{k}", sampler)
+        if k == kills:
+            break
+        target = rng.randint(1, max(1, (n - before) // 2))
+        fk.wait_for(
+            lambda w=worker, t=target: w.stats().get("events_stored", 0) >= t,
+            180, f"{target} stored",
+        )  # fmt: skip
+        delay = rng.uniform(0.0, 0.6)
+        time.sleep(delay)
+        stats = worker.stats()
+        worker.kill()
+        kill_points.append(
+            {"committed_before_start": before, "stored_at_kill": stats.get("events_stored", 0),
+             "delay_s": round(delay, 3)}
+        )  # fmt: skip
+    committed_at_last_start = before
+    _all_committed(settings, n, 240)
+    final_received = worker.stats().get("messages_received", 0)
+    worker.stop()
+    sampler.stop()
+    resumed.append({"committed_at_start": committed_at_last_start, "received": final_received})
+    p = fk.stored(settings)
+    return fk.account(
+        "worker SIGKILL", n, [m.event_id or "" for m in messages], [p],
+        int(p["queries"]["deadletters"][0]["n"]), sampler, time.monotonic() - t0,
+        kills=kill_points, resumed=resumed,
+    )  # fmt: skip
+
+
+# -- (2) ClickHouse outage and (6) slow sink --------------------------------------------------
+def sink_faults(
+    bootstrap: str, tmp: Path, n: int, delay_s: float, outage_s: float, seed: int
+) -> fk.Accounting:
+    """One worker, three phases through the sink's test-only fault file: inserts slowed by
+    ``delay_s`` (slow sink) while half the stream arrives; ClickHouse down for ``outage_s``
+    while the other half arrives; then recovery."""
+    t0 = time.monotonic()
+    fault = tmp / "clickhouse.fault"
+    settings = worker_settings(
+        bootstrap, tmp, kafka={"partitions": 2}, ingest=FAST,
+        clickhouse={"fault_file": str(fault), "retry_initial_s": 0.2, "retry_max_s": 1.0},
+    )  # fmt: skip
+    create_topics(settings)
+    messages = generate(n, seed=seed, bad_every=0)
+    pairs = [(m.key, m.value) for m in messages]
+    published = fk.Published()
+    sampler = fk.Sampler(_lag(settings, published))
+    worker = _start(settings, "worker", sampler)
+    baseline_rss_kib = fk.proc_status(worker.proc.pid).get("VmRSS", 0) if worker.proc else 0
+    sampler.start()
+    fault.write_text(f"delay {delay_s}")
+    half = n // 2
+    t_slow = time.monotonic()
+    fk.produce(bootstrap, _inference(settings), pairs[:half], published)
+    fk.wait_for(lambda: worker.stats().get("events_stored", 0) >= half, 300, "slow half stored")
+    slow_rate = half / (time.monotonic() - t_slow)
+    # Outage: wait until a write has failed, then nothing may be stored or committed.
+    fault.write_text("down")
+    fk.produce(bootstrap, _inference(settings), pairs[half:], published)
+    fk.wait_for(lambda: worker.stats().get("sink_failures", 0) >= 1, 60, "a failed write")
+    st0 = worker.stats()
+    c0 = fk.committed_total(bootstrap, settings.app_id, _inference(settings), 2)
+    during: list[dict[str, int]] = []
+    end = time.monotonic() + outage_s
+    while time.monotonic() < end:
+        s = worker.stats()
+        during.append(
+            {"stored": int(s.get("events_stored", 0)), "received": int(s.get("messages_received", 0)),
+             "committed": fk.committed_total(bootstrap, settings.app_id, _inference(settings), 2)}
+        )  # fmt: skip
+        time.sleep(1.0)
+    st1 = worker.stats()
+    fault.unlink()
+    t_rec = time.monotonic()
+    _all_committed(settings, n, 240)
+    recovery_s = time.monotonic() - t_rec
+    alive = worker.alive()
+    worker.stop()
+    sampler.stop()
+    p = fk.stored(settings)
+    return fk.account(
+        "ClickHouse outage + slow sink", n, [m.event_id or "" for m in messages], [p],
+        int(p["queries"]["deadletters"][0]["n"]), sampler, time.monotonic() - t0,
+        baseline_rss_mib=round(baseline_rss_kib / 1024, 1), slow_rate_ev_s=round(slow_rate, 1),
+        outage_start=st0, outage_end=st1, committed_at_outage=c0, during=during,
+        sink_failures=int(st1.get("sink_failures", 0)), recovery_s=round(recovery_s, 1),
+        alive=alive, batch_size=FAST["batch_size"],
+    )  # fmt: skip
+
+
+# -- (3) broker SIGKILL and restart (durable storage) ----------------------------------------
+def broker_restart(tmp: Path, n: int, down_s: float, seed: int) -> fk.Accounting:
+    """A durable tansu (s3:// on localbucket) killed with SIGKILL while a producer publishes
+    and the worker consumes; restarted on the same port after ``down_s``."""
+    t0 = time.monotonic()
+    broker = LocalBroker(s3_root=tmp / "s3", log_path=tmp / "tansu.log").start()
+    try:
+        settings = worker_settings(broker.bootstrap, tmp, kafka={"partitions": 2}, ingest=FAST)
+        create_topics(settings)
+        messages = generate(n, seed=seed, bad_every=0)
+        pairs = [(m.key, m.value) for m in messages]
+        worker = _start(settings, "worker")
+        thread, published, errors = fk.produce_in_background(
+            broker.bootstrap, _inference(settings), pairs, chunk=max(1, n // 40), pause_s=0.1,
+            deadline_s=300,
+        )  # fmt: skip
+        sampler = fk.Sampler(_lag(settings, published))
+        if worker.proc is not None:
+            sampler.watch(worker.proc.pid)
+        sampler.start()
+        fk.wait_for(lambda: worker.stats().get("events_stored", 0) >= n // 4, 180, "n/4 stored")
+        at_kill = {"published": published.count, "stored": worker.stats().get("events_stored")}
+        broker.kill()
+        time.sleep(down_s)
+        broker.start()
+        thread.join(timeout=300)
+        if errors:
+            raise errors[0]
+        _all_committed(settings, n, 300)
+        alive = worker.alive()
+        worker.stop()
+        sampler.stop()
+    finally:
+        broker.stop()
+    p = fk.stored(settings)
+    return fk.account(
+        "broker SIGKILL + restart", n, [m.event_id or "" for m in messages], [p],
+        int(p["queries"]["deadletters"][0]["n"]), sampler, time.monotonic() - t0,
+        at_kill=at_kill, producer_retries=published.attempts, worker_alive=alive,
+        acked_publishes=published.count,
+    )  # fmt: skip
+
+
+# -- (4) two workers, one killed during a rebalance -----------------------------------------
+def rebalance_kill(bootstrap: str, tmp: Path, n: int, seed: int) -> fk.Accounting:
+    """Worker A consumes; worker B joins (rebalance); A is SIGKILLed at a seeded random
+    moment within the rebalance. Each worker owns its chDB directory (one process per
+    directory), so "as queried" is the union of the two directories by event id."""
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    base = worker_settings(
+        bootstrap, tmp, kafka={"partitions": 4}, ingest=FAST,
+        monitor={"interval_s": 1.0, "pii_leak_threshold": 1},
+    )  # fmt: skip
+
+    def at(name: str) -> Settings:
+        d = tmp / name
+        return base.model_copy(
+            update={"data_dir": d, "web_port": free_port(),
+                    "clickhouse": base.clickhouse.model_copy(update={"data_dir": d / "clickhouse"})}
+        )  # fmt: skip
+
+    a, b = at("a"), at("b")
+    create_topics(a)
+    messages = generate(n, seed=seed, bad_every=0)
+    pairs = [(m.key, m.value) for m in messages]
+    published = fk.produce(bootstrap, _inference(a), pairs[: n // 2])
+    sampler = fk.Sampler(_lag(a, published))
+    wa = _start(a, "worker-a", sampler)
+    sampler.start()
+    fk.wait_for(lambda: wa.stats().get("events_stored", 0) >= n // 8, 180, "A stored n/8")
+    wb = _start(b, "worker-b", sampler)
+    delay = rng.uniform(0.0, 3.0)  # tansu holds JoinGroup for session_timeout/2 = 3 s
+    time.sleep(delay)
+    a_at_kill = wa.stats()
+    wa.kill()
+    fk.produce(bootstrap, _inference(a), pairs[n // 2 :], published)
+    _all_committed(a, n, 300)
+    time.sleep(3 * 1.0 + 1)  # let B's monitor evaluate the finished stream
+    b_stats = wb.stats()
+    wb.stop()
+    sampler.stop()
+    q = {"alerts": "SELECT fingerprint, episode_id, status, count() AS n FROM alerts FINAL "
+                   "GROUP BY fingerprint, episode_id, status"}  # fmt: skip
+    pa, pb = fk.stored(a, extra=q), fk.stored(b, extra=q)
+    alerts = consume(bootstrap, a.kafka.topic("llm.alerts.v1"), 10_000, timeout_s=5)
+    per_transition: dict[tuple[str, str], int] = {}
+    for rec in alerts:
+        import orjson
+
+        al = orjson.loads(rec.value)
+        k = (al["fingerprint"], al["status"])
+        per_transition[k] = per_transition.get(k, 0) + 1
+    ids_a = {r["event_id"] for r in pa["queries"]["event_ids"]}
+    ids_b = {r["event_id"] for r in pb["queries"]["event_ids"]}
+    return fk.account(
+        "two workers, one killed in a rebalance", n, [m.event_id or "" for m in messages],
+        [pa, pb], int(pa["queries"]["deadletters"][0]["n"]) + int(
+            pb["queries"]["deadletters"][0]["n"]), sampler, time.monotonic() - t0,
+        kill_delay_s=round(delay, 3), a_stored_at_kill=a_at_kill.get("events_stored", 0),
+        stored_in_a=len(ids_a), stored_in_b=len(ids_b), in_both_dirs=len(ids_a & ids_b),
+        b_received=b_stats.get("messages_received", 0), alert_messages=len(alerts),
+        alert_transitions=per_transition,
+    )  # fmt: skip
