@@ -14,7 +14,6 @@ faust #606 and #315). ClickHouse's ReplacingMergeTree tables absorb the replays.
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import logging
 from collections.abc import Sequence
@@ -28,12 +27,12 @@ import orjson
 from detectors.drift import DriftResult
 from detectors.drift_streams import DriftBank, StreamKey
 from detectors.pipeline import ScoredEvent, ScoringPipeline
-from detectors.rules import RuleEngine
+from detectors.rules import Evaluation, RuleEngine
 from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
-from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode, RetrainingEvent
+from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
 from sinks.clickhouse import ClickHouseSink, retrying
-from sinks.notify import DeliveryError, Notifier
+from sinks.notify import AlertStore, DeliveryLog, Dispatcher, Notifier, Silence
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
@@ -220,7 +219,9 @@ class ScoreHop(_Hop):
 
 
 class MonitorHop(_Hop):
-    """Evaluate rules over stored results; store and publish state changes."""
+    """Evaluate rules over stored results; store state changes, then publish alerts and
+    retraining events. State is rebuilt from ClickHouse (``alert_states``) on first use, so a
+    restarted or newly elected leader does not page again for an episode already paged."""
 
     def __init__(
         self,
@@ -233,54 +234,64 @@ class MonitorHop(_Hop):
         super().__init__(metrics)
         self.engine = engine
         self.sink = sink
+        self.store = AlertStore(sink)
         self.topics = topics
         self.sink_executor = sink_executor
         self.restored = False
 
-    def _restore(self) -> None:
-        _, alerts = self.sink.query(
-            "SELECT fingerprint, argMax(rule, created_at), argMax(service, created_at), "
-            "argMax(model, created_at), argMax(status, created_at), "
-            "argMax(episode_id, created_at), max(created_at) FROM alerts FINAL "
-            "GROUP BY fingerprint"
-        )
-        _, retrain = self.sink.query(
-            "SELECT service, model, max(created_at) FROM retraining_events FINAL "
-            "GROUP BY service, model"
-        )
-        self.engine.restore(alerts, retrain)  # type: ignore[arg-type]  # rows match the tuple shape
-        firing = sum(1 for s in self.engine.states.values() if s.status == "firing")
-        log.info("monitor restored %d series (%d firing) from ClickHouse", len(alerts), firing)
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.sink.query(sql)[1]
 
-    def _evaluate(self, now: datetime) -> tuple[list[Alert], list[RetrainingEvent]]:
+    def _restore(self) -> None:
+        n = self.engine.restore_from(self._query)
+        firing = sum(1 for s in self.engine.states.values() if s.state == "firing")
+        log.info("monitor restored %d series (%d firing) from ClickHouse", n, firing)
+
+    def _evaluate(self, now: datetime) -> Evaluation:
         if not self.restored:
             self._restore()
             self.restored = True
-        before = copy.deepcopy((self.engine.states, self.engine.last_retrain))
+        before = self.engine.snapshot()
         try:
-            alerts, retraining = self.engine.evaluate(now, lambda sql: self.sink.query(sql)[1])
-            self.sink.write_alerts(alerts)
-            self.sink.write_retraining(retraining)
+            ev = self.engine.evaluate(now, self._query)
+            self.sink.write_alerts(ev.alerts)
+            self.store.write_transitions(ev.transitions)
+            self.sink.write_retraining(ev.retraining)
         except Exception:
             # Nothing was stored or published: forget this evaluation, the next one redoes it.
-            self.engine.states, self.engine.last_retrain = before
+            self.engine.rollback(before)
             raise
-        return alerts, retraining
+        return ev
 
     async def tick(self, now: datetime | None = None) -> list[Alert]:
         loop = asyncio.get_running_loop()
         now = now or datetime.now(UTC)
         try:
-            alerts, retraining = await loop.run_in_executor(self.sink_executor, self._evaluate, now)
+            alerts, retraining, _ = await loop.run_in_executor(
+                self.sink_executor, self._evaluate, now
+            )
         except Exception:
             self.metrics.inc("monitor_failures")
             log.exception("rule evaluation failed; retrying at the next interval")
             return []
+        # Keyed by rule: one rule's alerts share a partition, so the notify hop sees them
+        # together (one grouped notification) and in order.
         sends: list[tuple[faust.TopicT, bytes | None, bytes]] = [
-            (self.topics.alerts, a.fingerprint.encode(), _json(a)) for a in alerts
+            (self.topics.alerts, a.rule.encode(), _json(a)) for a in alerts
         ]
         sends += [(self.topics.retraining, r.model.encode(), _json(r)) for r in retraining]
-        await self._publish(sends)
+        delay = 0.5
+        while True:  # stored already: publishing must not be skipped, or the page is lost
+            try:
+                await self._publish(sends)
+                break
+            except Exception:
+                self.metrics.inc("monitor_publish_failures")
+                if self.stopping:
+                    raise
+                log.exception("publishing %d alerts failed; retrying in %.1fs", len(sends), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
         for a in alerts:
             self.metrics.inc("alerts_published", status=a.status.value, rule=a.rule)
             log.warning("ALERT %s %s", a.status.value.upper(), a.summary)
@@ -289,29 +300,59 @@ class MonitorHop(_Hop):
 
 
 class NotifyHop(_Hop):
-    """Deliver each alert to every configured channel; a failing channel never blocks."""
+    """Deliver alerts through the ``Dispatcher`` (routes, silences, dedup, grouping, rate
+    limits); what each channel got is stored, so a replayed alert is not sent twice and a
+    failing channel never blocks the others."""
 
-    def __init__(self, notifiers: Sequence[Notifier], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        notifiers: Sequence[Notifier],
+        metrics: Metrics,
+        sink: ClickHouseSink | None = None,
+        sink_executor: ThreadPoolExecutor | None = None,
+        rate_limit_per_minute: float = 0,
+    ) -> None:
         super().__init__(metrics)
         self.notifiers = list(notifiers)
+        self.dispatcher = Dispatcher(self.notifiers, rate_limit_per_minute)
+        self.store = AlertStore(sink) if sink is not None else None
+        self.sink_executor = sink_executor
+
+    def _load(self, alerts: list[Alert]) -> tuple[list[Silence], DeliveryLog]:
+        assert self.store is not None
+        return self.store.silences(), self.store.delivery_log(a.episode_id for a in alerts)
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
+        alerts: list[Alert] = []
         for ev in batch:
             try:
-                alert = Alert.model_validate_json(ev.message.value)
+                alerts.append(Alert.model_validate_json(ev.message.value))
             except ValueError as exc:
                 log.error("unreadable alert at %s[%d]@%d: %s", ev.message.topic,
                           ev.message.partition, ev.message.offset, exc)  # fmt: skip
-                ev.ack()
-                continue
-            for notifier in self.notifiers:
-                try:
-                    await notifier.send(alert)
-                except DeliveryError as exc:
-                    self.metrics.inc("notification_failures", channel=notifier.name)
-                    log.error("%s", exc)
+        if alerts:
+            loop = asyncio.get_running_loop()
+            silences: list[Silence] = []
+            if self.store is not None:
+                silences, stored = await loop.run_in_executor(
+                    self.sink_executor, self._load, alerts
+                )
+                self.dispatcher.log.done |= stored.done
+                self.dispatcher.log.fired |= stored.fired
+            records = await self.dispatcher.dispatch(alerts, silences)
+            if self.store is not None and records:
+                await loop.run_in_executor(
+                    self.sink_executor, self.store.write_notifications, records
+                )
+            for r in records:
+                if r.outcome == "sent":
+                    self.metrics.inc("notifications_sent", channel=r.channel)
+                elif r.outcome == "failed":
+                    self.metrics.inc("notification_failures", channel=r.channel)
                 else:
-                    self.metrics.inc("notifications_sent", channel=notifier.name)
+                    self.metrics.inc("notifications_suppressed", channel=r.channel,
+                                     reason=r.outcome)  # fmt: skip
+        for ev in batch:
             ev.ack()
 
 

@@ -18,20 +18,28 @@ from detectors.base import create
 from detectors.drift_streams import DriftBank
 from detectors.pii import RegexPIIDetector
 from detectors.pipeline import ScoringPipeline
-from detectors.rules import Rule, RuleEngine
-from schemas.results import Severity
+from detectors.rules import DEFAULT_RULES_FILE, Rule, RuleEngine, RuleSet, load_rules
 from sinks.clickhouse import ClickHouseSink
-from sinks.notify import MemoryNotifier, Notifier, WebhookNotifier
+from sinks.notify import (
+    AlertmanagerNotifier,
+    MemoryNotifier,
+    Notifier,
+    PagerDutyNotifier,
+    SlackNotifier,
+    WebhookNotifier,
+)
 from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
 from streams.metrics import Metrics
-from streams.settings import KafkaSettings, Settings
+from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.topics import TOPIC_NAMES, declare
 
 __all__ = [
     "Built",
     "build",
+    "build_notifiers",
     "build_pipeline",
     "default_rules",
+    "load_ruleset",
     "ensure_topics",
     "kafka_credentials",
 ]
@@ -59,12 +67,37 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
     )
 
 
-def default_rules(settings: Settings) -> list[Rule]:
+CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")
+
+
+def load_ruleset(settings: Settings) -> RuleSet:
+    """The rules file (default: detectors/alert_rules.yaml), validated; ``${name}`` values
+    read the monitor settings. Raises ``RuleFileError`` naming the file, rule and key."""
     m = settings.monitor
-    return [
-        Rule("cost_budget", "cost_usd", m.cost_budget_usd, ">", Severity.WARNING, m.window_s),
-        Rule("pii_leaks", "pii_leaks", m.pii_leak_threshold, ">=", Severity.CRITICAL, m.window_s),
-    ]
+    return load_rules(m.rules_file or DEFAULT_RULES_FILE, m.model_dump(), channels=CHANNELS)
+
+
+def default_rules(settings: Settings) -> list[Rule]:
+    return list(load_ruleset(settings).rules)
+
+
+def build_notifiers(alerts: AlertSettings) -> list[Notifier]:
+    """One notifier per configured channel (secrets read here, never logged)."""
+    kw = {"retries": alerts.retries, "backoff_s": alerts.backoff_s}
+    out: list[Notifier] = []
+    if alerts.webhook_url:
+        secret = alerts.webhook_secret
+        out.append(
+            WebhookNotifier(alerts.webhook_url, secret.get_secret_value() if secret else None, **kw)
+        )
+    if alerts.slack_webhook_url:
+        out.append(SlackNotifier(alerts.slack_webhook_url.get_secret_value(), **kw))
+    if alerts.pagerduty_routing_key:
+        key = alerts.pagerduty_routing_key.get_secret_value()
+        out.append(PagerDutyNotifier(key, alerts.pagerduty_url, **kw))
+    if alerts.alertmanager_url:
+        out.append(AlertmanagerNotifier(alerts.alertmanager_url, alerts.alertmanager_ttl_s, **kw))
+    return out
 
 
 def kafka_credentials(kafka: KafkaSettings) -> Any:
@@ -160,18 +193,12 @@ def build(settings: Settings) -> Built:
     pipeline = build_pipeline(settings)
     sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
     model_executor = ThreadPoolExecutor(1, thread_name_prefix="detectors")
-    notifiers: list[Notifier] = [MemoryNotifier()]
-    if settings.alerts.webhook_url:
-        secret = settings.alerts.webhook_secret
-        notifiers = [
-            WebhookNotifier(
-                settings.alerts.webhook_url, secret.get_secret_value() if secret else None
-            )
-        ]
+    notifiers = build_notifiers(settings.alerts) or [MemoryNotifier()]
+    ruleset = load_ruleset(settings)
     engine = RuleEngine(
-        default_rules(settings),
-        retrain_after_s=settings.monitor.retrain_after_s,
-        retrain_cooldown_s=settings.monitor.retrain_cooldown_s,
+        ruleset.rules,
+        renotify_s=settings.alerts.renotify_interval_s,
+        policy=ruleset.retraining,
     )
     drift = None
     if settings.drift.enabled:
@@ -182,7 +209,9 @@ def build(settings: Settings) -> Built:
         settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
     )
     monitor = MonitorHop(engine, sink, topics, metrics, sink_executor)
-    notify = NotifyHop(notifiers, metrics)
+    notify = NotifyHop(
+        notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
+    )
     wire(app, settings, topics, score, monitor, notify)
 
     @app.page("/healthz")

@@ -175,15 +175,51 @@ class MonitorSettings(BaseModel):
     retrain_cooldown_s: float = Field(
         default=86_400.0, ge=0, description="At most one RetrainingEvent per model per cooldown."
     )
+    rules_file: Path | None = Field(
+        default=None,
+        description="YAML alert rules (see detectors/alert_rules.yaml, the default when unset); "
+        "validated at start-up. ${name} in it reads the monitor setting of that name.",
+    )
 
 
 class AlertSettings(BaseModel):
-    """Where alerts go."""
+    """Where alerts go, and how often. A channel is on when its URL or key is set; with none,
+    alerts are only stored and published to llm.alerts.v1."""
 
     webhook_url: str | None = Field(default=None, description="JSON POST per alert.")
     webhook_secret: SecretStr | None = Field(
         default=None, description="HMAC-SHA256 key for X-Infersight-Signature."
     )
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Slack incoming-webhook URL (a secret: it grants posting)."
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None, description="PagerDuty Events API v2 integration (routing) key."
+    )
+    pagerduty_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        description="PagerDuty Events API v2 endpoint (EU accounts: events.eu.pagerduty.com).",
+    )
+    alertmanager_url: str | None = Field(
+        default=None, description="Alertmanager base URL; alerts go to {url}/api/v2/alerts."
+    )
+    alertmanager_ttl_s: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="endsAt of a firing alert sent to Alertmanager, from now; keep it above "
+        "renotify_interval_s so re-notifications extend it.",
+    )
+    renotify_interval_s: float = Field(
+        default=3 * 3600.0,
+        ge=0,
+        description="Re-send a still-firing alert this often (0: never); a rule's `renotify` "
+        "overrides.",
+    )
+    rate_limit_per_minute: float = Field(
+        default=30.0, ge=0, description="Notifications per channel per minute (0: unlimited)."
+    )
+    retries: int = Field(default=3, ge=0, description="Retries per notification (backoff).")
+    backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles.")
 
 
 class Settings(BaseSettings):
