@@ -144,8 +144,7 @@ def score(samples: Sequence[Sample], preds: Sequence[list[Span]], strict: bool =
         kept = [
             p
             for p in pred
-            if p[0] in SCORED
-            and not any(min(p[2], e) > max(p[1], s) for s, e in sample.excluded)
+            if p[0] in SCORED and not any(min(p[2], e) > max(p[1], s) for s, e in sample.excluded)
         ]
         pairs = []
         for i, g in enumerate(sample.gold):
@@ -231,7 +230,7 @@ def markdown(results: dict, args: argparse.Namespace, n_gold: Counter[str], comm
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
         "shared with other jobs; Python " + platform.python_version() + ".",
         "",
-        f"Data: {args.n} sentences from presidio-evaluator's `PresidioSentenceFaker(\"en_US\", "
+        f'Data: {args.n} sentences from presidio-evaluator\'s `PresidioSentenceFaker("en_US", '
         f"lower_case_ratio=0.05, random_seed={args.seed})`; scored gold spans: "
         + ", ".join(f"{t} {n_gold[t]}" for t in SCORED)
         + ". Matching: same type and character IoU >= 0.5 (strict: identical boundaries).",
@@ -251,7 +250,40 @@ def markdown(results: dict, args: argparse.Namespace, n_gold: Counter[str], comm
     for t in SCORED:
         row = " | ".join(f"{r['quality'][t]['f2']:.3f}" for r in results.values())
         lines.append(f"| {t} ({n_gold[t]}) | {row} |")
-    lines += ["", "![F2 per type and throughput](pii.png)", ""]
+    ours = results["regex+NER fast path (ours)"]
+    full = results["regex+NER full text (ours)"]
+    per_text = results["presidio+spacy (per text)"]
+    f2_gap = ours["quality"]["overall"]["f2"] - peer["quality"]["overall"]["f2"]
+    lines += [
+        "",
+        "## Reading it",
+        "",
+        f"- Quality: our NER path's F2 is {f2_gap:+.3f} against Presidio+spaCy. Names, "
+        "places and organisations come from the same spaCy model, so they nearly tie. "
+        "F2 per type, ours minus peer: "
+        + ", ".join(
+            f"{t} {ours['quality'][t]['f2'] - peer['quality'][t]['f2']:+.3f}" for t in SCORED
+        )
+        + ". Phones gain from libphonenumber validation of digit runs the regex misses.",
+        f"- Speed: the fast path is {ours['texts_per_s'] / peer['texts_per_s']:.1f}x batched "
+        f"Presidio and {ours['texts_per_s'] / per_text['texts_per_s']:.1f}x Presidio called "
+        "per text (its documented `analyze(text)` use). It gets there by running spaCy's "
+        "`ner` component alone (no tagger, parser, lemmatizer), one `nlp.pipe` per batch, "
+        "regex first, NER skipped on texts with no capitalised non-stop word outside regex "
+        "spans, and NER reading only 8 words around each candidate; presidio's keyword and "
+        "context-enhancement passes, which change nothing for the spaCy recognizer, are "
+        "skipped. The gate and windows add "
+        f"{ours['texts_per_s'] / full['texts_per_s'] - 1:.0%} over running NER on every full "
+        "text: these generated sentences are short and nearly all hold a name, so most of "
+        "the cost left is the spaCy NER model itself.",
+        "- Target (F2 >= Presidio+spaCy at >= 5x its throughput): F2 met; 5x met against "
+        "per-text Presidio, missed against batched Presidio (see the ratio above). The "
+        "remaining lever is running NER on fewer texts (responses only, or a sample) in "
+        "production, which this per-text benchmark does not credit.",
+        "",
+        "![F2 per type and throughput](pii.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -298,8 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pii.json").write_text(
-        json.dumps({"command": command, "n": args.n, "seed": args.seed, "results": results},
-                   indent=2) + "\n"  # fmt: skip
+        json.dumps(
+            {"command": command, "n": args.n, "seed": args.seed, "results": results}, indent=2
+        )
+        + "\n"  # fmt: skip
     )
     plot(results, args.out / "pii.png")
     (args.out / "pii.md").write_text(markdown(results, args, n_gold, command))
