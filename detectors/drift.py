@@ -1062,10 +1062,12 @@ class EmbeddingDriftMonitor:
             window_start=min(window.ts) if window.ts else None,
             window_end=max(window.ts) if window.ts else None,
         )
-        self._last_window = window
         if self.reference == "rolling" and not significant:
             self._ref = self._ref.concat(window).tail(self.reference_size)
+            self._last_window = _Items.empty()  # now part of the reference
             self._fit()
+        else:
+            self._last_window = window  # tested, not in the reference: rebaseline() uses it
         return result
 
     def _explain(self, window: _Items, significant: bool) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -1131,6 +1133,7 @@ class EmbeddingDriftMonitor:
                     "false_alarm_rate n_streams consecutive n_clusters n_examples test_params seed"
                 ).split()
             },
+            "has_reference": self.has_reference,
             "windows_checked": self.windows_checked,
             "streak": self.streak,
             "ref": self._ref.meta(),
@@ -1158,7 +1161,7 @@ class EmbeddingDriftMonitor:
             mon._last_window = _Items.from_meta(z["last"], meta["last"])
         mon.windows_checked = meta["windows_checked"]
         mon.streak = meta["streak"]
-        if len(mon._ref) >= mon.reference_size or meta["windows_checked"] > 0:
+        if meta["has_reference"]:
             mon._fit()
         return mon
 

@@ -242,6 +242,16 @@ def test_state_round_trip_keeps_a_partly_filled_reference() -> None:
     np.testing.assert_array_equal(mon.reference_embeddings[:60], gaussian(40, 60))
 
 
+def test_state_round_trip_keeps_a_pinned_reference_smaller_than_reference_size() -> None:
+    """A pinned reference stays pinned across a restart, whatever its size."""
+    mon = EmbeddingDriftMonitor("s", "m", "prompt", window_size=50, reference_size=1000)
+    mon.set_reference(gaussian(42, 150))
+    mon = EmbeddingDriftMonitor.from_bytes(mon.to_bytes())
+    assert mon.has_reference
+    mon.learn(gaussian(43, 50))
+    assert mon.pending == 50 and mon.check() is not None
+
+
 def test_rolling_reference_absorbs_quiet_windows_but_never_drifted_ones() -> None:
     """Rolling mode slides over windows without drift; a significant window stays out."""
     mon = EmbeddingDriftMonitor(
