@@ -38,6 +38,9 @@ __all__ = [
 MAX_TEXT_CHARS = 1_000_000
 #: Largest token count accepted in any one usage field; larger is a producer bug.
 MAX_TOKENS = 10_000_000
+#: Timestamps ClickHouse can store (DateTime64); outside them is a producer bug.
+MIN_TIMESTAMP = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_TIMESTAMP = datetime(2300, 1, 1, tzinfo=UTC)
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 ShortText = Annotated[str, Field(max_length=256)]
@@ -181,9 +184,13 @@ class InferenceEvent(_Inbound):
     @field_validator("timestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # ClickHouse DateTime64 holds 1900..2299; outside it the insert fails, and a write
+        # that can never succeed would hold the stream forever (found by tests/faults).
+        if not MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
+            msg = f"timestamp {value.isoformat()} is outside 1900-01-01..2299-12-31 (UTC)"
+            raise ValueError(msg)
+        return value
 
     @field_validator("metadata")
     @classmethod
