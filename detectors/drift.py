@@ -699,16 +699,19 @@ def is_refusal(text: str) -> bool:
     return _REFUSAL.search(text[:300]) is not None
 
 
-#: Per scalar stream: the river detector and its parameters, tuned on the benchmark's real
-#: streams (benchmarks/quality/drift.py): no alarm in the no-shift control, and the shifts
-#: caught within a few hundred events. Binary rates use ADWIN (no scale to tune); continuous
-#: values use Page-Hinkley with a threshold in the stream's own units.
+#: Per scalar stream: the river detector and its parameters. Binary rates use ADWIN (no
+#: scale to tune, delta = its confidence); continuous values use Page-Hinkley with a threshold
+#: in the stream's own units. Tuned on the benchmark's real streams
+#: (benchmarks/quality/drift.py, HaluEval QA prompts as normal traffic): centroid similarity
+#: with threshold 5 raised 1-2 alarms per 20,000 no-shift events, 10 raised none in 60,000
+#: and still caught every shift within 33-226 events; log length at threshold 40 raised none
+#: in 20,000 and caught the shifts within 25-66 events.
 SCALAR_DEFAULTS: dict[str, tuple[str, dict[str, Any]]] = {
     "toxicity_rate": ("adwin", {"delta": 0.002}),
     "refusal_rate": ("adwin", {"delta": 0.002}),
     "centroid_similarity": (
         "page_hinkley",
-        {"min_instances": 100, "delta": 0.01, "threshold": 5.0, "mode": "down"},
+        {"min_instances": 100, "delta": 0.01, "threshold": 10.0, "mode": "down"},
     ),
     "log_response_length": (
         "page_hinkley",

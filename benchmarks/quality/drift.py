@@ -351,6 +351,15 @@ def write_report(results: dict, command: str) -> None:
         "",
         "## Scalar streams (river, SCALAR_DEFAULTS)",
         "",
+        "Per-event streams: cosine similarity to the reference centroid and log1p(length) of "
+        "the text; 20,000 no-shift events, then per shift pool 5,000 normal + 5,000 shifted "
+        "events (delay in events after the shift)."
+        + (
+            f" Refreshed with `{results['scalars_command']}`."
+            if "scalars_command" in results
+            else ""
+        ),
+        "",
         "```",
         json.dumps(results["scalars"], indent=2),
         "```",
@@ -369,6 +378,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2, help="repetitions per shift scenario")
     parser.add_argument("--timing-repeats", type=int, default=10)
     parser.add_argument("--tests", default=",".join(make_tests()), help="comma-separated")
+    parser.add_argument("--scalars-only", action="store_true", help="rerun the river part only")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     emb, texts = embeddings(args.per_pool)
@@ -383,6 +393,14 @@ def main() -> None:
         "pools": {k: int(v.shape[0]) for k, v in emb.items()},
     }
     command = "HF_HUB_OFFLINE=1 nice python benchmarks/quality/drift.py " + " ".join(sys.argv[1:])
+    if args.scalars_only:  # refresh the scalar section of an existing report
+        results = json.loads((REPORTS / "drift.json").read_text())
+        results["scalars"] = run_scalars(emb, texts, 20000)
+        results["scalars_command"] = command.strip()
+        full_run = "HF_HUB_OFFLINE=1 nice python benchmarks/quality/drift.py"
+        write_report(results, results.get("command", full_run))
+        return
+    results["command"] = command.strip()
     results["timing"] = run_timing(emb, names, args.timing_repeats)
     results["scalars"] = run_scalars(emb, texts, 20000)
     results["quality"] = {}
