@@ -666,6 +666,12 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+def _matcher(stored: Any) -> Matcher:
+    if isinstance(stored, dict):  # named tuples come back as dicts
+        return Matcher(stored["name"], stored["op"], stored["value"])
+    return Matcher(*stored)
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -732,7 +738,7 @@ class AlertStore:
         )
         return [
             Silence(
-                tuple(Matcher(*m) for m in matchers), _aware(starts), _aware(ends), by, comment, sid
+                tuple(_matcher(m) for m in matchers), _aware(starts), _aware(ends), by, comment, sid
             )  # fmt: skip
             for sid, matchers, starts, ends, by, comment in rows
         ]

@@ -171,6 +171,12 @@ def parser() -> argparse.ArgumentParser:
         pass
     else:
         cli_analyst.register(sub)
+    try:  # on-call commands (alerts list|silence|unsilence|test|check)
+        from streams import cli_alerts
+    except ImportError:
+        pass
+    else:
+        cli_alerts.register(sub)
     return p
 
 
