@@ -122,6 +122,13 @@ class ScoringPipeline:
                 failed.append(ScoringFailure(event, f"{type(exc).__name__}: {exc}"))
         return scored, failed
 
+    def _redact(self, event: InferenceEvent, findings: Sequence[Finding]) -> InferenceEvent:
+        """The scanner's own redaction when it has one (presidio operators), else ours."""
+        redact = getattr(self.scanner, "redact", None)
+        if redact is not None:
+            return redact(event, findings)  # type: ignore[no-any-return]  # scanner's contract
+        return redact_event(event, findings, self.redaction, self.hash_salt)
+
     def _score(self, events: Sequence[InferenceEvent]) -> list[ScoredEvent]:
         features = BatchFeatures(events)
         per_detector = [d.score_batch(events, features) for d in self.detectors]
@@ -142,7 +149,7 @@ class ScoringPipeline:
             if self.store_raw_pii:
                 out.append(ScoredEvent(event, signals, findings[i], cost, emb))
                 continue
-            stored = redact_event(event, findings[i], self.redaction, self.hash_salt)
+            stored = self._redact(event, findings[i])
             raw = _raw_spans(event, findings[i])
             signals = [_scrub_signal(s, raw) for s in signals]
             out.append(ScoredEvent(stored, signals, findings[i], cost, emb))

@@ -50,10 +50,19 @@ log = logging.getLogger(__name__)
 def build_pipeline(settings: Settings) -> ScoringPipeline:
     """Detectors from the registry, as configured; the PII scanner that drives redaction."""
     det = settings.detectors
-    detectors = [create(name, **det.params.get(name, {})) for name in det.enabled]
+    salt = det.hash_salt.get_secret_value()
+
+    def params(name: str) -> dict[str, Any]:
+        out = dict(det.params.get(name, {}))
+        if name == "pii_ner":  # one redaction setting for both PII paths
+            out.setdefault("redaction", det.redaction)
+            out.setdefault("hash_salt", salt)
+        return out
+
+    detectors = [create(name, **params(name)) for name in det.enabled]
     scanner = next((d for d in detectors if d.name == det.pii_scanner), None)
     if scanner is None:
-        scanner = create(det.pii_scanner, **det.params.get(det.pii_scanner, {}))
+        scanner = create(det.pii_scanner, **params(det.pii_scanner))
     if not isinstance(scanner, RegexPIIDetector):
         msg = f"pii_scanner {det.pii_scanner!r} must be a PII detector (pii, pii_ner)"
         raise ValueError(msg)
@@ -62,7 +71,7 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         scanner=scanner,
         redaction=det.redaction,
         store_raw_pii=det.store_raw_pii,
-        hash_salt=det.hash_salt.get_secret_value(),
+        hash_salt=salt,
         embed_fields=settings.drift.fields if settings.drift.enabled else (),
     )
 
