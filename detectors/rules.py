@@ -138,7 +138,7 @@ class Metric:
                 conds.append(f"{col} = {sql_literal(wanted)}")
             else:
                 conds.append(f"{col} IN ({', '.join(sql_literal(w) for w in wanted)})")
-        dims = [f"{self.dimension_sql(d)} AS `{d}`" for d in group_by]
+        dims = [f"{self.dimension_sql(d)} AS {_alias(d)}" for d in group_by]
         value = self.value.format(**(params or {}))
         select = ", ".join(
             [*dims, f"toFloat64({value}) AS value", f"{self.count} AS events",
@@ -146,8 +146,13 @@ class Metric:
         )  # fmt: skip
         sql = f"SELECT {select} FROM {self.table} FINAL WHERE {' AND '.join(conds)}"
         if group_by:
-            sql += " GROUP BY " + ", ".join(f"`{d}`" for d in group_by)
+            sql += " GROUP BY " + ", ".join(_alias(d) for d in group_by)
         return sql
+
+
+def _alias(name: str) -> str:
+    """A column alias, quoted only when it must be (``metadata.team``)."""
+    return name if re.fullmatch(r"[A-Za-z_]\w*", name) else f"`{name}`"
 
 
 def _signal_rate(detector: str, what: str) -> Metric:
@@ -905,8 +910,8 @@ class RuleEngine:
             summary = f"{rule.name} resolved for {series}: data is flowing again"
         else:
             summary = (
-                f"{rule.name} resolved for {series}: {st.value:g} is back within "
-                f"{rule.comparison} {rule.threshold:g}"
+                f"{rule.name} resolved for {series}: {metric.description} is {st.value:g}, "
+                f"no longer {rule.comparison} {rule.threshold:g}"
             )
         labels = {**rule.labels, **st.labels, "rule": rule.name, "metric": rule.metric,
                   "severity": rule.severity.value}  # fmt: skip

@@ -162,7 +162,7 @@ def test_slack_resolve_message_says_resolved_without_evidence(receiver) -> None:
     run(_send(SlackNotifier(receiver.url, retries=0), resolved, group=True))
     [body] = receiver.bodies
     assert body["text"] == ":white_check_mark: RESOLVED: pii_leaks (1 series, critical)"
-    assert "back within >= 3" in body["blocks"][1]["text"]["text"]
+    assert "is 1, no longer >= 3" in body["blocks"][1]["text"]["text"]
     assert len(body["blocks"]) == 3
 
 

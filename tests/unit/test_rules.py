@@ -168,7 +168,7 @@ def test_group_by_any_dimension_makes_separate_series() -> None:
     assert [(a.labels["environment"], a.service, a.model) for a in ev.alerts] == [
         ("prod", "*", "*")
     ]
-    assert "GROUP BY `environment`" in sqls[0] and "service = 'bot'" in sqls[0]
+    assert "GROUP BY environment" in sqls[0] and "service = 'bot'" in sqls[0]
     assert "environment = 'prod'" in ev.alerts[0].evidence_sql
 
 
