@@ -10,6 +10,15 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
     echo "infersight needs Python 3.11 (found: $("$PY" --version 2>&1)); set PYTHON=python3.11" >&2
     exit 2
 fi
+# Debian's Chromium renders the static HTML report in a test (headless screenshot).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "Chromium is missing: run 'apt-get install chromium' as root (report test)" >&2
+        exit 2
+    fi
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch==2.13.0 (CPU) is pinned in pyproject.toml; a wider range would pull a CUDA build.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,alibi]'

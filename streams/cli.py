@@ -44,6 +44,7 @@ def _settings(**overrides: Any) -> Any:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
+    from detectors.rules import RuleFileError
     from streams.app import build, ensure_topics
 
     settings = _settings()
@@ -58,7 +59,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    built = build(settings)
+    try:
+        built = build(settings)
+    except (RuleFileError, ValueError) as exc:
+        print(f"infersight worker: {exc}", file=sys.stderr)
+        return 2
     applied = built.sink.migrate()  # this process owns the ClickHouse directory from here on
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, SecretStr
 
 from streams.broker import LocalBroker, free_port, wait_for_port
 from streams.settings import Settings
@@ -78,17 +79,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 )
         elif value is not None:
             env[f"INFERSIGHT_{key}".upper()] = str(value)
-    # Secrets are dumped masked: pass the real values.
-    for name, secret in (
-        ("INFERSIGHT_DETECTORS_HASH_SALT", settings.detectors.hash_salt),
-        ("INFERSIGHT_ALERTS_WEBHOOK_SECRET", settings.alerts.webhook_secret),
-        ("INFERSIGHT_KAFKA_SASL_PASSWORD", settings.kafka.sasl_password),
-        ("INFERSIGHT_CLICKHOUSE_PASSWORD", settings.clickhouse.password),
-    ):
-        if secret is not None:
-            env[name] = secret.get_secret_value()
-        else:
-            env.pop(name, None)
+    # Secrets are dumped masked ("**********"): pass every SecretStr's real value.
+    for section, value in settings:
+        fields = value if isinstance(value, BaseModel) else None
+        items = fields if fields is not None else [(section, value)]
+        for name, item in items:
+            var = f"INFERSIGHT_{section}_{name}" if fields is not None else f"INFERSIGHT_{name}"
+            if isinstance(item, SecretStr):
+                env[var.upper()] = item.get_secret_value()
     return env
 
 
@@ -190,6 +188,12 @@ def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
                 "kafka": settings.kafka.model_copy(update={"bootstrap": bootstrap}),
                 "web_port": settings.web_port if settings.web_port != 6066 else free_port(),
                 "monitor": settings.monitor.model_copy(update={"interval_s": 2.0}),
+                # ~500 events per series in the demo: small windows so drift can be seen.
+                "drift": settings.drift.model_copy(
+                    update={"reference_size": 150, "window_size": 100, "n_streams": 12}
+                )
+                if "drift" not in settings.model_fields_set
+                else settings.drift,
                 "alerts": settings.alerts.model_copy(
                     update={"webhook_url": settings.alerts.webhook_url or hook.url}
                 ),
@@ -201,7 +205,8 @@ def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
         asyncio.run(ensure_topics(settings.kafka))
         try:
             worker = WorkerProcess(settings, data_dir / "worker.log").start()
-            messages = generate(events, seed=seed, run_id=run_id)
+            # From 60% on, the support bot's users ask about finance: drift to be caught.
+            messages = generate(events, seed=seed, run_id=run_id, shift_at=0.6)
 
             async def publish() -> None:
                 from tqdm import tqdm

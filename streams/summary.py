@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sinks.clickhouse import ClickHouseSink
@@ -25,6 +26,7 @@ def print_summary(
     webhook_bodies: list[dict[str, Any]],
     elapsed_s: float,
 ) -> None:
+    started_at = time.time() - elapsed_s - 120  # event timestamps reach 60 s back
     sink = ClickHouseSink(settings.clickhouse)
     run = f"metadata['demo_run'] = '{run_id}'"
     try:
@@ -42,6 +44,14 @@ def print_summary(
             "HAVING pii_leaks > 0 ORDER BY pii_leaks DESC"
         )
         redacted = sink.scalar(f"SELECT countIf(length(pii_types) > 0) FROM events_v WHERE {run}")
+        _, drift_rows = sink.query(
+            "SELECT service, model, field, argMax(reason, window_index) FROM drift_results_v "
+            f"WHERE drift = 1 AND window_end >= toDateTime64({started_at}, 3) "
+            "GROUP BY service, model, field ORDER BY service, model, field"
+        )
+        windows = sink.scalar(
+            f"SELECT count() FROM drift_results_v WHERE window_end >= toDateTime64({started_at}, 3)"
+        )
     finally:
         sink.close()
     received = int(stats.get("messages_received", 0))
@@ -62,6 +72,9 @@ def print_summary(
     ]
     out += ["", f"  PII: {redacted} events had PII redacted before storage; leaks by series:"]
     out += [_table(leak_cols, leak_rows) if leak_rows else "    none"]
+    out += ["", f"  drift: {windows} embedding windows tested; drifted streams:"]
+    out += [f"    {svc}/{model} {field}: {reason}" for svc, model, field, reason in drift_rows]
+    out += ["    none"] if not drift_rows else []
     firing = [b for b in webhook_bodies if b.get("status") == "firing"]
     out += ["", f"  alerts delivered to the webhook: {len(webhook_bodies)} ({len(firing)} firing)"]
     out += [f"    [{b['severity']}] {b['summary']}" for b in firing[:10]]

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from helpers import consume, create_topics, publish, query, start_worker, worker_settings
 
+from conftest import wait_until
 from streams.demo import WebhookReceiver
 from streams.demo_data import BAD_KINDS, generate
 
@@ -35,6 +36,8 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
             signals = consume(broker, settings.kafka.topic("llm.signals.v1"), 392)
             dead = consume(broker, settings.kafka.topic("llm.deadletter.v1"), 8)
             alerts = consume(broker, settings.kafka.topic("llm.alerts.v1"), 1, timeout_s=30)
+            # The notify hop delivers after the alert is on the topic: wait for the POST.
+            wait_until(lambda: hook.bodies, 30, what="a webhook delivery")
             stats = worker.stats()
         finally:
             assert worker.stop() == 0, "worker did not shut down cleanly on SIGTERM"
