@@ -3,9 +3,9 @@ explained, results land in ClickHouse, and a restarted worker keeps its referenc
 
 from __future__ import annotations
 
+from conftest import wait_until
 from helpers import create_topics, publish, query, start_worker, worker_settings
 
-from conftest import wait_until
 from streams.demo_data import generate
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import wait_until
 from helpers import consume, create_topics, publish, query, start_worker, worker_settings
 
-from conftest import wait_until
 from streams.demo import WebhookReceiver
 from streams.demo_data import BAD_KINDS, generate
 
