@@ -77,6 +77,7 @@ async def _produce(
     """Send in chunks; a chunk that fails (broker down) is sent again with a fresh producer
     until the broker acknowledges it (at-least-once: duplicates are absorbed downstream)."""
     from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + deadline_s
@@ -93,7 +94,7 @@ async def _produce(
                 await asyncio.wait_for(producer.start(), 10)
             futures = [await producer.send(topic, value, key=key) for key, value in part]
             metas = await asyncio.wait_for(asyncio.gather(*futures), 30)
-        except Exception:
+        except (KafkaError, TimeoutError, OSError):
             out.attempts += 1
             if loop.time() > deadline:
                 raise
@@ -320,3 +321,46 @@ def find_canaries(canaries: Iterable[str], texts: dict[str, str]) -> list[tuple[
 
 def log_text(paths: Iterable[Path]) -> str:
     return "\n".join(p.read_text(errors="replace") for p in paths if p.exists())
+
+
+class RawWebhook:
+    """A localhost HTTP endpoint that keeps each POST's raw body and headers (the signature
+    is over the exact bytes)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RawWebhook:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def signature_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Check ``X-Infersight-Signature`` as a receiver would (sinks/notify.py's scheme)."""
+    import hashlib
+    import hmac
+
+    ts = headers.get("x-infersight-timestamp", "")
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(headers.get("x-infersight-signature", ""), f"sha256={mac}")

@@ -269,3 +269,118 @@ def rebalance_kill(bootstrap: str, tmp: Path, n: int, seed: int) -> fk.Accountin
         b_received=b_stats.get("messages_received", 0), alert_messages=len(alerts),
         alert_transitions=per_transition,
     )  # fmt: skip
+
+
+# -- (5) poison input and (7) PII canaries ----------------------------------------------------
+def poison_and_canaries(
+    bootstrap: str,
+    tmp: Path,
+    n_hyp_each: int,
+    n_hand: int,
+    n_canary: int,
+    seed: int,
+    store_raw_pii: bool = False,
+    ner: bool = True,
+) -> fk.Accounting:
+    """Hostile messages interleaved with valid events (some carrying PII canaries) into one
+    worker with an HMAC-signed webhook and a PII-leak rule that fires on one leak. Afterwards
+    every table, column, alert, notification and log line is searched for the raw canaries."""
+    import orjson
+    import poison
+
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    run = f"p{seed}"
+    hostile = poison.hypothesis_messages(n_hyp_each, rng, run) + poison.handmade_messages(
+        n_hand, rng, run
+    )
+    canary_values: set[str] = set()
+    for i in range(n_canary):
+        event, raw = poison.canary_event(rng, i, run)
+        canary_values.update(raw)
+        hostile.append(poison.Hostile(orjson.dumps(event), None, "canary", event["event_id"]))
+    rng.shuffle(hostile)
+    secret = f"whsec-{rng.getrandbits(64):016x}"
+    with fk.RawWebhook() as hook:
+        detectors: dict[str, Any] = {"store_raw_pii": store_raw_pii}
+        if ner:
+            detectors |= {"enabled": ["cost", "pii_ner"], "pii_scanner": "pii_ner"}
+        settings = worker_settings(
+            bootstrap, tmp, kafka={"partitions": 2},
+            ingest={"batch_size": 200, "batch_within_s": 0.3}, detectors=detectors,
+            monitor={"interval_s": 1.0, "pii_leak_threshold": 1},
+            alerts={"webhook_url": hook.url, "webhook_secret": secret},
+        )  # fmt: skip
+        create_topics(settings)
+        published = fk.Published()
+        sampler = fk.Sampler(_lag(settings, published))
+        worker = _start(settings, "worker", sampler)
+        pid = worker.proc.pid if worker.proc else -1
+        sampler.start()
+        fk.produce(bootstrap, _inference(settings), [(h.key, h.value) for h in hostile], published)
+        total = len(hostile)
+        fk.wait_for(
+            lambda: (s := worker.stats()).get("events_stored", 0) + s.get("deadlettered", 0)
+            >= total,
+            600, f"{total} stored or dead-lettered", interval_s=1.0,
+        )  # fmt: skip
+        _all_committed(settings, total, 120)
+        fk.wait_for(lambda: hook.requests, 30, "a PII-leak alert at the webhook")
+        time.sleep(2.5)  # the next monitor ticks and their notifications
+        stats = worker.stats()
+        alive = worker.alive() and worker.proc is not None and worker.proc.pid == pid
+        n_bad = sum(h.expected is not None for h in hostile)
+        dead = fk_consume(bootstrap, settings.kafka.topic("llm.deadletter.v1"), n_bad)
+        alerts = fk_consume(bootstrap, settings.kafka.topic("llm.alerts.v1"), 1, timeout_s=5)
+        signals = fk_consume(
+            bootstrap, settings.kafka.topic("llm.signals.v1"), total - n_bad, timeout_s=60
+        )
+        worker.stop()
+        sampler.stop()
+    p = fk.stored(settings, dump=True)
+    # Every bad message's dead letter, matched by its source partition and offset.
+    by_pos = {pos: h for pos, h in zip(published.positions, hostile, strict=True)}
+    reasons: dict[str, int] = {}
+    mismatches: list[dict[str, Any]] = []
+    seen: set[tuple[int, int]] = set()
+    for rec in dead:
+        d = orjson.loads(rec.value)
+        pos = (d["partition"], d["offset"])
+        h = by_pos.get(pos)
+        seen.add(pos)
+        reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
+        if h is None or h.expected != d["reason"]:
+            mismatches.append({"kind": h and h.kind, "expected": h and h.expected,
+                               "got": d["reason"], "message": d["message"][:200]})  # fmt: skip
+    missing = [h.kind for pos, h in by_pos.items() if h.expected and pos not in seen]
+    texts = {f"clickhouse.{t}": text for t, text in p["tables"].items()}
+    texts["worker log"] = fk.log_text([settings.data_dir / "worker.log"])
+    texts["webhook bodies"] = "\n".join(b.decode() for _, b in hook.requests)
+    texts["webhook headers"] = "\n".join(json_dumps(h) for h, _ in hook.requests)
+    texts["llm.alerts.v1"] = "\n".join(r.value.decode() for r in alerts)
+    texts["llm.signals.v1"] = "\n".join(r.value.decode() for r in signals)
+    found = fk.find_canaries(canary_values, texts)
+    valid_ids = [h.event_id or "" for h in hostile if h.expected is None]
+    return fk.account(
+        "poison input + PII canaries" + (" (STORE_RAW_PII on)" if store_raw_pii else ""),
+        total, valid_ids, [p], len(dead), sampler, time.monotonic() - t0,
+        bad_published=n_bad, valid_published=len(valid_ids), dl_reasons=reasons,
+        dl_mismatches=mismatches, dl_missing=missing, canaries=len(canary_values),
+        canary_hits=found, canary_hit_places=sorted({w for w, _ in found}),
+        webhook_posts=len(hook.requests),
+        webhook_signed_ok=sum(fk.signature_ok(secret, h, b) for h, b in hook.requests),
+        secret_in_logs=secret in texts["worker log"], alive_same_pid=alive,
+        batch_retries=int(stats.get("batch_retries", 0)),
+        tracebacks=texts["worker log"].count("Traceback"), tables=sorted(p["tables"]),
+        hostile_kinds=len({h.kind for h in hostile}),
+    )  # fmt: skip
+
+
+def fk_consume(bootstrap: str, topic: str, expected: int, timeout_s: float = 120) -> list[Any]:
+    return consume(bootstrap, topic, expected, timeout_s=timeout_s)
+
+
+def json_dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj)
