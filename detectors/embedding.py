@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -240,13 +240,33 @@ _shared: dict[tuple[str, int, int, str | None], Embedder] = {}
 _shared_lock = threading.Lock()
 
 
+#: What ``get_embedder()`` returns when called without options: set once per process by the
+#: stream layer from its settings (:func:`configure`), so every detector and drift read the
+#: same vectors.
+_default: dict[str, Any] = {"precision": "fp32", "cache_dir": None}
+
+
+def configure(precision: Precision = "fp32", cache_dir: str | None = None) -> None:
+    """Choose the process-wide default embedding precision (and ONNX cache directory)."""
+    if precision not in PRECISIONS:
+        msg = f"precision must be one of {PRECISIONS}, got {precision!r}"
+        raise ValueError(msg)
+    _default.update(precision=precision, cache_dir=cache_dir)
+
+
 def get_embedder(
-    precision: Precision = "fp32",
+    precision: Precision | None = None,
     batch_size: int = 64,
     max_seq_length: int = 256,
     cache_dir: str | None = None,
 ) -> Embedder:
-    """The process-wide embedder for these options: the model loads once per process."""
+    """The process-wide embedder for these options: the model loads once per process.
+
+    Without ``precision`` the configured default (:func:`configure`) is used.
+    """
+    if precision is None:
+        precision = _default["precision"]
+        cache_dir = cache_dir or _default["cache_dir"]
     key = (precision, batch_size, max_seq_length, cache_dir)
     with _shared_lock:
         if key not in _shared:

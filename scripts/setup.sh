@@ -21,4 +21,4 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch==2.13.0 (CPU) is pinned in pyproject.toml; a wider range would pull a CUDA build.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,alibi]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,alibi,onnx]'

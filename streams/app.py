@@ -16,6 +16,7 @@ import faust
 
 from detectors.base import create
 from detectors.drift_streams import DriftBank
+from detectors.embedding import configure as configure_embedding
 from detectors.pii import RegexPIIDetector
 from detectors.pipeline import ScoringPipeline
 from detectors.rules import DEFAULT_RULES_FILE, Rule, RuleEngine, RuleSet, load_rules
@@ -51,6 +52,7 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
     """Detectors from the registry, as configured; the PII scanner that drives redaction."""
     det = settings.detectors
     salt = det.hash_salt.get_secret_value()
+    configure_embedding(det.embedding_precision, str(det.model_cache) if det.model_cache else None)
 
     def params(name: str) -> dict[str, Any]:
         out = dict(det.params.get(name, {}))

@@ -90,6 +90,15 @@ class DetectorSettings(BaseModel):
         default_factory=dict,
         description='Per-detector constructor arguments, e.g. {"cost": {"max_cost_usd": 0.5}}.',
     )
+    embedding_precision: Literal["fp32", "bf16", "onnx-fp32", "onnx-int8"] = Field(
+        default="fp32",
+        description="Shared MiniLM embedding: fp32, bf16, or ONNX Runtime fp32/int8 (faster; "
+        "benchmarks/quality/reports/embedding.md). Drift references are per precision: "
+        "changing it on a running deployment means rebaselining.",
+    )
+    model_cache: Path | None = Field(
+        default=None, description="Writable directory for the ONNX export (default ~/.cache)."
+    )
     pii_scanner: str = Field(
         default="pii", description="Detector whose PII findings drive redaction (pii, pii_ner)."
     )
