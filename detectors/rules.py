@@ -107,6 +107,8 @@ class Metric:
     params: tuple[str, ...] = ()
     period_window: bool = False  # window = start of the budget period to now
     examples: str = ""
+    #: Optional aggregate giving a sentence of evidence added to the alert (drift's reason).
+    note: str = ""
 
     def dimension_sql(self, name: str) -> str:
         """The SQL for one group-by/where dimension (``metadata.KEY`` reads a map entry)."""
@@ -142,7 +144,7 @@ class Metric:
         value = self.value.format(**(params or {}))
         select = ", ".join(
             [*dims, f"toFloat64({value}) AS value", f"{self.count} AS events",
-             f"{self.samples} AS samples"]
+             f"{self.samples} AS samples", *([f"{self.note} AS note"] if self.note else [])]
         )  # fmt: skip
         sql = f"SELECT {select} FROM {self.table} FINAL WHERE {' AND '.join(conds)}"
         if group_by:
@@ -258,6 +260,7 @@ METRICS: dict[str, Metric] = {
             "arraySlice(arrayFlatten(groupArrayIf(sample_event_ids, drift = 1)), 1, 5)",
             time_column="window_end",
             dimensions=DRIFT_DIMENSIONS,
+            note="argMaxIf(reason, window_end, drift = 1)",
         ),
         Metric(
             "events",
@@ -712,6 +715,8 @@ class RuleEngine:
     states: dict[str, SeriesState] = field(default_factory=dict)
     last_retrain: dict[str, datetime] = field(default_factory=dict)
     retrained_episodes: set[str] = field(default_factory=set)
+    #: The latest evidence sentence per series for metrics that have one (drift's reason).
+    notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [r.name for r in self.rules]
@@ -777,6 +782,8 @@ class RuleEngine:
                     continue
                 value = float(value)
                 fp = self.fingerprint(rule.name, labels)
+                if rule.metric_def.note:
+                    self.notes[fp] = str(row[n + 3] or "")
                 seen.add(fp)
                 breached = events >= rule.min_events and rule.breached(value)
                 self._step(rule, fp, labels, value, breached, start, now, samples, out)
@@ -921,6 +928,9 @@ class RuleEngine:
             labels["route"] = ",".join(rule.route)
         if condition == "no data" and status is AlertStatus.FIRING:
             labels["alertstate"] = "no_data"
+        note = self.notes.get(fp, "") if status is AlertStatus.FIRING else ""
+        if note:
+            summary = f"{summary}. {note}"
         seq = st.notify_seq if status is AlertStatus.FIRING else 0
         alert_id = hashlib.sha256(f"{st.episode_id}|{status.value}|{seq}".encode()).hexdigest()
         return Alert(
