@@ -92,7 +92,11 @@ def worker_sigkill(bootstrap: str, tmp: Path, n: int, kills: int, seed: int) -> 
         )  # fmt: skip
     committed_at_last_start = before
     _all_committed(settings, n, 240)
-    final_received = worker.stats().get("messages_received", 0)
+    final = worker.stats()
+    final_received = final.get("messages_received", 0)
+    stored_by_workers = sum(k["stored_at_kill"] for k in kill_points) + final.get(
+        "events_stored", 0
+    )
     worker.stop()
     sampler.stop()
     resumed.append({"committed_at_start": committed_at_last_start, "received": final_received})
@@ -101,6 +105,7 @@ def worker_sigkill(bootstrap: str, tmp: Path, n: int, kills: int, seed: int) -> 
         "worker SIGKILL", n, [m.event_id or "" for m in messages], [p],
         int(p["queries"]["deadletters"][0]["n"]), sampler, time.monotonic() - t0,
         kills=kill_points, resumed=resumed,
+        replays_written=stored_by_workers - n,  # writes beyond one per event (lower bound)
     )  # fmt: skip
 
 
