@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from detectors.base import Detector
+
 __all__ = [
     "LSDD",
     "MMD",
@@ -149,15 +151,9 @@ class TwoSampleTest(ABC):
             raise ValueError(msg)
         return y
 
-    def _params(self) -> dict[str, Any]:
-        import inspect
-
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self" and hasattr(self, p)}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({args})"
+    # Parameters are stored under their own names, as detectors do: the same repr.
+    _params = Detector._params
+    __repr__ = Detector.__repr__
 
 
 def _check_permutations(n_permutations: int) -> None:
@@ -624,7 +620,7 @@ TESTS: dict[str, type[TwoSampleTest]] = {
 
 def make_test(name: str, **params: Any) -> TwoSampleTest:
     """Build the two-sample test registered under ``name`` (see :data:`TESTS`)."""
-    if name == "alibi_mmd" or name == "alibi_lsdd" or name == "alibi_ks":
+    if name in ("alibi_mmd", "alibi_lsdd", "alibi_ks"):
         from detectors.drift_alibi import AlibiTest
 
         return AlibiTest(name.removeprefix("alibi_"), **params)
