@@ -1076,7 +1076,17 @@ class EmbeddingDriftMonitor:
             return detail, ()
         # Distance of each current item to its nearest reference item: "nothing like it before".
         sim = (window.emb @ self._ref.emb.T).max(axis=1)
-        order = np.argsort(sim)[: self.n_examples]
+        # The least familiar items, one per distinct text: three copies of one sentence
+        # tell on-call less than three different ones.
+        order: list[int] = []
+        seen: set[str] = set()
+        for i in np.argsort(sim):
+            text = window.texts[i] if window.texts else str(i)
+            if text not in seen:
+                seen.add(text)
+                order.append(int(i))
+            if len(order) == self.n_examples:
+                break
         moved = [
             {
                 "event_id": window.ids[i] if window.ids else None,

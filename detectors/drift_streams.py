@@ -83,7 +83,7 @@ class DriftBank:
             field = key[2]
             mon.learn(
                 np.stack([s.embeddings[field] for s in items]),
-                [s.event.prompt_text if field == "prompt" else s.event.response for s in items],
+                [_shown_text(s, field) for s in items],
                 [s.event.event_id for s in items],
                 [s.event.timestamp for s in items],
             )
@@ -94,3 +94,15 @@ class DriftBank:
                 states[key] = mon.to_bytes()
                 self._saved_at[key] = now
         return results, states
+
+
+def _shown_text(scored: ScoredEvent, field: str) -> str:
+    """The text quoted in explanations: the response, or the prompt's last user message
+    (a system prompt shared by every call would crowd out what actually changed)."""
+    event = scored.event
+    if field != "prompt":
+        return event.response
+    if isinstance(event.prompt, str):
+        return event.prompt
+    users = [m.content for m in event.prompt if m.role == "user"]
+    return users[-1] if users else event.prompt_text
