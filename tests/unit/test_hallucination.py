@@ -36,9 +36,15 @@ def detector() -> HallucinationDetector:
 
 
 @pytest.fixture(scope="session")
-def qa() -> tuple[list[InferenceEvent], np.ndarray]:
+def qa_rows() -> list[dict[str, str]]:
+    """The HaluEval QA rows, read once."""
+    return th.load_rows("qa")
+
+
+@pytest.fixture(scope="session")
+def qa(qa_rows) -> tuple[list[InferenceEvent], np.ndarray]:
     """Four seeded rows of the held-out HaluEval QA test split: eight events, pairs adjacent."""
-    rows = th.load_rows("qa")
+    rows = qa_rows
     test_ids = th.split_ids(len(rows))[1]
     ids = np.sort(np.random.default_rng(SEED).choice(test_ids, size=4, replace=False))
     return th.events_for("qa", rows, ids)
@@ -94,17 +100,16 @@ def test_four_seeded_held_out_pairs_score_as_recorded(detector, qa):
     assert signals[3].reason.startswith("answer may be hallucinated (probability 0.99")
 
 
-def test_thirty_seeded_held_out_pairs_reach_the_recorded_auc(detector):
-    """On 30 seeded held-out QA pairs: AUC 0.930, 51 of 60 right at 0.5, 26 pairs ranked."""
+def test_sixteen_seeded_held_out_pairs_reach_the_recorded_auc(detector, qa_rows):
+    """On 16 seeded held-out QA pairs: AUC 0.906, 28 of 32 right at 0.5, 15 pairs ranked."""
     from sklearn.metrics import roc_auc_score
 
-    rows = th.load_rows("qa")
-    ids = np.sort(np.random.default_rng(4).choice(th.split_ids(len(rows))[1], 30, replace=False))
-    events, labels = th.events_for("qa", rows, ids)
+    ids = np.sort(np.random.default_rng(4).choice(th.split_ids(len(qa_rows))[1], 16, replace=False))
+    events, labels = th.events_for("qa", qa_rows, ids)
     scores = np.array([s.score for s in detector.score_batch(events)])
-    assert round(roc_auc_score(labels, scores), 3) == 0.930
-    assert int(((scores >= 0.5) == labels).sum()) == 51
-    assert int((scores[1::2] > scores[0::2]).sum()) == 26
+    assert round(roc_auc_score(labels, scores), 3) == 0.906
+    assert int(((scores >= 0.5) == labels).sum()) == 28
+    assert int((scores[1::2] > scores[0::2]).sum()) == 15
 
 
 CTX = [ContextDocument(text="The Oberoi Group is a hotel company with its head office in Delhi.")]
@@ -209,7 +214,7 @@ def test_nli_checkpoint_without_an_entailment_label_is_refused(tmp_path, qa):
 
 def test_score_batch_is_pure_and_repeatable(detector, qa):
     """Scoring the same batch twice gives identical signals and does not change the events."""
-    events, _ = qa
+    events = qa[0][:4]
     before = [e.model_dump() for e in events]
     assert detector.score_batch(events) == detector.score_batch(events)
     assert [e.model_dump() for e in events] == before
@@ -227,7 +232,7 @@ def test_one_signal_per_event_in_order_with_scores_in_unit_interval(detector, qa
 
 def test_shared_embeddings_are_reused_through_batch_features(detector, qa):
     """With BatchFeatures the prompt and response embeddings are cached for other detectors."""
-    events, _ = qa
+    events = qa[0][:4]
     features = BatchFeatures(events)
     first = detector.score_batch(events, features)
     assert "embedding:prompt" in features and "embedding:response" in features
@@ -243,7 +248,7 @@ def test_repr_shows_parameters():
 
 def test_pickling_round_trips_to_the_same_scores(detector, qa):
     """A pickled and restored detector keeps its parameters and scores the same."""
-    events, _ = qa
+    events = qa[0][:4]
     clone = pickle.loads(pickle.dumps(detector))
     assert repr(clone) == repr(detector)
     assert clone.score_batch(events) == detector.score_batch(events)
