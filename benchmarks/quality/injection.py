@@ -80,7 +80,7 @@ def guardify(texts: list[str]) -> np.ndarray:
 
 
 TOOLS = {
-    "infersight head (MiniLM + LR)": ours,
+    "infersight head (MiniLM + MLP)": ours,
     "metatronnanoguard 0.1.0": nanoguard,
     "prompt-guardrail 1.0.1 (guardify)": guardify,
 }
