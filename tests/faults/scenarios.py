@@ -82,6 +82,14 @@ def worker_sigkill(bootstrap: str, tmp: Path, n: int, kills: int, seed: int) -> 
             lambda w=worker, t=target: w.stats().get("events_stored", 0) >= t,
             180, f"{target} stored",
         )  # fmt: skip
+        if k == kills - 1:
+            # The last restart must have something committed to resume from, or "offsets
+            # resumed" would be checked against zero (faust commits every ~3 s).
+            fk.wait_for(
+                lambda b=before: fk.committed_total(
+                    bootstrap, settings.app_id, _inference(settings), 3) > b,
+                60, "a commit before the last kill",
+            )  # fmt: skip
         delay = rng.uniform(0.0, 0.6)
         time.sleep(delay)
         stats = worker.stats()
