@@ -99,10 +99,4 @@ class DriftBank:
 def _shown_text(scored: ScoredEvent, field: str) -> str:
     """The text quoted in explanations: the response, or the prompt's last user message
     (a system prompt shared by every call would crowd out what actually changed)."""
-    event = scored.event
-    if field != "prompt":
-        return event.response
-    if isinstance(event.prompt, str):
-        return event.prompt
-    users = [m.content for m in event.prompt if m.role == "user"]
-    return users[-1] if users else event.prompt_text
+    return scored.event.user_text if field == "prompt" else scored.event.response

@@ -47,7 +47,7 @@ __all__ = [
 DIM = 384
 Precision = Literal["fp32", "bf16", "onnx-fp32", "onnx-int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-Field = Literal["prompt", "response"]
+Field = Literal["prompt", "response", "user"]  # user: InferenceEvent.user_text
 
 _log = logging.getLogger(__name__)
 
@@ -275,7 +275,11 @@ def get_embedder(
 
 
 def _field_text(event: InferenceEvent, field: Field) -> str:
-    return event.prompt_text if field == "prompt" else event.response
+    if field == "prompt":
+        return event.prompt_text
+    if field == "user":
+        return event.user_text
+    return event.response
 
 
 def batch_embeddings(

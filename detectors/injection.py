@@ -139,10 +139,11 @@ class InjectionDetector(Detector):
         from detectors.embedding import batch_embeddings
 
         head = load_head(self.model_dir or DEFAULT_MODEL_DIR)
-        probs = head.probability(batch_embeddings(events, "prompt", features))
+        # The user's own words: a system prompt would read as a role-play jailbreak.
+        probs = head.probability(batch_embeddings(events, "user", features))
         signals = []
         for event, p in zip(events, probs, strict=True):
-            prompt = event.prompt_text
+            prompt = event.user_text
             if not prompt.strip():
                 signals.append(self._signal(event, 0.0, "empty prompt: nothing to check"))
                 continue

@@ -206,6 +206,18 @@ class InferenceEvent(_Inbound):
         return self.response_model or self.request_model
 
     @property
+    def user_text(self) -> str:
+        """What the end user wrote: the last user message of a chat prompt, else the prompt.
+
+        Injection is judged on this, not on ``prompt_text``: an operator's system prompt
+        ("You are a helpful assistant...") reads like a role-play jailbreak to a classifier.
+        """
+        if isinstance(self.prompt, str):
+            return self.prompt
+        users = [m.content for m in self.prompt if m.role == "user"]
+        return users[-1] if users else self.prompt_text
+
+    @property
     def prompt_text(self) -> str:
         """The prompt as one string (chat messages joined as ``role: content`` lines)."""
         if isinstance(self.prompt, str):
