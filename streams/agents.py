@@ -220,8 +220,12 @@ class ScoreHop(_Hop):
 
 class MonitorHop(_Hop):
     """Evaluate rules over stored results; store state changes, then publish alerts and
-    retraining events. State is rebuilt from ClickHouse (``alert_states``) on first use, so a
-    restarted or newly elected leader does not page again for an episode already paged."""
+    retraining events. State is rebuilt from ClickHouse (``alert_states``) on first use and
+    whenever this worker resumes ticking after a gap (it lost and regained leadership while
+    another worker evaluated), so a restarted or newly elected leader does not page again
+    for an episode already paged. With a shared ClickHouse server that covers every worker;
+    with embedded chDB each worker sees only its own directory (one worker per directory).
+    """
 
     def __init__(
         self,
@@ -230,6 +234,7 @@ class MonitorHop(_Hop):
         topics: Topics,
         metrics: Metrics,
         sink_executor: ThreadPoolExecutor,
+        interval_s: float = 5.0,
     ) -> None:
         super().__init__(metrics)
         self.engine = engine
@@ -237,7 +242,8 @@ class MonitorHop(_Hop):
         self.store = AlertStore(sink)
         self.topics = topics
         self.sink_executor = sink_executor
-        self.restored = False
+        self.interval_s = interval_s
+        self.last_tick: datetime | None = None
 
     def _query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.sink.query(sql)[1]
@@ -248,9 +254,10 @@ class MonitorHop(_Hop):
         log.info("monitor restored %d series (%d firing) from ClickHouse", n, firing)
 
     def _evaluate(self, now: datetime) -> Evaluation:
-        if not self.restored:
+        gap = None if self.last_tick is None else (now - self.last_tick).total_seconds()
+        if gap is None or gap > 3 * self.interval_s:
             self._restore()
-            self.restored = True
+        self.last_tick = now
         before = self.engine.snapshot()
         try:
             ev = self.engine.evaluate(now, self._query)

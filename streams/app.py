@@ -219,7 +219,7 @@ def build(settings: Settings) -> Built:
     score = ScoreHop(
         settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
     )
-    monitor = MonitorHop(engine, sink, topics, metrics, sink_executor)
+    monitor = MonitorHop(engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s)
     notify = NotifyHop(
         notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
     )
