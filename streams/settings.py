@@ -83,8 +83,11 @@ class DetectorSettings(BaseModel):
     """Which detectors score every event, with what parameters."""
 
     enabled: list[str] = Field(
-        default_factory=lambda: ["cost", "pii"],
-        description="Registry names, run in order (see detectors/base.py REGISTRY).",
+        default_factory=lambda: ["cost", "pii", "toxicity", "injection"],
+        description="Registry names, run in order (see detectors/base.py REGISTRY). "
+        "toxicity and injection are heads over the shared embedding (almost free once drift "
+        "has embedded the batch). hallucination is opt-in: strong on QA-style RAG, close to "
+        "chance on dialogue and summaries (benchmarks/quality/reports/hallucination.md).",
     )
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

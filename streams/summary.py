@@ -43,6 +43,10 @@ def print_summary(
             f"(SELECT event_id FROM events_v WHERE {run}) GROUP BY service, model "
             "HAVING pii_leaks > 0 ORDER BY pii_leaks DESC"
         )
+        _, fired_rows = sink.query(
+            "SELECT detector, countIf(fired = 1), count() FROM signals_v WHERE event_id IN "
+            f"(SELECT event_id FROM events_v WHERE {run}) GROUP BY detector ORDER BY detector"
+        )
         redacted = sink.scalar(f"SELECT countIf(length(pii_types) > 0) FROM events_v WHERE {run}")
         _, drift_rows = sink.query(
             "SELECT service, model, field, argMax(reason, window_index) FROM drift_results_v "
@@ -65,6 +69,8 @@ def print_summary(
         "(llm.deadletter.v1: original bytes + reason)",
     ]
     out += [f"      {reason:<28} {n:.0f}" for reason, n in sorted(dead.items())]
+    fired = ", ".join(f"{d} {f}/{n}" for d, f, n in fired_rows)
+    out += ["", f"  signals fired (detector fired/scored): {fired}"]
     out += [
         "",
         "  cost by model (USD, cached tokens at their own rate):",

@@ -28,8 +28,10 @@ def worker_settings(bootstrap: str, tmp: Path, **overrides: Any) -> Settings:
         log_level="info",
         kafka=kafka,
         ingest={"batch_size": 100, "batch_within_s": 0.5, **overrides.pop("ingest", {})},
-        # Drift embeds every event: on only where a test is about drift (one model load).
+        # Drift and the model detectors embed every event: on only where a test is about
+        # them, so most workers start without loading a model.
         drift={"enabled": False, **overrides.pop("drift", {})},
+        detectors={"enabled": ["cost", "pii"], **overrides.pop("detectors", {})},
         **overrides,
     )
 
