@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import orjson
 
 from detectors.base import BatchFeatures, Detector
 from detectors.embedding import Field, batch_embeddings
@@ -140,7 +141,7 @@ class ScoringPipeline:
         vectors = {f: batch_embeddings(events, f, features) for f in self.embed_fields}
         out = []
         for i, event in enumerate(events):
-            signals = [sigs[i] for sigs in per_detector]
+            signals = [_json_safe(sigs[i]) for sigs in per_detector]
             cost = next(
                 (Decimal(s.detail["cost_usd"]) for s in signals if "cost_usd" in s.detail),
                 None,
@@ -160,6 +161,31 @@ def _raw_spans(event: InferenceEvent, findings: Sequence[Finding]) -> dict[str, 
     """Raw PII text -> its placeholder, for scrubbing detectors' reasons and details."""
     texts = dict(event_texts(event))
     return {texts[f.field][f.start : f.end]: f"<{f.type}>" for f in findings if f.field in texts}
+
+
+def _fallback(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars that orjson's numpy option does not take
+        return value.item()
+    msg = f"{type(value).__name__} is not JSON-serialisable"
+    raise TypeError(msg)
+
+
+def _json_safe(signal: Signal) -> Signal:
+    """A detector's detail as plain JSON types (numpy scalars and arrays converted).
+
+    Found by the demo: a numpy.float64 in a detail failed every ClickHouse insert of its
+    batch. Anything that still cannot be serialised raises here, inside scoring, so the
+    event is dead-lettered as scoring_failed instead of stalling the write.
+    """
+    try:
+        raw = orjson.dumps(
+            signal.detail, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+            default=_fallback,
+        )  # fmt: skip
+    except TypeError as exc:
+        msg = f"detector {signal.detector!r} returned a detail that is not JSON: {exc}"
+        raise TypeError(msg) from None
+    return signal.model_copy(update={"detail": orjson.loads(raw)})
 
 
 def _scrub(value: Any, raw: dict[str, str]) -> Any:

@@ -325,15 +325,18 @@ class ClickHouseSink:
         which the ReplacingMergeTree tables collapse.
         """
         now = _naive(datetime.now(UTC))
+        # Rows are built before the try: a row that cannot be built is a bug in our code,
+        # not ClickHouse being unavailable, and must not be retried as an outage.
+        events = [event_row(s, now) for s in scored]
+        signals = [r for s in scored for r in signal_rows(s, now)]
+        deadletters = [deadletter_row(d) for d in dead]
         with self._lock:
             try:
                 if self.settings.fault_file is not None:
                     self._injected_fault(self.settings.fault_file)
-                self._insert("events", [event_row(s, now) for s in scored], EVENT_COLUMNS)
-                self._insert(
-                    "signals", [r for s in scored for r in signal_rows(s, now)], SIGNAL_COLUMNS
-                )
-                self._insert("deadletters", [deadletter_row(d) for d in dead], DEADLETTER_COLUMNS)
+                self._insert("events", events, EVENT_COLUMNS)
+                self._insert("signals", signals, SIGNAL_COLUMNS)
+                self._insert("deadletters", deadletters, DEADLETTER_COLUMNS)
             except Exception as exc:
                 self._client = None  # reconnect next time: the failure may be the connection
                 msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"

@@ -188,6 +188,12 @@ def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
                 "kafka": settings.kafka.model_copy(update={"bootstrap": bootstrap}),
                 "web_port": settings.web_port if settings.web_port != 6066 else free_port(),
                 "monitor": settings.monitor.model_copy(update={"interval_s": 2.0}),
+                # The demo shows every detector, opt-in ones included.
+                "detectors": settings.detectors.model_copy(
+                    update={"enabled": ["cost", "pii", "toxicity", "injection", "hallucination"]}
+                )
+                if "detectors" not in settings.model_fields_set
+                else settings.detectors,
                 # ~500 events per series in the demo: small windows so drift can be seen.
                 "drift": settings.drift.model_copy(
                     update={"reference_size": 150, "window_size": 100, "n_streams": 12}

@@ -83,11 +83,13 @@ class DetectorSettings(BaseModel):
     """Which detectors score every event, with what parameters."""
 
     enabled: list[str] = Field(
-        default_factory=lambda: ["cost", "pii", "toxicity", "injection"],
+        default_factory=lambda: ["cost", "pii", "toxicity"],
         description="Registry names, run in order (see detectors/base.py REGISTRY). "
-        "toxicity and injection are heads over the shared embedding (almost free once drift "
-        "has embedded the batch). hallucination is opt-in: strong on QA-style RAG, close to "
-        "chance on dialogue and summaries (benchmarks/quality/reports/hallucination.md).",
+        "toxicity is a head over the shared embedding (almost free once drift has embedded "
+        "the batch). Opt-in: injection (on the demo's benign support traffic it flagged 16% "
+        "of prompts: account requests and 'Summarise ...' instructions; recalibration is "
+        "open work) and hallucination (strong on QA-style RAG, near chance on dialogue and "
+        "summaries: benchmarks/quality/reports/hallucination.md).",
     )
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

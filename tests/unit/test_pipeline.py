@@ -106,3 +106,27 @@ def test_each_detector_may_be_configured_once() -> None:
     """Two detectors with one name would store ambiguous signals."""
     with pytest.raises(ValueError, match="configured once"):
         ScoringPipeline([CostDetector(), CostDetector()])
+
+
+class NumpyDetail(Detector):
+    """Puts numpy scalars in its detail, as the hallucination detector once did."""
+
+    name: ClassVar[str] = "numpy_detail"
+
+    def score_batch(
+        self, events: Sequence[InferenceEvent], features: BatchFeatures | None = None
+    ) -> list[Signal]:
+        import numpy as np
+
+        return [Signal(detector=self.name, event_id=e.event_id, score=0.5, fired=False, reason="r",
+                       detail={"support": np.float64(0.25), "claims": np.array([1, 2])})
+                for e in events]  # fmt: skip
+
+
+def test_numpy_values_in_details_become_plain_json() -> None:
+    """Details are converted to plain JSON types before they reach the sink."""
+    import orjson
+
+    [s], failed = ScoringPipeline([NumpyDetail()]).score([ev(1)])
+    assert failed == [] and s.signals[0].detail == {"support": 0.25, "claims": [1, 2]}
+    orjson.dumps(s.signals[0].detail)  # what the sink does; must not raise
