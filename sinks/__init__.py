@@ -2,7 +2,9 @@
 human. Knows ``schemas`` and ``detectors``' result types; never Kafka.
 
 Reading order: ``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
-``notify.py`` (webhook and other channels).
+``notify.py`` (webhook, Slack, PagerDuty, Alertmanager, the dispatcher with silences and
+rate limits), ``queries.py`` (the analysts' named queries) and ``report.py`` (dashboard
+panels shared by Grafana and the static HTML report).
 """
 
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, SinkUnavailable
