@@ -32,6 +32,7 @@ __all__ = [
     "RegexPIIDetector",
     "event_texts",
     "find_pii",
+    "map_finding_texts",
     "redact_event",
     "redact_text",
 ]
@@ -93,7 +94,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     (
         "PRIVATE_KEY",
         re.compile(
-            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)"
+            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?"
+            r"(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)"
         ),
         None,
     ),
@@ -220,13 +222,13 @@ def redact_text(
     return "".join(out)
 
 
-def redact_event(
+def map_finding_texts(
     event: InferenceEvent,
     findings: Sequence[Finding],
-    mode: RedactionMode = "replace",
-    salt: str = "",
+    rewrite: Callable[[str, list[Finding]], str],
 ) -> InferenceEvent:
-    """A copy of ``event`` with every finding's span redacted in its field."""
+    """A copy of ``event`` with ``rewrite(text, spans)`` applied to every field that has
+    findings (the one walk over an event's text fields that every redaction uses)."""
     if not findings:
         return event
     by_field: dict[str, list[Finding]] = {}
@@ -235,7 +237,7 @@ def redact_event(
 
     def red(field: str, text: str) -> str:
         spans = by_field.get(field)
-        return redact_text(text, spans, mode, salt) if spans else text
+        return rewrite(text, spans) if spans else text
 
     if isinstance(event.prompt, str):
         prompt: str | list[ChatMessage] = red("prompt", event.prompt)
@@ -260,6 +262,18 @@ def redact_event(
         if value:
             update[field] = red(field, value)
     return event.model_copy(update=update)
+
+
+def redact_event(
+    event: InferenceEvent,
+    findings: Sequence[Finding],
+    mode: RedactionMode = "replace",
+    salt: str = "",
+) -> InferenceEvent:
+    """A copy of ``event`` with every finding's span redacted in its field."""
+    return map_finding_texts(
+        event, findings, lambda text, spans: redact_text(text, spans, mode, salt)
+    )
 
 
 class RegexPIIDetector(Detector):

@@ -29,8 +29,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from detectors.pii import Finding, RegexPIIDetector, event_texts, find_pii
-from schemas.events import ChatMessage, ContextDocument, InferenceEvent
+from detectors.pii import Finding, RegexPIIDetector, event_texts, find_pii, map_finding_texts
+from schemas.events import InferenceEvent
 
 if TYPE_CHECKING:  # heavy imports happen inside the functions that need them
     from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
@@ -283,39 +283,9 @@ def anonymize_event(
     salt: str | None = None,
 ) -> InferenceEvent:
     """A copy of ``event`` with each finding redacted in its field by a presidio operator."""
-    if not findings:
-        return event
-    by_field: dict[str, list[Finding]] = {}
-    for f in findings:
-        by_field.setdefault(f.field, []).append(f)
-
-    def red(field: str, text: str) -> str:
-        spans = by_field.get(field)
-        return anonymize_text(text, spans, operator, salt) if spans else text
-
-    if isinstance(event.prompt, str):
-        prompt: str | list[ChatMessage] = red("prompt", event.prompt)
-    else:
-        prompt = [
-            ChatMessage(role=m.role, content=red(f"prompt[{i}]", m.content))
-            for i, m in enumerate(event.prompt)
-        ]
-    update: dict[str, Any] = {
-        "prompt": prompt,
-        "response": red("response", event.response),
-        "context": [
-            ContextDocument(
-                text=red(f"context[{i}]", d.text), id=d.id, source=d.source, score=d.score
-            )
-            for i, d in enumerate(event.context)
-        ],
-        "metadata": {k: red(f"metadata.{k}", v) for k, v in event.metadata.items()},
-    }
-    for field in ("user_id", "session_id", "error_type"):
-        value = getattr(event, field)
-        if value:
-            update[field] = red(field, value)
-    return event.model_copy(update=update)
+    return map_finding_texts(
+        event, findings, lambda text, spans: anonymize_text(text, spans, operator, salt)
+    )
 
 
 class NERPIIDetector(RegexPIIDetector):
