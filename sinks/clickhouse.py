@@ -190,6 +190,21 @@ def signal_rows(s: ScoredEvent, now: datetime) -> list[list[Any]]:
     ]
 
 
+EMBEDDING_COLUMNS = [
+    "event_id", "timestamp", "service", "environment", "model", "field", "embedding_model",
+    "vector", "ingested_at",
+]  # fmt: skip
+
+
+def embedding_rows(s: ScoredEvent, embedding_model: str, now: datetime) -> list[list[Any]]:
+    e = s.event
+    return [
+        [e.event_id, _naive(e.timestamp), e.service, e.environment, e.model, field,
+         embedding_model, vector.astype("float32").tolist(), now]
+        for field, vector in s.embeddings.items()
+    ]  # fmt: skip
+
+
 def deadletter_row(d: DeadLetter) -> list[Any]:
     return [
         d.topic, d.partition, d.offset, d.reason.value, d.message, d.event_id or "",
@@ -318,11 +333,17 @@ class ClickHouseSink:
         if rows:
             self.client.insert(table, rows, column_names=columns)
 
-    def write_results(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter] = ()) -> None:
+    def write_results(
+        self,
+        scored: Sequence[ScoredEvent],
+        dead: Sequence[DeadLetter] = (),
+        embedding_model: str | None = None,
+    ) -> None:
         """Write one batch: events, their signals, and dead-letter records.
 
         Raises ``SinkUnavailable`` on any failure; a retry writes the same rows again,
-        which the ReplacingMergeTree tables collapse.
+        which the ReplacingMergeTree tables collapse. With ``embedding_model`` (a label such
+        as ``all-MiniLM-L6-v2/fp32``) the events' embeddings go to the ``embeddings`` table.
         """
         now = _naive(datetime.now(UTC))
         # Rows are built before the try: a row that cannot be built is a bug in our code,
@@ -330,6 +351,11 @@ class ClickHouseSink:
         events = [event_row(s, now) for s in scored]
         signals = [r for s in scored for r in signal_rows(s, now)]
         deadletters = [deadletter_row(d) for d in dead]
+        vectors = (
+            [r for s in scored for r in embedding_rows(s, embedding_model, now)]
+            if embedding_model
+            else []
+        )
         with self._lock:
             try:
                 if self.settings.fault_file is not None:
@@ -337,6 +363,7 @@ class ClickHouseSink:
                 self._insert("events", events, EVENT_COLUMNS)
                 self._insert("signals", signals, SIGNAL_COLUMNS)
                 self._insert("deadletters", deadletters, DEADLETTER_COLUMNS)
+                self._insert("embeddings", vectors, EMBEDDING_COLUMNS)
             except Exception as exc:
                 self._client = None  # reconnect next time: the failure may be the connection
                 msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"

@@ -172,8 +172,12 @@ class ScoreHop(_Hop):
             log.warning("ClickHouse write failed (attempt %d, holding consumption, retry in "
                         "%.1fs): %s", attempt, delay, exc)  # fmt: skip
 
+        label = None
+        if self.settings.drift.enabled and self.settings.drift.store_embeddings:
+            label = f"all-MiniLM-L6-v2/{self.settings.detectors.embedding_precision}"
+
         def write() -> None:
-            self.sink.write_results(scored, dead)
+            self.sink.write_results(scored, dead, embedding_model=label)
             if drift[0] or drift[1]:
                 self.sink.write_drift(*drift)
 

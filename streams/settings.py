@@ -163,9 +163,15 @@ class DriftSettings(BaseModel):
     consecutive: int = Field(
         default=2, ge=1, description="Significant windows in a row before drift is declared."
     )
+    store_embeddings: bool = Field(
+        default=False,
+        description="Also write every event's embeddings to the embeddings table (30-day "
+        "TTL) for offline drift analysis. Off by default: sentence embeddings of raw text "
+        "can be partly inverted, so they count as personal data where the text does.",
+    )
 
     def monitor_params(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"enabled", "fields"})
+        return self.model_dump(exclude={"enabled", "fields", "store_embeddings"})
 
 
 class MonitorSettings(BaseModel):

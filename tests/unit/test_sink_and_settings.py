@@ -80,3 +80,27 @@ def test_secrets_are_not_shown_in_settings_repr() -> None:
     s = Settings(alerts={"webhook_url": "http://x", "webhook_secret": "hunter2"},
                  clickhouse={"password": "pw-123"})  # fmt: skip
     assert "hunter2" not in repr(s) and "pw-123" not in repr(s)
+
+
+def test_embeddings_are_stored_only_when_asked(sink) -> None:
+    """With an embedding label the vectors land in the embeddings table, once per replay."""
+    import numpy as np
+
+    from detectors.pipeline import ScoredEvent
+
+    sink.migrate()
+    event = InferenceEvent(service="emb", model="m", event_id="v1")
+    scored = [ScoredEvent(event, [], embeddings={"prompt": np.full(384, 0.5, np.float32)})]
+    sink.write_results(scored)
+    assert sink.scalar("SELECT count() FROM embeddings WHERE service = 'emb'") == 0
+    for _ in range(2):
+        sink.write_results(scored, embedding_model="all-MiniLM-L6-v2/fp32")
+    assert (
+        sink.scalar(
+            "SELECT count(), sum(arraySum(vector)) FROM embeddings FINAL WHERE service = 'emb'"
+        )
+        == 1
+    )
+    assert sink.query("SELECT arraySum(vector) FROM embeddings FINAL WHERE service = 'emb'")[1] == [
+        (192.0,)
+    ]
