@@ -7,10 +7,12 @@ response) are computed once per batch through :class:`BatchFeatures`.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from schemas.events import InferenceEvent
@@ -20,10 +22,12 @@ __all__ = [
     "REGISTRY",
     "BatchFeatures",
     "Detector",
+    "ModelIntegrityError",
     "NullDetector",
     "UnknownDetector",
     "create",
     "register",
+    "verified_bytes",
 ]
 
 T = TypeVar("T")
@@ -101,6 +105,24 @@ class NullDetector(Detector):
             )
             for e in events
         ]
+
+
+class ModelIntegrityError(ValueError):
+    """A model artefact does not match the sha256 its manifest records."""
+
+
+def verified_bytes(path: Path, expected_sha256: str, retrain: str) -> bytes:
+    """The bytes of a committed model artefact, refused unless they hash to the manifest's
+    sha256 (a stale or tampered head must not score silently)."""
+    raw = path.read_bytes()
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected_sha256:
+        msg = (
+            f"{path} has sha256 {actual}, but its manifest records {expected_sha256}; "
+            f"re-run {retrain} or restore the committed file"
+        )
+        raise ModelIntegrityError(msg)
+    return raw
 
 
 class UnknownDetector(KeyError):

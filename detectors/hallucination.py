@@ -22,7 +22,6 @@ blends both.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -33,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import BatchFeatures, Detector
+from detectors.base import BatchFeatures, Detector, verified_bytes
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -259,14 +258,7 @@ def load_combiner(model_dir: str | Path = DEFAULT_MODEL_DIR) -> Combiner:
         if key not in _combiners:
             manifest = json.loads((model_dir / "manifest.json").read_text())
             path = model_dir / manifest["artefact"]
-            raw = path.read_bytes()
-            digest = hashlib.sha256(raw).hexdigest()
-            if digest != manifest["sha256"]:
-                msg = (
-                    f"{path} has sha256 {digest}, but its manifest says {manifest['sha256']}; "
-                    "re-run scripts/train_hallucination.py or restore the committed file"
-                )
-                raise ValueError(msg)
+            raw = verified_bytes(path, manifest["sha256"], "scripts/train_hallucination.py")
             spec = json.loads(raw)
             if tuple(spec["features"]) != FEATURES:
                 msg = f"{path} was trained on features {spec['features']}, expected {FEATURES}"
@@ -276,7 +268,7 @@ def load_combiner(model_dir: str | Path = DEFAULT_MODEL_DIR) -> Combiner:
                 scale=np.array(spec["scale"], dtype=np.float64),
                 coef=np.array(spec["coef"], dtype=np.float64),
                 intercept=float(spec["intercept"]),
-                sha256=digest,
+                sha256=manifest["sha256"],
             )
         return _combiners[key]
 

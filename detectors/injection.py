@@ -11,7 +11,7 @@ prompt-guardrail are in ``benchmarks/quality/reports/injection.md``.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import threading
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from detectors.base import BatchFeatures, Detector
+from detectors.base import BatchFeatures, Detector, verified_bytes
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -69,20 +69,13 @@ def load_head(model_dir: str | Path = DEFAULT_MODEL_DIR) -> InjectionHead:
         if key not in _heads:
             manifest = json.loads((model_dir / "manifest.json").read_text())
             path = model_dir / manifest["artefact"]
-            raw = path.read_bytes()
-            digest = hashlib.sha256(raw).hexdigest()
-            if digest != manifest["sha256"]:
-                msg = (
-                    f"{path} has sha256 {digest}, but its manifest says {manifest['sha256']}; "
-                    "re-run scripts/train_injection.py or restore the committed file"
-                )
-                raise ValueError(msg)
-            with np.load(path) as arrays:
+            raw = verified_bytes(path, manifest["sha256"], "scripts/train_injection.py")
+            with np.load(io.BytesIO(raw)) as arrays:
                 n = sum(1 for k in arrays.files if k.startswith("w"))
                 _heads[key] = InjectionHead(
                     weights=tuple(arrays[f"w{i}"].astype(np.float64) for i in range(n)),
                     biases=tuple(arrays[f"b{i}"].astype(np.float64) for i in range(n)),
-                    sha256=digest,
+                    sha256=manifest["sha256"],
                 )
         return _heads[key]
 

@@ -12,7 +12,6 @@ manifest holding their sha256, checked on load. Data, seeds and limits:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -23,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import BatchFeatures, Detector
+from detectors.base import BatchFeatures, Detector, ModelIntegrityError, verified_bytes
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -37,23 +36,12 @@ HEAD_FORMAT = "infersight-linear-head/1"
 _head_lock = threading.Lock()
 
 
-class ModelIntegrityError(RuntimeError):
-    """The packaged head does not match the sha256 its manifest records."""
-
-
 @lru_cache(maxsize=8)
 def _read_head(path: str) -> tuple[np.ndarray, float]:
     raw = Path(path).read_bytes()
     if Path(path) == HEAD_PATH:
         manifest = json.loads((MODEL_DIR / "manifest.json").read_text(encoding="utf-8"))
-        expected = manifest["artefact"]["sha256"]
-        actual = hashlib.sha256(raw).hexdigest()
-        if actual != expected:
-            msg = (
-                f"{path} has sha256 {actual} but manifest.json records {expected}; "
-                "rerun scripts/train_toxicity.py or restore the committed file"
-            )
-            raise ModelIntegrityError(msg)
+        raw = verified_bytes(HEAD_PATH, manifest["artefact"]["sha256"], "scripts/train_toxicity.py")
     head = json.loads(raw)
     if head.get("format") != HEAD_FORMAT:
         msg = f"{path} is not a {HEAD_FORMAT} file (format={head.get('format')!r})"
