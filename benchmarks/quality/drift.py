@@ -14,9 +14,20 @@ detection delay (windows after the shift until the alert) per scenario, time per
 alibi-detect (mmd, lsdd, ks) run on the same windows in the same process. Also the river
 scalar detectors on the same streams. Writes ``benchmarks/quality/reports/drift.{md,json,png}``.
 
+Evidently's embedding drift (its default for embeddings: a domain classifier, ROC AUC above
+0.55 = drift) cannot share our environment (it pulls pandas 3 and ~25 packages), so it runs in
+its own interpreter (``--evidently-python``) on the very same windows, passed as .npy files;
+its per-window score and decision come back as JSON and go through the same two-in-a-row rule.
+
 Run from the repository root::
 
     HF_HUB_OFFLINE=1 nice python benchmarks/quality/drift.py
+
+Evidently only, added to an existing report::
+
+    python3 -m venv /tmp/evid && /tmp/evid/bin/pip install evidently==0.7.23 "numpy<2"
+    HF_HUB_OFFLINE=1 nice python benchmarks/quality/drift.py --only evidently \\
+        --evidently-python /tmp/evid/bin/python
 """
 
 from __future__ import annotations
@@ -26,7 +37,9 @@ import csv
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -150,7 +163,11 @@ SCENARIOS: dict[str, dict[str, float]] = {
 
 def decide(p_values: list[float]) -> tuple[list[bool], list[bool]]:
     """Significant windows and alerts (CONSECUTIVE significant in a row), as the monitor does."""
-    sig = [p < ALPHA for p in p_values]
+    return decide_flags([p < ALPHA for p in p_values])
+
+
+def decide_flags(sig: list[bool]) -> tuple[list[bool], list[bool]]:
+    """Alerts from per-window drift decisions: CONSECUTIVE significant windows in a row."""
     alerts, streak = [], 0
     for s in sig:
         streak = streak + 1 if s else 0
@@ -197,6 +214,160 @@ def run_quality(
         out[name] = res
         print(name, json.dumps(res), flush=True)
     return out
+
+
+EVIDENTLY_NAME = "evidently-model"
+
+# Runs inside the Evidently venv: argv = work dir. Reads streams.json (stream name -> number of
+# windows), <stream>.ref.npy and <stream>.win.npy, timing_ref.npy / timing_cur.npy; writes out.json.
+EVIDENTLY_CODE = r"""
+import json, sys, time
+from pathlib import Path
+import numpy as np, pandas as pd
+import evidently
+from evidently import DataDefinition, Dataset, Report
+from evidently.metrics import EmbeddingsDrift
+from evidently.legacy.metrics.data_drift.embedding_drift_methods import model
+
+work = Path(sys.argv[1])
+cols = [f"e{i}" for i in range(384)]
+
+def method_for(ref):
+    # EmbeddingsDriftMetric.calculate's own default when no drift_method is given
+    return model(bootstrap=ref.shape[0] < 1000)
+
+def call(method, ref, cur):
+    score, drift, name = method(pd.DataFrame(cur, columns=cols), pd.DataFrame(ref, columns=cols))
+    return float(score), bool(drift), name
+
+out = {"version": evidently.__version__, "streams": {}}
+for stream, n in json.loads((work / "streams.json").read_text()).items():
+    ref = np.load(work / f"{stream}.ref.npy")
+    wins = np.load(work / f"{stream}.win.npy", mmap_mode="r")
+    method = method_for(ref)
+    scores, flags = [], []
+    for i in range(n):
+        score, drift, name = call(method, ref, np.asarray(wins[i]))
+        scores.append(round(score, 4))
+        flags.append(drift)
+    out["streams"][stream] = {"scores": scores, "drift": flags}
+    out["method"] = name
+    print(stream, sum(flags), "/", n, flush=True)
+
+ref, cur = np.load(work / "timing_ref.npy"), np.load(work / "timing_cur.npy")
+method = method_for(ref)
+out["method_params"] = method.dict() if hasattr(method, "dict") else repr(method)
+call(method, ref, cur)
+times = []
+for _ in range(int(sys.argv[2])):
+    t0 = time.perf_counter()
+    direct = call(method, ref, cur)
+    times.append(1000 * (time.perf_counter() - t0))
+out["method_ms"] = times
+dd = DataDefinition(embeddings={"emb": cols})
+report_ms, report_score = [], None
+for _ in range(int(sys.argv[3])):
+    t0 = time.perf_counter()
+    snap = Report([EmbeddingsDrift(embeddings_name="emb")]).run(
+        Dataset.from_pandas(pd.DataFrame(cur, columns=cols), data_definition=dd),
+        Dataset.from_pandas(pd.DataFrame(ref, columns=cols), data_definition=dd),
+    )
+    report_ms.append(1000 * (time.perf_counter() - t0))
+    report_score = float(snap.dict()["metrics"][0]["value"])
+out["report_ms"] = report_ms
+out["report_score"] = report_score
+out["direct_score"] = direct[0]
+(work / "out.json").write_text(json.dumps(out))
+"""
+
+
+def evidently_streams(
+    emb: dict[str, np.ndarray], n_null: int, reps: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The reference and windows run_quality draws, in the same RNG order, per stream."""
+    streams = {}
+    rng = np.random.default_rng(SEED)
+    ref = draw(rng, emb["qa"], REFERENCE)
+    streams["null"] = (ref, np.stack([window(rng, emb, {}) for _ in range(n_null)]))
+    for k, (scen, mix) in enumerate(SCENARIOS.items()):
+        for r in range(reps):
+            rng = np.random.default_rng([SEED, r, len(scen)])
+            ref = draw(rng, emb["qa"], REFERENCE)
+            wins = [window(rng, emb, {}) for _ in range(PRE)]
+            wins += [window(rng, emb, mix) for _ in range(POST)]
+            streams[f"s{k}r{r}"] = (ref, np.stack(wins))
+    return streams
+
+
+def run_evidently(
+    python: str,
+    emb: dict[str, np.ndarray],
+    n_null: int,
+    reps: int,
+    timing_repeats: int,
+    report_repeats: int,
+) -> tuple[dict, dict, dict]:
+    """Evidently's default embedding drift on our windows: quality, timing, raw output."""
+    streams = evidently_streams(emb, n_null, reps)
+    rng = np.random.default_rng(SEED + 1)  # the timing pair run_timing uses
+    t_ref, t_cur = draw(rng, emb["qa"], REFERENCE), draw(rng, emb["qa"], WINDOW)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="drift_evidently_") as tmp:
+        work = Path(tmp)
+        for name, (ref, wins) in streams.items():
+            np.save(work / f"{name}.ref.npy", ref)
+            np.save(work / f"{name}.win.npy", wins)
+        np.save(work / "timing_ref.npy", t_ref)
+        np.save(work / "timing_cur.npy", t_cur)
+        (work / "streams.json").write_text(json.dumps({k: len(v[1]) for k, v in streams.items()}))
+        subprocess.run(
+            [python, "-c", EVIDENTLY_CODE, tmp, str(timing_repeats), str(report_repeats)],
+            check=True,
+        )
+        raw = json.loads((work / "out.json").read_text())
+    sig, alerts = decide_flags(raw["streams"]["null"]["drift"])
+    res: dict[str, Any] = {
+        "no_shift": {
+            "windows": n_null,
+            "significant_per_100": 100 * sum(sig) / max(n_null, 1),
+            "alerts_per_100": 100 * sum(alerts) / max(n_null, 1),
+        },
+        "shifts": {},
+    }
+    for k, scen in enumerate(SCENARIOS):
+        delays, first_sig = [], []
+        for r in range(reps):
+            sig, alerts = decide_flags(raw["streams"][f"s{k}r{r}"]["drift"])
+            after = alerts[PRE:]
+            delays.append(after.index(True) + 1 if True in after else None)
+            first_sig.append(sig[PRE:].index(True) + 1 if True in sig[PRE:] else None)
+        res["shifts"][scen] = {"alert_delay_windows": delays, "first_significant": first_sig}
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    timing = {
+        "fit_ms": 0.0,  # no fit: the classifier is trained from scratch on every comparison
+        "compare_ms_median": round(float(np.median(raw["method_ms"])), 1),
+        "compare_ms_min": round(min(raw["method_ms"]), 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "report_ms_median": round(float(np.median(raw["report_ms"])), 1)
+        if raw["report_ms"]
+        else None,
+    }
+    null = raw["streams"]["null"]["scores"]
+    detail = {
+        "version": raw["version"],
+        "method": raw["method"],
+        "method_params": raw["method_params"],
+        "report_score": raw["report_score"],
+        "direct_score": raw["direct_score"],
+        "null_auc": {
+            "min": min(null),
+            "median": float(np.median(null)),
+            "max": max(null),
+        },
+        "per_window": raw["streams"],
+    }
+    print(EVIDENTLY_NAME, json.dumps(res), json.dumps(timing), flush=True)
+    return res, timing, detail
 
 
 def run_timing(emb: dict[str, np.ndarray], names: list[str], repeats: int) -> dict:
@@ -328,6 +499,34 @@ def power_lines(results: dict) -> list[str]:
     return [*lines, ""]
 
 
+def evidently_lines(results: dict) -> list[str]:
+    if "evidently" not in results:
+        return []
+    ev, t = results["evidently"], results["timing"][EVIDENTLY_NAME]
+    null = ev["null_auc"]
+    params = ev["method_params"] if isinstance(ev["method_params"], dict) else {}
+    return [
+        f"## Evidently {ev['version']}: embedding drift, its default method",
+        "",
+        f"Row `{EVIDENTLY_NAME}` above. `EmbeddingsDrift` / `EmbeddingsDriftMetric` with no "
+        "drift method given uses `model(bootstrap=reference rows < 1000)`: with our 1000-row "
+        "reference, a domain classifier (SGDClassifier, log loss) trained on half of "
+        "reference+current, drift when its ROC AUC on the other half exceeds "
+        f"{params.get('threshold')} (bootstrap {params.get('bootstrap')})"
+        " (no p-value, so alpha does not apply; its decision is the significant-window flag, "
+        "and the same two-in-a-row rule makes the alert). It ran in its own venv on the same "
+        "windows (passed as .npy files); the method was called directly, since the full "
+        "`Report` also fits a t-SNE of all 1500 rows for its plot. On the timing pair the "
+        f"`Report` gave score {ev['report_score']:.4f}, the direct call {ev['direct_score']:.4f}. "
+        f"ROC AUC on the {results['quality'][EVIDENTLY_NAME]['no_shift']['windows']} no-shift "
+        f"windows: min {null['min']}, median {null['median']:.4f}, max {null['max']}. "
+        f"Compare ms is the method alone; the full `Report` took {t.get('report_ms_median')} ms "
+        "(median). Per-window scores and decisions are in drift.json under `evidently`."
+        + refreshed(results, "evidently"),
+        "",
+    ]
+
+
 def write_report(results: dict, command: str) -> None:
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "drift.json").write_text(json.dumps(results, indent=2))
@@ -381,8 +580,8 @@ def write_report(results: dict, command: str) -> None:
             f"| {n} | {r['fit_ms']} | {r['compare_ms_median']} | {r['compare_ms_min']} | "
             f"{r['load_avg_1m']} |"
         )
+    lines += ["", *evidently_lines(results)]
     lines += [
-        "",
         "## Scalar streams (river, SCALAR_DEFAULTS)",
         "",
         "Per-event streams: cosine similarity to the reference centroid and log1p(length) of "
@@ -416,8 +615,19 @@ def main() -> None:
     parser.add_argument("--tests", default=",".join(make_tests()), help="comma-separated")
     parser.add_argument(
         "--only",
-        choices=("timing", "scalars", "power"),
+        choices=("timing", "scalars", "power", "evidently"),
         help="rerun one section of an existing report",
+    )
+    parser.add_argument(
+        "--evidently-python",
+        default=None,
+        help="python of a venv with evidently (optional; adds Evidently's embedding drift)",
+    )
+    parser.add_argument(
+        "--evidently-report-repeats",
+        type=int,
+        default=2,
+        help="timed runs of Evidently's full Report path (it also fits a t-SNE: ~30 s each)",
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -440,6 +650,10 @@ def main() -> None:
         elif args.only == "power":  # the default test, more repetitions at the hard mixtures
             hard = {k: SCENARIOS[k] for k in SCENARIOS if k.split()[1] in ("5%", "10%", "20%")}
             results["power"] = run_quality(emb, ["mmd"], 0, args.reps, hard)["mmd"]["shifts"]
+        elif args.only == "evidently":
+            if not args.evidently_python:
+                parser.error("--only evidently needs --evidently-python")
+            add_evidently(results, args, emb)
         else:
             results["scalars"] = run_scalars(emb, texts, 20000)
         results[f"{args.only}_command"] = command.strip()
@@ -453,7 +667,25 @@ def main() -> None:
     for name in names:  # the report is rewritten after each test: a long run leaves figures
         results["quality"].update(run_quality(emb, [name], args.null_windows, args.reps))
         write_report(results, command.strip())
+    if args.evidently_python:
+        add_evidently(results, args, emb)
+        write_report(results, command.strip())
     print((REPORTS / "drift.md").read_text())
+
+
+def add_evidently(results: dict, args: argparse.Namespace, emb: dict[str, np.ndarray]) -> None:
+    """Run Evidently on the same windows and put it beside the other tests in ``results``."""
+    quality, timing, detail = run_evidently(
+        args.evidently_python,
+        emb,
+        args.null_windows,
+        args.reps,
+        args.timing_repeats,
+        args.evidently_report_repeats,
+    )
+    results["quality"][EVIDENTLY_NAME] = quality
+    results["timing"][EVIDENTLY_NAME] = timing
+    results["evidently"] = detail
 
 
 if __name__ == "__main__":
