@@ -282,14 +282,19 @@ out["direct_score"] = direct[0]
 
 
 def evidently_streams(
-    emb: dict[str, np.ndarray], n_null: int, reps: int
+    emb: dict[str, np.ndarray],
+    n_null: int,
+    reps: int,
+    scenarios: dict[str, dict[str, float]] = SCENARIOS,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The reference and windows run_quality draws, in the same RNG order, per stream."""
     streams = {}
-    rng = np.random.default_rng(SEED)
-    ref = draw(rng, emb["qa"], REFERENCE)
-    streams["null"] = (ref, np.stack([window(rng, emb, {}) for _ in range(n_null)]))
-    for k, (scen, mix) in enumerate(SCENARIOS.items()):
+    if n_null:
+        rng = np.random.default_rng(SEED)
+        ref = draw(rng, emb["qa"], REFERENCE)
+        streams["null"] = (ref, np.stack([window(rng, emb, {}) for _ in range(n_null)]))
+    for scen, mix in scenarios.items():
+        k = list(SCENARIOS).index(scen)
         for r in range(reps):
             rng = np.random.default_rng([SEED, r, len(scen)])
             ref = draw(rng, emb["qa"], REFERENCE)
@@ -306,9 +311,10 @@ def run_evidently(
     reps: int,
     timing_repeats: int,
     report_repeats: int,
+    scenarios: dict[str, dict[str, float]] = SCENARIOS,
 ) -> tuple[dict, dict, dict]:
     """Evidently's default embedding drift on our windows: quality, timing, raw output."""
-    streams = evidently_streams(emb, n_null, reps)
+    streams = evidently_streams(emb, n_null, reps, scenarios)
     rng = np.random.default_rng(SEED + 1)  # the timing pair run_timing uses
     t_ref, t_cur = draw(rng, emb["qa"], REFERENCE), draw(rng, emb["qa"], WINDOW)
     t0 = time.perf_counter()
@@ -325,7 +331,7 @@ def run_evidently(
             check=True,
         )
         raw = json.loads((work / "out.json").read_text())
-    sig, alerts = decide_flags(raw["streams"]["null"]["drift"])
+    sig, alerts = decide_flags(raw["streams"]["null"]["drift"] if n_null else [])
     res: dict[str, Any] = {
         "no_shift": {
             "windows": n_null,
@@ -334,7 +340,8 @@ def run_evidently(
         },
         "shifts": {},
     }
-    for k, scen in enumerate(SCENARIOS):
+    for scen in scenarios:
+        k = list(SCENARIOS).index(scen)
         delays, first_sig = [], []
         for r in range(reps):
             sig, alerts = decide_flags(raw["streams"][f"s{k}r{r}"]["drift"])
@@ -352,7 +359,7 @@ def run_evidently(
         if raw["report_ms"]
         else None,
     }
-    null = raw["streams"]["null"]["scores"]
+    null = raw["streams"]["null"]["scores"] if n_null else [float("nan")]
     detail = {
         "version": raw["version"],
         "method": raw["method"],
@@ -496,6 +503,19 @@ def power_lines(results: dict) -> list[str]:
         d = ",".join("-" if v is None else str(v) for v in r["alert_delay_windows"])
         f = ",".join("-" if v is None else str(v) for v in r["first_significant"])
         lines.append(f"| {scen} | {d} | {f} |")
+    if "evidently_power" in results:
+        lines += [
+            "",
+            f"The same for `{EVIDENTLY_NAME}`, on the very windows of the mmd rows above "
+            "(same seeds; from the Evidently run below).",
+            "",
+            "| mixture | alert delay per repetition | first significant window |",
+            "| --- | --- | --- |",
+        ]
+        for scen, r in results["evidently_power"].items():
+            d = ",".join("-" if v is None else str(v) for v in r["alert_delay_windows"])
+            f = ",".join("-" if v is None else str(v) for v in r["first_significant"])
+            lines.append(f"| {scen} | {d} | {f} |")
     return [*lines, ""]
 
 
@@ -624,6 +644,12 @@ def main() -> None:
         help="python of a venv with evidently (optional; adds Evidently's embedding drift)",
     )
     parser.add_argument(
+        "--evidently-power-reps",
+        type=int,
+        default=0,
+        help="also run Evidently at the 5/10/20%% mixtures with this many repetitions",
+    )
+    parser.add_argument(
         "--evidently-report-repeats",
         type=int,
         default=2,
@@ -686,6 +712,12 @@ def add_evidently(results: dict, args: argparse.Namespace, emb: dict[str, np.nda
     results["quality"][EVIDENTLY_NAME] = quality
     results["timing"][EVIDENTLY_NAME] = timing
     results["evidently"] = detail
+    if args.evidently_power_reps:  # as the power section for mmd: more reps, hard mixtures
+        hard = {k: SCENARIOS[k] for k in SCENARIOS if k.split()[1] in ("5%", "10%", "20%")}
+        power, _, _ = run_evidently(
+            args.evidently_python, emb, 0, args.evidently_power_reps, 1, 0, hard
+        )
+        results["evidently_power"] = power["shifts"]
 
 
 if __name__ == "__main__":
