@@ -320,7 +320,8 @@ def write_reports(results: dict, benign: dict, command: str, env: str) -> None:
         f"Machine: {env}. Each test split is subsampled to at most the given rows with "
         f"`numpy.random.default_rng({SEED})`; the head was trained on the train splits "
         "plus benign hard negatives from other packages, never on test rows "
-        "(scripts/train_injection.py; injection.notes.md). Precision/recall/F1 at each tool's 0.5 threshold; "
+        "(scripts/train_injection.py; injection.notes.md). Precision/recall/F1 at each "
+        "tool's 0.5 threshold; "
         "throughput is end to end on CPU in batches of 64 (ours includes the MiniLM embedding, "
         "which the score agent shares with other detectors).",
         "",
