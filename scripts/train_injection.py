@@ -19,6 +19,8 @@ and split 80/20 into train and a hard-negative validation split:
 - every utterance of the English ``chatterbot-corpus`` 1.3.3 (BSD-3-Clause);
 - ``PresidioSentenceFaker("en_US", random_seed=SEED)`` sentences from ``presidio-evaluator``
   0.3.2 (MIT): account and support requests that carry fake names, emails, cards, phones.
+  The faker is not reproducible across runs despite its seed (clock-relative date-times),
+  so a retrain changes the weights, not the quality (injection.notes.md).
 
 Candidates: logistic regression over a grid of C and a one-hidden-layer MLP (256 ReLU units)
 over two L2 strengths. Selection uses validation data only: among candidates whose false
