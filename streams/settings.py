@@ -86,9 +86,9 @@ class DetectorSettings(BaseModel):
         default_factory=lambda: ["cost", "pii", "toxicity"],
         description="Registry names, run in order (see detectors/base.py REGISTRY). "
         "toxicity is a head over the shared embedding (almost free once drift has embedded "
-        "the batch). Opt-in: injection (on the demo's benign support traffic it flagged 16% "
-        "of prompts: account requests and 'Summarise ...' instructions; recalibration is "
-        "open work) and hallucination (strong on QA-style RAG, near chance on dialogue and "
+        "the batch). Opt-in: injection (retrained with benign hard negatives it no longer "
+        "fires on the demo's support traffic, but still on 11% of hand-written product "
+        "requests: short instructions and role-play; reports/injection.md) and hallucination (strong on QA-style RAG, near chance on dialogue and "
         "summaries: benchmarks/quality/reports/hallucination.md).",
     )
     params: dict[str, dict[str, Any]] = Field(
