@@ -34,17 +34,21 @@ __all__ = ["WebhookReceiver", "WorkerProcess", "run_demo", "settings_env"]
 
 
 class WebhookReceiver:
-    """A localhost HTTP server that records every JSON body POSTed to it."""
+    """A localhost HTTP server that records every JSON body POSTed to it: parsed in
+    ``bodies``/``headers``, and as ``requests`` of (lower-cased headers, exact bytes) for
+    checking signatures, which are over the bytes."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
         received = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length", 0))
-                received.bodies.append(json.loads(self.rfile.read(length)))
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.requests.append(({k.lower(): v for k, v in self.headers.items()}, raw))
+                received.bodies.append(json.loads(raw))
                 received.headers.append(dict(self.headers))
                 self.send_response(202)
                 self.end_headers()

@@ -323,39 +323,6 @@ def log_text(paths: Iterable[Path]) -> str:
     return "\n".join(p.read_text(errors="replace") for p in paths if p.exists())
 
 
-class RawWebhook:
-    """A localhost HTTP endpoint that keeps each POST's raw body and headers (the signature
-    is over the exact bytes)."""
-
-    def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(202)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RawWebhook:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def signature_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
     """Check ``X-Infersight-Signature`` as a receiver would (sinks/notify.py's scheme)."""
     import hashlib

@@ -16,7 +16,7 @@ import faultkit as fk
 from helpers import consume, create_topics, worker_settings
 
 from streams.broker import LocalBroker, free_port
-from streams.demo import WorkerProcess
+from streams.demo import WebhookReceiver, WorkerProcess
 from streams.demo_data import generate
 from streams.settings import Settings
 
@@ -315,7 +315,7 @@ def poison_and_canaries(
         hostile.append(poison.Hostile(orjson.dumps(event), None, "canary", event["event_id"]))
     rng.shuffle(hostile)
     secret = f"whsec-{rng.getrandbits(64):016x}"
-    with fk.RawWebhook() as hook:
+    with WebhookReceiver() as hook:
         detectors: dict[str, Any] = {"store_raw_pii": store_raw_pii}
         if ner:
             detectors |= {"enabled": ["cost", "pii_ner"], "pii_scanner": "pii_ner"}
