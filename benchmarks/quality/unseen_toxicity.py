@@ -269,9 +269,14 @@ def field_set(scorers: dict[str, Scorer]) -> dict[str, Any]:
     no_swear = np.isin(slices, [s for s in TOXIC_SLICES if s != "profane"]) | (y == 0)
     for name, s in scores.items():
         systems[name]["auc_no_swear_positives"] = auc(y[no_swear], s[no_swear])
+    ours = scores["infersight"]
+    points = {
+        str(t): at_cut(y, ours, t) for t in sorted({0.5, 0.7, 0.8, 0.9, float(det.threshold)})
+    }
     return {
         "rows": len(rows),
         "toxic": int(y.sum()),
+        "operating_points": points,
         "sha256": hashlib.sha256(FIELDSET.read_bytes()).hexdigest(),
         "systems": systems,
         "worst_benign": _worst(rows, scores["infersight"], y, 0),
@@ -412,6 +417,10 @@ def write_report(res: dict[str, Any]) -> str:
     worst_b = ", ".join(f"{w['id']} ({w['slice']}, {w['score']})" for w in fs["worst_benign"])
     worst_t = ", ".join(f"{w['id']} ({w['slice']}, {w['score']})" for w in fs["worst_toxic"])
     notes = "".join(f"- {n}\n" for n in res["notes"]) or "- all peers ran.\n"
+    points = "\n".join(
+        f"| {t} | {_f(p['recall'])} | {_f(p['fpr'])} ({p['fired_benign']} of {p['benign']}) |"
+        for t, p in fs["operating_points"].items()
+    )
     body = f"""# Toxicity on unseen text: cross-source folds and the frozen field set
 
 Command: `{res["command"]}`
@@ -432,6 +441,13 @@ positives": toxic rows without a swear word against every benign row.
 | system | AUC | AUC, no-swear positives | cut | recall | benign fired |
 | --- | --- | --- | --- | --- | --- |
 {field_rows}
+
+Our operating points on the field set (shown to read the threshold's trade-off; the default was
+chosen on the calibration split before this was computed and is not moved by it):
+
+| threshold | recall | benign fired |
+| --- | --- | --- |
+{points}
 
 Per slice: recall on the toxic slices, share fired on the benign slices (each system at its cut).
 
