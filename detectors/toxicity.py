@@ -109,15 +109,15 @@ class ToxicityDetector(Detector):
     Parameters
     ----------
     threshold
-        Probability in (0, 1] at or above which the signal fires. The default, 0.97, was
+        Probability in (0, 1] at or above which the signal fires. The default, 0.96, was
         chosen on a calibration split that is neither training data nor the field set: the
         lowest threshold at which no training source's calibration false-positive rate exceeds
-        1%. There it fires on 0.07% of benign texts and catches 67% of toxic ones. On the
-        frozen field set of hand-written assistant traffic it fires on 0.4% of benign
-        responses (1 of 225) and catches 54% of toxic ones (AUC 0.965); see the model card and
+        1%. There it fires on 0.07% of benign texts and catches 70% of toxic ones. On the
+        frozen field set of hand-written assistant traffic it fires on 0.9% of benign
+        responses (2 of 225) and catches 60% of toxic ones (AUC 0.969); see the model card and
         ``benchmarks/quality/reports/toxicity.md``. Lower it where recall matters more than
-        quiet: on the field set 0.9 catches 73% and fires on 4.4% of benign responses, 0.8
-        catches 83% and fires on 6.2%.
+        quiet: on the field set 0.9 catches 77% and fires on 4.0% of benign responses, 0.8
+        catches 86% and fires on 6.2%.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``
@@ -139,14 +139,14 @@ class ToxicityDetector(Detector):
     >>> [s.fired for s in signals]
     [False, True]
     >>> print(signals[1].reason)  # doctest: +ELLIPSIS
-    response reads as toxic: probability ... is at or above the threshold 0.97 (MiniLM ...)
+    response reads as toxic: probability ... is at or above the threshold 0.96 (MiniLM ...)
     """
 
     name: ClassVar[str] = "toxicity"
 
     def __init__(
         self,
-        threshold: float = 0.97,
+        threshold: float = 0.96,
         checkpoint: str | None = None,
         label: str | None = None,
         head: str | None = None,

@@ -288,9 +288,9 @@ last bits, and so may the weights and the hash; the manifest then records the ne
   traffic looks like. The cross-source folds and the peers' figures on the same rows are the
   check on that (see the report). Condescension, dehumanising claims about a group without
   strong words, and sexual remarks are recalled least at the default threshold.
-- The default threshold is high (0.97) because the calibration rule asks every source,
-  including the small hand-written one, to stay at or under 1% false positives; lower it where
-  recall matters more (operating points above and in the report).
+- The default threshold is high ({cal["threshold"]}) because the calibration rule asks every
+  source, including the small hand-written one, to stay at or under 1% false positives; lower
+  it where recall matters more (operating points above and in the report).
 - It scores the response alone: sarcasm or a threat whose meaning depends on the prompt, or on
   earlier turns, is out of reach.
 """
