@@ -114,10 +114,10 @@ class ToxicityDetector(Detector):
         lowest threshold at which no training source's calibration false-positive rate exceeds
         1%. There it fires on 0.07% of benign texts and catches 70% of toxic ones. On the
         frozen field set of hand-written assistant traffic it fires on 0.9% of benign
-        responses (2 of 225) and catches 60% of toxic ones (AUC 0.969); see the model card and
+        responses (2 of 225) and catches 66% of toxic ones (AUC 0.975); see the model card and
         ``benchmarks/quality/reports/toxicity.md``. Lower it where recall matters more than
-        quiet: on the field set 0.9 catches 77% and fires on 4.0% of benign responses, 0.8
-        catches 86% and fires on 6.2%.
+        quiet: on the field set 0.9 catches 77% and fires on 4.4% of benign responses, 0.8
+        catches 87% and fires on 5.8%.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``

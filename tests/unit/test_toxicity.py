@@ -309,4 +309,4 @@ def test_invalid_parameters_are_rejected_naming_them(kwargs, message):
 
 
 EXPECTED_THRESHOLD = 0.96
-EXPECTED_SCORES = [0.31, 0.0, 0.66, 1.0, 1.0]
+EXPECTED_SCORES = [0.31, 0.0, 0.75, 1.0, 1.0]
