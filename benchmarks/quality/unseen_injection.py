@@ -202,27 +202,29 @@ def _event(row: dict):
     )
 
 
-def ours_on_events(rows: list[dict]) -> tuple[np.ndarray, list[str], float]:
+def ours_on_events(rows: list[dict]) -> tuple[np.ndarray, list[str], tuple[float, float]]:
     """Scores, where each signal located the attack, and ms/event beyond the shared
-    embedding (the user embeddings are computed first, in BatchFeatures, and not timed)."""
+    embedding (the user embeddings are computed first, in BatchFeatures, and not timed), as
+    wall and as process CPU time (on a shared machine the CPU time is the fairer figure)."""
     from detectors.base import BatchFeatures
     from detectors.embedding import batch_embeddings
     from detectors.injection import InjectionDetector
 
     det = InjectionDetector()
     events = [_event(r) for r in rows]
-    scores, where, elapsed = [], [], 0.0
+    scores, where, elapsed, cpu = [], [], 0.0, 0.0
     det.score_batch(events[:2])  # load the head and the embedder
     for start in range(0, len(events), 64):
         batch = events[start : start + 64]
         features = BatchFeatures(batch)
         batch_embeddings(batch, "user", features)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         signals = det.score_batch(batch, features)
         elapsed += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         scores += [s.score for s in signals]
         where += [str(s.detail.get("where")) for s in signals]
-    return np.array(scores), where, 1000 * elapsed / len(events)
+    return np.array(scores), where, (1000 * elapsed / len(events), 1000 * cpu / len(events))
 
 
 def peers_on_events(rows: list[dict]) -> dict[str, np.ndarray | str]:
@@ -336,14 +338,15 @@ def benign_rag_cost(n_events: int = 200, docs_per_event: int = 4) -> dict[str, f
     all_docs = [d.text for e in events for d in e.context]
     det = InjectionDetector()
     det.score_batch(events[:2])
-    elapsed, fired = 0.0, 0
+    elapsed, cpu, fired = 0.0, 0.0, 0
     for start in range(0, len(events), 64):
         batch = events[start : start + 64]
         features = BatchFeatures(batch)
         batch_embeddings(batch, "user", features)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         signals = det.score_batch(batch, features)
         elapsed += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         fired += sum(s.fired for s in signals)
     return {
         "events": n_events,
@@ -351,6 +354,7 @@ def benign_rag_cost(n_events: int = 200, docs_per_event: int = 4) -> dict[str, f
         "mean_doc_chars": float(np.mean([len(d) for d in all_docs])),
         "prefilter_hit_share": float(np.mean([suspicious(d) for d in all_docs])),
         "ms_per_event": 1000 * elapsed / n_events,
+        "cpu_ms_per_event": 1000 * cpu / n_events,
         "fired_share": fired / n_events,
     }
 
@@ -431,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         "cross_source": folds,
         "threshold": threshold,
         "training_texts_checked_for_leaks": n_train,
+        "load_average": os.getloadavg()[0],
     }
     write_report(result)
     return 0
@@ -546,13 +551,19 @@ def write_report(r: dict) -> None:
         "",
         "## Cost beyond the shared embedding",
         "",
-        f"- Field set events: {r['ms_per_event_fieldset']:.2f} ms/event (lexical scan, head, "
-        "and the embedding of every document that passes the prefilter; the user-message "
-        "embedding is shared and not counted).",
-        f"- Benign RAG events from HaluEval ({rag['events']} events, {rag['documents']} "
+        f"- Field set events: {r['ms_per_event_fieldset'][0]:.2f} ms/event wall, "
+        f"{r['ms_per_event_fieldset'][1]:.2f} ms CPU (lexical scan, head, and the embedding "
+        "of every document that passes the prefilter; the user-message embedding is shared "
+        "and not counted). 37 of the 333 events carry an injected document, so this is far "
+        "above benign traffic's cost.",
+        f"- Benign RAG events from HaluEval QA ({rag['events']} events, {rag['documents']} "
         f"documents, mean {rag['mean_doc_chars']:.0f} characters): {rag['ms_per_event']:.2f} "
-        f"ms/event; {100 * rag['prefilter_hit_share']:.1f}% of documents passed the "
-        f"prefilter and were embedded; {100 * rag['fired_share']:.1f}% of events fired.",
+        f"ms/event wall, {rag['cpu_ms_per_event']:.2f} ms CPU; "
+        f"{100 * rag['prefilter_hit_share']:.1f}% of documents passed the prefilter and were "
+        f"embedded; {100 * rag['fired_share']:.1f}% of events fired.",
+        f"- The machine is shared (1-minute load average {r['load_average']:.1f} on "
+        f"{os.cpu_count()} cores when the run ended): wall times include waiting for a core, "
+        "CPU times do not.",
         "",
     ]
     (REPORTS / "injection.md").write_text("\n".join(lines))
