@@ -3,6 +3,7 @@
 ``infersight demo``                 everything on one machine: local broker, embedded ClickHouse
 ``infersight worker``               a faust worker against configured Kafka / ClickHouse
 ``infersight publish FILE.jsonl``   publish events from a file, with a progress bar
+``infersight topics create``       create missing topics (deployments' init step)
 ``infersight db migrate``           apply the ClickHouse DDL
 ``infersight db query SQL``         run SQL against the configured ClickHouse
 
@@ -111,6 +112,18 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from streams.app import ensure_topics
+
+    settings = _settings()
+    if not settings.kafka.bootstrap:
+        print("infersight topics create: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
+        return 2
+    created = asyncio.run(ensure_topics(settings.kafka))
+    print(f"created: {', '.join(created)}" if created else "every topic exists")
+    return 0
+
+
 def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
         for row in rows:
@@ -169,6 +182,11 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("sql")
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
     q.set_defaults(func=cmd_db_query)
+
+    topics = sub.add_parser("topics", help="Kafka topics")
+    tsub = topics.add_subparsers(dest="topics_command", required=True)
+    tc = tsub.add_parser("create", help="create missing topics (INFERSIGHT_KAFKA_PARTITIONS)")
+    tc.set_defaults(func=cmd_topics_create)
 
     try:  # analyst commands (query library, report) when present
         from streams import cli_analyst
