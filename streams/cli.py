@@ -49,6 +49,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.app import build, ensure_topics
 
     settings = _settings()
+    if settings.clickhouse.embedded:  # one owner per embedded directory, before anything else
+        from streams.owner import DirectoryBusy, DirectoryLock
+
+        try:
+            lock = DirectoryLock.acquire(settings.clickhouse.data_dir, "infersight worker")
+        except DirectoryBusy as exc:
+            msg = (
+                f"infersight worker: {exc}; chDB allows one process per directory. Stop it, "
+                "give this worker its own INFERSIGHT_DATA_DIR, or run several workers on a "
+                "ClickHouse server (INFERSIGHT_CLICKHOUSE_URL)."
+            )
+            print(msg, file=sys.stderr)
+            return 2
     if not settings.kafka.bootstrap:
         print(
             "infersight worker: INFERSIGHT_KAFKA_BOOTSTRAP is not set (host:port of a Kafka "
@@ -68,9 +81,31 @@ def cmd_worker(args: argparse.Namespace) -> int:
     applied = built.sink.migrate()  # this process owns the ClickHouse directory from here on
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+    _announce(built.app, settings)
     worker = faust.Worker(built.app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if settings.clickhouse.embedded:
+            from streams.owner import remove_discovery
+
+            remove_discovery(settings.clickhouse.data_dir)
+            lock.release()
     return 0
+
+
+def _announce(app: Any, settings: Any) -> None:
+    """Print the live page's address; once the web server is up, write the discovery file
+    that lets `infersight query | report | alerts` reach this worker."""
+    from streams.owner import LiveWorker, write_discovery
+
+    url = LiveWorker(0, settings.web_host, settings.web_port).url
+    print(f"live page: {url}/   (store API: {url}/api/queries)", file=sys.stderr)
+    if settings.clickhouse.embedded:
+
+        @app.task
+        async def announce() -> None:
+            write_discovery(settings.clickhouse.data_dir, settings.web_host, settings.web_port)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -104,9 +139,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import ClickHouseSink
+    from streams.remote import RemoteSink, open_store
 
-    sink = ClickHouseSink(_settings().clickhouse)
+    sink = open_store(_settings().clickhouse, "infersight db migrate")
+    if isinstance(sink, RemoteSink):
+        print(f"schema is up to date (the worker at {sink.worker.url} migrated at start)")
+        return 0
     applied = sink.migrate()
     print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
     return 0
@@ -142,11 +180,13 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
 
 
 def cmd_db_query(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import ClickHouseSink
+    from streams.remote import RemoteSink, open_store
 
-    sink = ClickHouseSink(_settings().clickhouse)
+    sink = open_store(_settings().clickhouse, "infersight db query")
     columns, rows = sink.query(args.sql)
     print_rows(columns, rows, args.format)
+    if isinstance(sink, RemoteSink) and sink.truncated:
+        print(f"(cut at {len(rows):,} rows by the worker's limit: add a LIMIT)", file=sys.stderr)
     return 0
 
 
@@ -206,8 +246,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from streams.remote import StoreUnavailable
+
     try:
         return int(args.func(args) or 0)
+    except StoreUnavailable as exc:  # one line: what happened and what to do
+        print(f"infersight {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
