@@ -529,3 +529,13 @@ def format_result(result: QueryResult, fmt: str = "table") -> str:
         return "\n".join(line.rstrip() for line in lines)
     msg = f"fmt must be 'table', 'csv' or 'json', got {fmt!r}"
     raise ValueError(msg)
+
+
+def _register_live_queries() -> None:
+    """The live page's queries (sinks/live_queries.py) join the library."""
+    from sinks.live_queries import LIVE_QUERIES
+
+    QUERIES.update(LIVE_QUERIES)
+
+
+_register_live_queries()

@@ -65,7 +65,9 @@ def running(broker: str, tmp_path_factory: pytest.TempPathFactory):
     create_topics(settings)
     worker = start_worker(settings, "owner")
     try:
-        publish(broker, settings.kafka.topic("llm.inference.v1"), [event(i) for i in range(N_EVENTS)])
+        publish(
+            broker, settings.kafka.topic("llm.inference.v1"), [event(i) for i in range(N_EVENTS)]
+        )
         wait_until(lambda: worker.stats().get("events_stored", 0) >= N_EVENTS, 90,
                    what="the worker to store every event")  # fmt: skip
         discovery = settings.clickhouse.data_dir / "worker.json"
@@ -148,7 +150,9 @@ def test_writes_and_other_statements_are_refused_in_one_line(running) -> None:
     ]:
         line = one_line_error(cli(settings, "db", "query", sql))
         assert line.startswith("infersight db: the worker refused (400): ") and why in line, line
-    count = cli(settings, "db", "query", "SELECT count() AS n FROM events FINAL", "--format", "json")
+    count = cli(
+        settings, "db", "query", "SELECT count() AS n FROM events FINAL", "--format", "json"
+    )
     assert json.loads(count.stdout) == {"n": N_EVENTS}  # nothing was dropped
 
 
