@@ -246,12 +246,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # A connection failure is reported once, by us, in one line: not by each retrying layer.
+    for noisy in ("urllib3.connectionpool", "clickhouse_connect.driver"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    from sinks.clickhouse import SinkUnavailable
     from streams.remote import StoreUnavailable
 
     try:
         return int(args.func(args) or 0)
-    except StoreUnavailable as exc:  # one line: what happened and what to do
-        print(f"infersight {args.command}: {exc}", file=sys.stderr)
+    except (StoreUnavailable, SinkUnavailable) as exc:  # one line: what happened, what to do
+        print(f"infersight {args.command}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

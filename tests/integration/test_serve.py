@@ -210,3 +210,20 @@ def test_with_the_worker_stopped_commands_open_the_directory(running) -> None:
     out = cli(settings, "db", "query", "SELECT count() AS n FROM events FINAL", "--format", "json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"n": N_EVENTS}
+
+
+def test_a_worker_pointed_at_a_clickhouse_server_takes_no_directory_lock(
+    broker: str, tmp_path: Path
+) -> None:
+    """Server settings skip the embedded lock and discovery (several workers may share a
+    server); an unreachable server is one line naming the URL without its password."""
+    settings = worker_settings(
+        broker, tmp_path, clickhouse={"url": "http://infersight:s3cret@127.0.0.1:9"}
+    )
+    create_topics(settings)
+    out = cli(settings, "worker")
+    line = one_line_error(out)
+    assert line.startswith("infersight worker: cannot open ClickHouse (http://127.0.0.1")
+    assert "s3cret" not in out.stderr
+    assert not (settings.clickhouse.data_dir / ".infersight.lock").exists()
+    assert not (settings.clickhouse.data_dir / "worker.json").exists()
