@@ -18,7 +18,10 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-__all__ = ["LIVE_TABLES", "mount", "snapshot"]
+__all__ = ["LIVE_TABLES", "MIN_INTERVAL_S", "mount", "snapshot"]
+
+#: The page polls every 3 s; the store is read at most this often, whatever the page count.
+MIN_INTERVAL_S = 2.5
 
 #: Tables on the page: (named query, which parameters it takes from the page's window).
 LIVE_TABLES = (
@@ -113,11 +116,23 @@ def mount(app: Any, sink: Any, metrics: Any, call: Callable[..., Any]) -> None:
             ctype = next((t for ext, t in types.items() if name.endswith(ext)), "text/plain")
             return self.web.bytes(static[name].encode(), content_type=ctype)
 
+    cache: dict[str, Any] = {"at": 0.0, "took": 0.0, "data": None}
+
+    async def cached_snapshot() -> dict[str, Any]:
+        # The store's reads share chDB with the writer: however many pages are open, read
+        # at most once per MIN_INTERVAL_S, and never more than a third of the time.
+        age = time.monotonic() - cache["at"]
+        if cache["data"] is None or age >= max(MIN_INTERVAL_S, 2 * cache["took"]):
+            t0 = time.monotonic()
+            cache["data"] = await call(snapshot, sink)
+            cache["at"], cache["took"] = time.monotonic(), time.monotonic() - t0
+        return dict(cache["data"])
+
     @app.page("/api/live")
     class Live(View):
         async def get(self, request: Any) -> Any:
             try:
-                data = await call(snapshot, sink)
+                data = await cached_snapshot()
             except Exception as exc:
                 return self.web.json({"error": str(exc).splitlines()[0][:300]}, status=503)
             stats = metrics.snapshot() if metrics is not None else {}
