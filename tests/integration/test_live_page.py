@@ -111,3 +111,23 @@ def test_live_page_screenshot_is_not_blank(live) -> None:
     keep = os.environ.get("INFERSIGHT_KEEP_SCREENSHOT")
     if keep:  # how docs/live-page.png was made
         shutil.copy(shot, keep)
+
+
+def test_report_on_the_demo_stream_draws_minute_lines_in_chromium(live) -> None:
+    """`infersight report` through the worker, on a few minutes of the demo's stream: minute
+    buckets, an axis that spans the data (not the 2-day window), every chart drawn."""
+    settings, _, tmp, _ = live
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERSIGHT_")}
+    env.update(settings_env(settings))
+    out = tmp / "report.html"
+    subprocess.run([sys.executable, "-m", "streams.cli", "report", "--out", str(out), "--days",
+                    "2"], env=env, capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    page = out.read_text()
+    specs = [json.loads(html.unescape(m)) for m in re.findall(r'data-chart-spec="([^"]*)"', page)]
+    assert len(specs) == 5
+    calls = next(s for s in specs if s["title"] == "Calls by model")
+    assert calls["bucket_s"] == 60 and len(calls["x"]) >= 1
+    assert calls["xmax"] - calls["xmin"] <= 3600 and calls["series"]
+    dom = chromium(tmp, "--virtual-time-budget=5000", "--dump-dom", out.as_uri())
+    drawn = re.findall(r'<div class="chart" data-chart-spec="[^"]*" data-points="(\d+)"', dom)
+    assert dom.count("<canvas") >= 4 and sum(int(p) > 0 for p in drawn) >= 4
