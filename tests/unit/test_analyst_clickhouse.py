@@ -499,6 +499,34 @@ def test_live_page_queries_on_the_seeded_data(db: Db) -> None:
     assert sum(r[2] for r in by_service.rows) == 300
 
 
+def test_drift_explanations_quote_the_texts_that_moved(db: Db) -> None:
+    """The example texts come from the stored detail JSON (its ``moved`` list), newest first;
+    windows that did not raise drift are left out. (A database of its own: one chDB path.)"""
+    sink = ClickHouseSink(db.sink.settings.model_copy(update={"database": "live_drift"}))
+    try:
+        sink.migrate()
+        detail = json.dumps({"moved": [{"text": "How do I refinance?", "event_id": "e1"},
+                                       {"text": "", "event_id": None},
+                                       {"text": "Best index fund?", "event_id": "e2"}]})  # fmt: skip
+        sink.query(
+            "INSERT INTO drift_results (service, model, field, test, window_index, window_start,"
+            " window_end, n_ref, n_cur, statistic, p_value, alpha, significant, drift, streak,"
+            " reason, detail) VALUES "
+            "('support-bot', 'gpt-4o-mini', 'prompt', 'mmd', 3, '2026-01-05 10:00:00',"
+            " '2026-01-05 10:10:00', 150, 100, 0.2, 0.0001, 0.001, 1, 1, 2, 'prompts moved',"
+            " {d:String}), ('support-bot', 'gpt-4o-mini', 'prompt', 'mmd', 2,"
+            " '2026-01-05 09:50:00', '2026-01-05 10:00:00', 150, 100, 0.1, 0.01, 0.001, 1, 0, 1,"
+            " 'one window', '{}')",
+            {"d": detail},
+        )
+        result = run_query(sink, "drift_explanations", RANGE)
+        assert [(r[7], r[8]) for r in result.rows] == [
+            ("prompts moved", ["How do I refinance?", "Best index fund?"])
+        ]
+    finally:
+        sink.close()
+
+
 def test_unknown_query_or_parameter_is_refused_with_the_known_ones(db: Db) -> None:
     """A typo names what exists instead of failing inside ClickHouse."""
     with pytest.raises(QueryError, match="known: alert_history, cache_savings"):
