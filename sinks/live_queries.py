@@ -1,16 +1,19 @@
 """Named queries behind the live page (``streams.live``), in the same library as the others
-(``infersight query NAME``), so that every number on the page is one an analyst can rerun.
+(``infersight query NAME``; ``sinks.queries`` builds them from the table below), so that
+every number on the page is one an analyst can rerun.
 
 Examples
 --------
 >>> from sinks.queries import QUERIES
->>> [n for n in LIVE_QUERIES if n in QUERIES]
+>>> [q[0] for q in LIVE_QUERIES if q[0] in QUERIES]
 ['cost_by_service_model', 'deadletters_by_reason', 'open_alerts', 'drift_explanations']
 """
 
 from __future__ import annotations
 
-from sinks.queries import DRIFT_TABLE, SERVICE, SINCE, UNTIL, NamedQuery, Param
+from typing import Any
+
+DRIFT_TABLE = "drift_results"  # as in sinks.queries (migration 010)
 
 __all__ = ["LIVE_QUERIES"]
 
@@ -84,33 +87,35 @@ ORDER BY window_end DESC, service, model, field
 LIMIT {{limit:UInt32}}
 """
 
-LIVE_QUERIES: dict[str, NamedQuery] = {
-    q.name: q
-    for q in [
-        NamedQuery(
-            "cost_by_service_model",
-            "Calls, errors, tokens and cost per service and model (USD)",
-            COST_BY_SERVICE_MODEL,
-            (SINCE, UNTIL, SERVICE),
-        ),
-        NamedQuery(
-            "deadletters_by_reason",
-            "Messages refused at ingest, by reason",
-            DEADLETTERS_BY_REASON,
-            (SINCE, UNTIL),
-        ),
-        NamedQuery(
-            "open_alerts",
-            "Alerts firing now, with their evidence (sample events, SQL)",
-            OPEN_ALERTS,
-            (Param("limit", "UInt32", 50, "at most this many rows"),),
-        ),
-        NamedQuery(
-            "drift_explanations",
-            "The latest drift alarms, with the texts that moved",
-            DRIFT_EXPLANATIONS,
-            (SINCE, UNTIL, Param("limit", "UInt32", 5, "at most this many rows")),
-            requires=(DRIFT_TABLE,),
-        ),
-    ]
-}
+#: (name, title, SQL, parameters, tables required). A parameter is a name of the library's
+#: shared ones (since, until, service) or ``(name, default)`` for a ``limit``-like UInt32.
+LIVE_QUERIES: tuple[tuple[str, str, str, tuple[Any, ...], tuple[str, ...]], ...] = (
+    (
+        "cost_by_service_model",
+        "Calls, errors, tokens and cost per service and model (USD)",
+        COST_BY_SERVICE_MODEL,
+        ("since", "until", "service"),
+        (),
+    ),
+    (
+        "deadletters_by_reason",
+        "Messages refused at ingest, by reason",
+        DEADLETTERS_BY_REASON,
+        ("since", "until"),
+        (),
+    ),
+    (
+        "open_alerts",
+        "Alerts firing now, with their evidence (sample events, SQL)",
+        OPEN_ALERTS,
+        (("limit", 50),),
+        (),
+    ),
+    (
+        "drift_explanations",
+        "The latest drift alarms, with the texts that moved",
+        DRIFT_EXPLANATIONS,
+        ("since", "until", ("limit", 5)),
+        (DRIFT_TABLE,),
+    ),
+)

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from sinks.clickhouse import ClickHouseSink
+from sinks.live_queries import LIVE_QUERIES
 
 __all__ = [
     "QUERIES",
@@ -423,6 +424,25 @@ QUERIES: dict[str, NamedQuery] = {
 }
 
 
+def _live_queries() -> dict[str, NamedQuery]:
+    """The live page's queries (sinks/live_queries.py), with the library's parameters."""
+    shared = {p.name: p for p in (SINCE, UNTIL, SERVICE)}
+
+    def param(spec: Any) -> Param:
+        if isinstance(spec, str):
+            return shared[spec]
+        name, default = spec
+        return Param(name, "UInt32", default, "at most this many rows")
+
+    return {
+        name: NamedQuery(name, title, sql, tuple(param(p) for p in params), requires=needs)
+        for name, title, sql, params, needs in LIVE_QUERIES
+    }
+
+
+QUERIES.update(_live_queries())
+
+
 def _missing_tables(sink: ClickHouseSink, tables: Sequence[str]) -> list[str]:
     if not tables:
         return []
@@ -529,13 +549,3 @@ def format_result(result: QueryResult, fmt: str = "table") -> str:
         return "\n".join(line.rstrip() for line in lines)
     msg = f"fmt must be 'table', 'csv' or 'json', got {fmt!r}"
     raise ValueError(msg)
-
-
-def _register_live_queries() -> None:
-    """The live page's queries (sinks/live_queries.py) join the library."""
-    from sinks.live_queries import LIVE_QUERIES
-
-    QUERIES.update(LIVE_QUERIES)
-
-
-_register_live_queries()

@@ -315,9 +315,14 @@ def render_report(
             f"<h2>{html.escape(query.title)} <code>infersight query {name}</code></h2>"
             + _html_table(result.columns, result.rows)
         )
+    out.write_text(_page(since, until, service, bucket, parts), encoding="utf-8")
+    return out
+
+
+def _page(since: date, until: date, service: str, bucket: Bucket, parts: list[str]) -> str:
     scope = "all services" if service == ALL_SERVICES else f"service {service}"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    doc = f"""<!doctype html>
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>infersight report {since} to {until}</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; color: #222; }}
@@ -335,8 +340,6 @@ the window. Charts match the Grafana dashboard <code>infersight-overview</code>.
 <script>InfersightCharts.renderAll();</script>
 </body></html>
 """
-    out.write_text(doc, encoding="utf-8")
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -237,8 +237,8 @@ def build(settings: Settings) -> Built:
     async def prometheus(web: Any, request: Any) -> Any:
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
-    from streams.serve import mount  # the store over HTTP and the live page
+    from streams import api, live  # the store over HTTP, and the live page
 
-    mount(app, sink, metrics)
+    live.mount(app, api.mount(app, sink), metrics)
 
     return Built(app, sink, pipeline, metrics, score, monitor)

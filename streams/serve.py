@@ -1,4 +1,6 @@
-"""The running worker serves its store: read-only SQL, named queries, silences, the live page.
+"""What the running worker serves from its store, without the web framework: the SELECT gate,
+the row and time limits, the output formats and the typed wire format (the endpoints are in
+``streams.api``, the page in ``streams.live``).
 
 In the embedded default the worker is the data directory's one owner (``streams.owner``), so
 everyone else reads through it, over its web port (``INFERSIGHT_WEB_HOST:PORT``):
@@ -24,7 +26,6 @@ ClickHouse session with ``readonly = 1``, at most ``limit`` rows (default 10,000
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import io
@@ -32,7 +33,6 @@ import json
 import math
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -41,6 +41,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_ROWS",
     "DEFAULT_TIMEOUT_S",
+    "FORMATS",
     "MAX_ROWS",
     "MAX_TIMEOUT_S",
     "NotASelect",
@@ -48,7 +49,12 @@ __all__ = [
     "check_select",
     "decode",
     "encode",
-    "mount",
+    "error_status",
+    "limits",
+    "one_line",
+    "render",
+    "silence_from_json",
+    "silence_json",
 ]
 
 DEFAULT_ROWS = 10_000
@@ -269,7 +275,7 @@ def render(columns: list[str], rows: list[Any], fmt: str, **extra: Any) -> tuple
     raise ValueError(msg)
 
 
-def _limits(given: dict[str, Any]) -> tuple[int, float]:
+def limits(given: dict[str, Any]) -> tuple[int, float]:
     try:
         limit = int(given.get("limit") or DEFAULT_ROWS)
         timeout = float(given.get("max_execution_time") or DEFAULT_TIMEOUT_S)
@@ -285,7 +291,7 @@ def _limits(given: dict[str, Any]) -> tuple[int, float]:
     return limit, timeout
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     m = re.search(r"DB::Exception: (.*?)(?: \(version [^)]*\))?(?:\. \(([A-Z_]+)\))?$", text)
     if m:
@@ -294,153 +300,13 @@ def _one_line(exc: BaseException) -> str:
     return text[:500]
 
 
-def _status(exc: BaseException) -> int:
+def error_status(exc: BaseException) -> int:
     text = str(exc)
     if "TIMEOUT_EXCEEDED" in text:
         return 504
     from sinks.clickhouse import SinkUnavailable
 
     return 503 if isinstance(exc, SinkUnavailable) else 400
-
-
-# -- the HTTP views ----------------------------------------------------------------------------
-def mount(app: Any, sink: Any, metrics: Any = None) -> None:
-    """Register the store's endpoints and the live page on the faust ``app``'s web server."""
-    from faust.web import View
-
-    from streams import live
-
-    executor = ThreadPoolExecutor(1, thread_name_prefix="serve")
-
-    async def call(fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
-
-    def error(web: Any, status: int, message: str) -> Any:
-        return web.json({"error": message}, status=status)
-
-    def respond(web: Any, columns: list[str], rows: list[Any], fmt: str, **extra: Any) -> Any:
-        body, ctype = render(columns, rows, fmt, **extra)
-        headers = {"X-Infersight-Truncated": "1"} if extra.get("truncated") else None
-        return web.bytes(body, content_type=ctype, headers=headers)
-
-    async def run_sql(web: Any, sql: str, params: Any, given: dict[str, Any]) -> Any:
-        fmt = str(given.get("format") or "json")
-        try:
-            if fmt not in FORMATS:
-                raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-            limit, timeout = _limits(given)
-            sql = check_select(sql)
-            store = ReadOnlyStore(sink, limit, timeout)
-            columns, rows = await call(store.query, sql, decode(params) if params else None)
-        except (NotASelect, ValueError) as exc:
-            return error(web, 400, str(exc))
-        except Exception as exc:  # ClickHouse's refusal, as one line
-            return error(web, _status(exc), _one_line(exc))
-        return respond(web, columns, rows, fmt, types=store.types, truncated=store.truncated)
-
-    @app.page("/api/sql")
-    class Sql(View):
-        async def get(self, request: Any) -> Any:
-            q = dict(request.query)
-            return await run_sql(self.web, q.pop("sql", ""), None, q)
-
-        async def post(self, request: Any) -> Any:
-            try:
-                body = await request.json()
-                if not isinstance(body, dict):
-                    raise ValueError("the body must be a JSON object")
-            except ValueError as exc:
-                return error(self.web, 400, f"bad JSON body: {exc}")
-            return await run_sql(self.web, str(body.get("sql", "")), body.get("params"), body)
-
-    @app.page("/api/queries")
-    class Queries(View):
-        async def get(self, request: Any) -> Any:
-            from sinks.queries import QUERIES
-
-            return self.web.json([
-                {"name": q.name, "title": q.title,
-                 "params": [{"name": p.name, "type": p.type, "help": p.help} for p in q.params]}
-                for q in QUERIES.values()
-            ])  # fmt: skip
-
-    @app.page("/api/query/{name}")
-    class Query(View):
-        async def get(self, request: Any, name: str) -> Any:
-            from sinks.queries import QueryError, run_query
-
-            given = dict(request.query)
-            fmt = given.pop("format", "json")
-            try:
-                if fmt not in FORMATS:
-                    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-                limit, timeout = _limits(given)
-                given.pop("limit", None), given.pop("max_execution_time", None)
-                store = ReadOnlyStore(sink, limit, timeout)
-                result = await call(run_query, store, name, given)
-            except QueryError as exc:
-                return error(self.web, 404 if str(exc).startswith("no query") else 400, str(exc))
-            except ValueError as exc:
-                return error(self.web, 400, str(exc))
-            except Exception as exc:
-                return error(self.web, _status(exc), _one_line(exc))
-            return respond(self.web, result.columns, result.rows, fmt, truncated=store.truncated)
-
-    @app.page("/api/silences")
-    class Silences(View):
-        async def get(self, request: Any) -> Any:
-            from sinks.notify import AlertStore
-
-            found = await call(AlertStore(ReadOnlyStore(sink)).silences)
-            return self.web.json([silence_json(s) for s in found])
-
-        async def post(self, request: Any) -> Any:
-            try:
-                silence = silence_from_json(await request.json())
-            except (ValueError, KeyError, TypeError) as exc:
-                return error(self.web, 400, f"bad silence: {exc}")
-
-            def add() -> None:
-                from sinks.notify import AlertStore
-
-                with sink._lock:  # the writer session: chDB is not reentrant
-                    AlertStore(sink).add_silence(silence)
-
-            try:
-                await call(add)
-            except Exception as exc:
-                return error(self.web, _status(exc), _one_line(exc))
-            return self.web.json(silence_json(silence), status=201)
-
-    @app.page("/api/silences/{silence_id}")
-    class Silence(View):
-        async def delete(self, request: Any, silence_id: str) -> Any:
-            def expire() -> bool:
-                from sinks.notify import AlertStore
-
-                with sink._lock:
-                    return bool(AlertStore(sink).expire_silence(silence_id))
-
-            try:
-                ended = await call(expire)
-            except Exception as exc:
-                return error(self.web, _status(exc), _one_line(exc))
-            if not ended:
-                return error(self.web, 404, f"no active silence {silence_id!r}")
-            return self.web.json({"id": silence_id, "ended": True})
-
-    @app.page("/api/rollups/refresh")
-    class Refresh(View):
-        async def post(self, request: Any) -> Any:
-            from sinks.queries import refresh_rollups
-
-            try:
-                await call(refresh_rollups, sink)
-            except Exception as exc:
-                return error(self.web, _status(exc), _one_line(exc))
-            return self.web.json({"refreshed": True})
-
-    live.mount(app, sink, metrics, call)
 
 
 def silence_json(s: Any) -> dict[str, Any]:

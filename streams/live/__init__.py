@@ -13,10 +13,12 @@ Reading order: ``snapshot`` (what the page shows), then ``mount``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
+
+from faust.web import View
 
 __all__ = ["LIVE_TABLES", "MIN_INTERVAL_S", "mount", "snapshot"]
 
@@ -92,57 +94,71 @@ def consumer_lag(app: Any, topic: str) -> dict[str, Any]:
         return {"partitions": {}, "total": None, "note": type(exc).__name__}
 
 
-def mount(app: Any, sink: Any, metrics: Any, call: Callable[..., Any]) -> None:
-    """Register the page, its snapshot endpoint and its static files on ``app``."""
-    from faust.web import View
+class _LiveView(View):
+    live: _Live  # set per app by mount()
 
+
+class PageView(_LiveView):
+    async def get(self, request: Any) -> Any:
+        return self.web.html(self.live.page)
+
+
+class StaticView(_LiveView):
+    async def get(self, request: Any, name: str) -> Any:
+        if name not in self.live.static:
+            return self.web.json({"error": f"no static file {name!r}"}, status=404)
+        ctype = next((t for ext, t in _TYPES.items() if name.endswith(ext)), "text/plain")
+        return self.web.bytes(self.live.static[name].encode(), content_type=ctype)
+
+
+class LiveView(_LiveView):
+    async def get(self, request: Any) -> Any:
+        live = self.live
+        try:
+            data = await live.cached_snapshot()
+        except Exception as exc:
+            return self.web.json({"error": str(exc).splitlines()[0][:300]}, status=503)
+        names = [t for t in _topics_of(live.app) if t.endswith("llm.inference.v1")]
+        data["worker"] = {
+            "stats": live.metrics.snapshot() if live.metrics is not None else {},
+            "lag": consumer_lag(live.app, names[0]) if names else {"total": None},
+            "uptime_s": round(time.time() - live.started, 1),
+        }
+        return self.web.json(data)
+
+
+_TYPES = {".js": "application/javascript", ".css": "text/css"}
+
+
+@dataclass
+class _Live:
+    app: Any
+    store: Any  # streams.api.Store: the sink and its thread
+    metrics: Any
+    page: str
+    static: dict[str, str]
+    started: float = field(default_factory=time.time)
+    cache: dict[str, Any] = field(default_factory=lambda: {"at": 0.0, "took": 0.0, "data": None})
+
+    async def cached_snapshot(self) -> dict[str, Any]:
+        # The store's reads share chDB with the writer: however many pages are open, read
+        # at most once per MIN_INTERVAL_S, and never more than a third of the time.
+        c = self.cache
+        if c["data"] is None or time.monotonic() - c["at"] >= max(MIN_INTERVAL_S, 2 * c["took"]):
+            t0 = time.monotonic()
+            c["data"] = await self.store.call(snapshot, self.store.sink)
+            c["at"], c["took"] = time.monotonic(), time.monotonic() - t0
+        return dict(c["data"])
+
+
+def mount(app: Any, store: Any, metrics: Any) -> None:
+    """Register the page, its snapshot endpoint and its static files on ``app``."""
     from sinks.charts import assets
 
     page = (resources.files("streams.live") / "page.html").read_text("utf-8")
-    static = assets()
-    types = {".js": "application/javascript", ".css": "text/css"}
-    started = time.time()
-
-    @app.page("/")
-    class Page(View):
-        async def get(self, request: Any) -> Any:
-            return self.web.html(page)
-
-    @app.page("/static/{name}")
-    class Static(View):
-        async def get(self, request: Any, name: str) -> Any:
-            if name not in static:
-                return self.web.json({"error": f"no static file {name!r}"}, status=404)
-            ctype = next((t for ext, t in types.items() if name.endswith(ext)), "text/plain")
-            return self.web.bytes(static[name].encode(), content_type=ctype)
-
-    cache: dict[str, Any] = {"at": 0.0, "took": 0.0, "data": None}
-
-    async def cached_snapshot() -> dict[str, Any]:
-        # The store's reads share chDB with the writer: however many pages are open, read
-        # at most once per MIN_INTERVAL_S, and never more than a third of the time.
-        age = time.monotonic() - cache["at"]
-        if cache["data"] is None or age >= max(MIN_INTERVAL_S, 2 * cache["took"]):
-            t0 = time.monotonic()
-            cache["data"] = await call(snapshot, sink)
-            cache["at"], cache["took"] = time.monotonic(), time.monotonic() - t0
-        return dict(cache["data"])
-
-    @app.page("/api/live")
-    class Live(View):
-        async def get(self, request: Any) -> Any:
-            try:
-                data = await cached_snapshot()
-            except Exception as exc:
-                return self.web.json({"error": str(exc).splitlines()[0][:300]}, status=503)
-            stats = metrics.snapshot() if metrics is not None else {}
-            names = [t for t in _topics_of(app) if t.endswith("llm.inference.v1")]
-            data["worker"] = {
-                "stats": stats,
-                "lag": consumer_lag(app, names[0]) if names else {"total": None},
-                "uptime_s": round(time.time() - started, 1),
-            }
-            return self.web.json(data)
+    live = _Live(app, store, metrics, page, assets())
+    for path, view in (("/", PageView), ("/static/{name}", StaticView), ("/api/live", LiveView)):
+        app.page(path)(type(view.__name__, (view,), {"live": live}))
 
 
 def _topics_of(app: Any) -> list[str]:
