@@ -6,8 +6,7 @@ shared per batch, the lazy registry), ``cost.py`` and ``pii.py`` (model-free det
 ``injection.py``, ``hallucination.py``, ``pii_ner.py`` and ``hf.py`` (model detectors and
 local Hugging Face checkpoints), ``pipeline.py`` (runs the configured detectors and redacts
 what will be stored), ``drift.py`` and ``drift_streams.py`` (two-sample tests, monitors per
-stream), ``rules.py`` (alert rules, states, retraining policy). Heavy libraries are imported
-inside the detector that needs them, never here.
+stream). Heavy libraries are imported inside the detector that needs them, never here.
 """
 
 from detectors.base import REGISTRY, BatchFeatures, Detector, NullDetector, create, register

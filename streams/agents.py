@@ -24,15 +24,17 @@ from typing import Any
 import faust
 import orjson
 
-from detectors.drift import DriftResult
-from detectors.drift_streams import DriftBank, StreamKey
+from alerting.channels import Notifier
+from alerting.dispatch import DeliveryLog, Dispatcher, Silence, active_silences, delivery_log
+from alerting.engine import Evaluation, RuleEngine
+from detectors.drift.bank import DriftBank, StreamKey
+from detectors.drift.monitor import DriftResult
 from detectors.pipeline import ScoredEvent, ScoringPipeline
-from detectors.rules import Evaluation, RuleEngine
 from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
 from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
+from sinks.alert_store import AlertStore
 from sinks.clickhouse import ClickHouseSink, retrying
-from sinks.notify import AlertStore, DeliveryLog, Dispatcher, Notifier, Silence
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
@@ -253,7 +255,7 @@ class MonitorHop(_Hop):
         return self.sink.query(sql)[1]
 
     def _restore(self) -> None:
-        n = self.engine.restore_from(self._query)
+        n = self.engine.restore_from(self.store)
         firing = sum(1 for s in self.engine.states.values() if s.state == "firing")
         log.info("monitor restored %d series (%d firing) from ClickHouse", n, firing)
 
@@ -265,9 +267,9 @@ class MonitorHop(_Hop):
         before = self.engine.snapshot()
         try:
             ev = self.engine.evaluate(now, self._query)
-            self.sink.write_alerts(ev.alerts)
+            self.store.write_alerts(ev.alerts)
             self.store.write_transitions(ev.transitions)
-            self.sink.write_retraining(ev.retraining)
+            self.store.write_retraining(ev.retraining)
         except Exception:
             # Nothing was stored or published: forget this evaluation, the next one redoes it.
             self.engine.rollback(before)
@@ -331,7 +333,8 @@ class NotifyHop(_Hop):
 
     def _load(self, alerts: list[Alert]) -> tuple[list[Silence], DeliveryLog]:
         assert self.store is not None
-        return self.store.silences(), self.store.delivery_log(a.episode_id for a in alerts)
+        episodes = (a.episode_id for a in alerts)
+        return active_silences(self.store), delivery_log(self.store, episodes)
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         alerts: list[Alert] = []

@@ -14,14 +14,7 @@ from typing import Any
 
 import faust
 
-from detectors.base import create
-from detectors.drift_streams import DriftBank
-from detectors.embedding import configure as configure_embedding
-from detectors.pii import RegexPIIDetector
-from detectors.pipeline import ScoringPipeline
-from detectors.rules import DEFAULT_RULES_FILE, Rule, RuleEngine, RuleSet, load_rules
-from sinks.clickhouse import ClickHouseSink
-from sinks.notify import (
+from alerting.channels import (
     AlertmanagerNotifier,
     MemoryNotifier,
     Notifier,
@@ -29,6 +22,15 @@ from sinks.notify import (
     SlackNotifier,
     WebhookNotifier,
 )
+from alerting.engine import RuleEngine
+from alerting.rulefile import DEFAULT_RULES_FILE, load_rules
+from alerting.rules import RuleSet
+from detectors.base import create
+from detectors.drift.bank import DriftBank
+from detectors.embedding import configure as configure_embedding
+from detectors.pii import RegexPIIDetector
+from detectors.pipeline import ScoringPipeline
+from sinks.clickhouse import ClickHouseSink
 from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
@@ -39,7 +41,6 @@ __all__ = [
     "build",
     "build_notifiers",
     "build_pipeline",
-    "default_rules",
     "load_ruleset",
     "ensure_topics",
     "kafka_credentials",
@@ -82,14 +83,10 @@ CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
-    """The rules file (default: detectors/alert_rules.yaml), validated; ``${name}`` values
+    """The rules file (default: alerting/alert_rules.yaml), validated; ``${name}`` values
     read the monitor settings. Raises ``RuleFileError`` naming the file, rule and key."""
     m = settings.monitor
     return load_rules(m.rules_file or DEFAULT_RULES_FILE, m.model_dump(), channels=CHANNELS)
-
-
-def default_rules(settings: Settings) -> list[Rule]:
-    return list(load_ruleset(settings).rules)
 
 
 def build_notifiers(alerts: AlertSettings) -> list[Notifier]:

@@ -44,7 +44,7 @@ def _settings(**overrides: Any) -> Any:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from detectors.rules import RuleFileError
+    from alerting.rulefile import RuleFileError
     from streams.app import build, ensure_topics
 
     settings = _settings()

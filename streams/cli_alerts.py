@@ -37,8 +37,8 @@ def _settings(settings: Any) -> Any:
 
 
 def _store(settings: Any) -> Any:
+    from sinks.alert_store import AlertStore
     from sinks.clickhouse import ClickHouseSink
-    from sinks.notify import AlertStore
 
     sink = ClickHouseSink(settings.clickhouse)
     if settings.clickhouse.embedded:
@@ -72,7 +72,7 @@ _RULE_COLUMNS = ["rule", "metric", "condition", "window", "for", "severity", "gr
 
 def cmd_check(args: argparse.Namespace, settings: Any = None) -> int:
     """Validate a rules file (default: the configured one) and print its rules."""
-    from detectors.rules import DEFAULT_RULES_FILE, RuleFileError, load_rules
+    from alerting.rulefile import DEFAULT_RULES_FILE, RuleFileError, load_rules
     from streams.app import CHANNELS
 
     settings = _settings(settings)
@@ -93,7 +93,8 @@ def cmd_check(args: argparse.Namespace, settings: Any = None) -> int:
 
 def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
     """Rules, the state of every series (latest transition) and the active silences."""
-    from detectors.rules import RESTORE_STATES_SQL, RuleFileError
+    from alerting.dispatch import active_silences
+    from alerting.rulefile import RuleFileError
     from streams.app import load_ruleset
 
     settings = _settings(settings)
@@ -103,7 +104,7 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
         print(f"infersight alerts list: {exc}", file=sys.stderr)
         return 2
     store = _store(settings)
-    _, states = store.sink.query(RESTORE_STATES_SQL)
+    states = store.series_states()
     wanted = set(args.state or [])
     series = [
         [rule, ",".join(f"{k}={v}" for k, v in labels.items()), state, f"{value:g}",
@@ -112,7 +113,7 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
         if not wanted or state in wanted
     ]  # fmt: skip
     series.sort(key=lambda r: (r[2] != "firing", r[0], r[1]))
-    silences = store.silences()
+    silences = active_silences(store)
     if args.format == "json":
         import json
 
@@ -158,8 +159,8 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
 
 def cmd_silence(args: argparse.Namespace, settings: Any = None) -> int:
     """Store a silence; prints its id (for ``unsilence``)."""
-    from detectors.rules import parse_duration
-    from sinks.notify import Matcher, Silence
+    from alerting.dispatch import Matcher, Silence
+    from alerting.rulefile import parse_duration
 
     try:
         matchers = tuple(Matcher.parse(m) for m in args.matchers)
@@ -172,7 +173,7 @@ def cmd_silence(args: argparse.Namespace, settings: Any = None) -> int:
     except ValueError as exc:
         print(f"infersight alerts silence: {exc}", file=sys.stderr)
         return 2
-    _store(_settings(settings)).add_silence(silence)
+    _store(_settings(settings)).write_silence(silence)
     print(silence.silence_id)
     what = " ".join(str(m) for m in matchers)
     print(f"silenced {what} until {silence.ends_at:%Y-%m-%d %H:%M:%S}Z", file=sys.stderr)
@@ -181,7 +182,9 @@ def cmd_silence(args: argparse.Namespace, settings: Any = None) -> int:
 
 def cmd_unsilence(args: argparse.Namespace, settings: Any = None) -> int:
     """End an active silence now."""
-    if not _store(_settings(settings)).expire_silence(args.silence_id):
+    from alerting.dispatch import expire_silence
+
+    if not expire_silence(_store(_settings(settings)), args.silence_id):
         print(f"infersight alerts unsilence: no active silence {args.silence_id!r} "
               "(`infersight alerts list` shows them)", file=sys.stderr)  # fmt: skip
         return 2
@@ -191,8 +194,9 @@ def cmd_unsilence(args: argparse.Namespace, settings: Any = None) -> int:
 
 def cmd_test(args: argparse.Namespace, settings: Any = None) -> int:
     """Send a sample alert (and with --resolve its resolve) through one configured channel."""
+    from alerting.channels import AlertGroup, DeliveryError
+    from alerting.dispatch import sample_alert
     from schemas.results import AlertStatus
-    from sinks.notify import AlertGroup, DeliveryError, sample_alert
     from streams.app import build_notifiers
 
     settings = _settings(settings)

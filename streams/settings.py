@@ -134,7 +134,7 @@ class DetectorSettings(BaseModel):
 
 
 class DriftSettings(BaseModel):
-    """Embedding drift per (service, model) and field (detectors/drift.py)."""
+    """Embedding drift per (service, model) and field (detectors/drift/)."""
 
     enabled: bool = Field(default=True, description="Embed every event and test for drift.")
     fields: list[Literal["prompt", "response"]] = Field(
@@ -197,7 +197,7 @@ class MonitorSettings(BaseModel):
     )
     rules_file: Path | None = Field(
         default=None,
-        description="YAML alert rules (see detectors/alert_rules.yaml, the default when unset); "
+        description="YAML alert rules (see alerting/alert_rules.yaml, the default when unset); "
         "validated at start-up. ${name} in it reads the monitor setting of that name.",
     )
 

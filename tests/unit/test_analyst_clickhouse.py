@@ -25,6 +25,7 @@ from detectors.pii import Finding
 from detectors.pipeline import ScoredEvent
 from schemas.events import InferenceEvent
 from schemas.results import Alert, AlertStatus, Severity, Signal
+from sinks.alert_store import AlertStore
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
 from sinks.queries import QUERIES, QueryError, format_result, refresh_rollups, run_query
 from sinks.report import PANELS, expand_macros, render_report
@@ -214,8 +215,8 @@ def db(tmp_path_factory: pytest.TempPathFactory):
     data = build()
     sink.write_results(data.scored)
     sink.write_results(data.scored[::3])  # a redelivered batch before the rollups ran
-    sink.write_alerts(data.alerts)
-    sink.write_alerts(data.alerts)
+    AlertStore(sink).write_alerts(data.alerts)
+    AlertStore(sink).write_alerts(data.alerts)
     sink.query(DRIFT_INSERT)
     sink.query(DRIFT_INSERT)  # a window re-tested after a restart collapses
     refresh_rollups(sink)
