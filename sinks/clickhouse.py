@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from schemas.errors import InfersightError
 from schemas.results import DeadLetter
+from sinks.backoff import Backoff
 from sinks.rows import (
     DEADLETTER_COLUMNS,
     DRIFT_COLUMNS,
@@ -339,18 +340,16 @@ def retrying(
     down instead of buffering without bound. ``should_stop`` ends the wait on shutdown by
     re-raising the last error.
     """
-    delay = initial_s
-    attempt = 0
+    backoff = Backoff(initial_s, max_s)
     while True:
         try:
             return action()
         except SinkUnavailable as exc:
-            attempt += 1
+            delay = backoff.failure()
             if on_failure is not None:
-                on_failure(exc, attempt, delay)
+                on_failure(exc, backoff.attempt, delay)
             if should_stop():
                 raise
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and not should_stop():
                 time.sleep(min(0.1, delay))
-            delay = min(delay * 2, max_s)

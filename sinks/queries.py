@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from sinks.clickhouse import ClickHouseSink
+from sinks.tables import render_table
 
 __all__ = [
     "QUERIES",
@@ -520,12 +521,6 @@ def format_result(result: QueryResult, fmt: str = "table") -> str:
         writer.writerows(cells)
         return out.getvalue().rstrip("\n")
     if fmt == "table":
-        widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)),
-            "  ".join("-" * w for w in widths),
-            *("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells),
-        ]
-        return "\n".join(line.rstrip() for line in lines)
+        return render_table(result.columns, cells)
     msg = f"fmt must be 'table', 'csv' or 'json', got {fmt!r}"
     raise ValueError(msg)

@@ -31,7 +31,7 @@ from detectors.embedding import configure as configure_embedding
 from detectors.pii import RegexPIIDetector
 from detectors.pipeline import ScoringPipeline
 from sinks.clickhouse import ClickHouseSink
-from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
+from streams.agents import EvaluateRules, NotifyAlerts, ScoreEvents, wire
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.topics import TOPIC_NAMES, declare
@@ -166,8 +166,8 @@ class Built:
     sink: ClickHouseSink
     pipeline: ScoringPipeline
     metrics: Metrics
-    score: ScoreHop
-    monitor: MonitorHop
+    score: ScoreEvents
+    monitor: EvaluateRules
 
 
 def build(settings: Settings) -> Built:
@@ -213,11 +213,13 @@ def build(settings: Settings) -> Built:
         drift = DriftBank(
             settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
         )
-    score = ScoreHop(
+    score = ScoreEvents(
         settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
     )
-    monitor = MonitorHop(engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s)
-    notify = NotifyHop(
+    monitor = EvaluateRules(
+        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s
+    )
+    notify = NotifyAlerts(
         notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
     )
     wire(app, settings, topics, score, monitor, notify)

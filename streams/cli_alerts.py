@@ -25,15 +25,17 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sinks.tables import render_table
+
 __all__ = ["cmd_check", "cmd_list", "cmd_silence", "cmd_test", "cmd_unsilence", "register"]
 
 
 def _settings(settings: Any) -> Any:
     if settings is not None:
         return settings
-    from streams.cli import _settings as load
+    from streams.settings import load_settings
 
-    return load()
+    return load_settings()
 
 
 def _store(settings: Any) -> Any:
@@ -44,17 +46,6 @@ def _store(settings: Any) -> Any:
     if settings.clickhouse.embedded:
         sink.migrate()
     return AlertStore(sink)
-
-
-def _table(columns: list[str], rows: list[list[Any]]) -> str:
-    cells = [columns] + [[str(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = []
-    for n, r in enumerate(cells):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _rule_rows(rules: Any) -> list[list[Any]]:
@@ -82,7 +73,7 @@ def cmd_check(args: argparse.Namespace, settings: Any = None) -> int:
     except RuleFileError as exc:
         print(f"infersight alerts check: {exc}", file=sys.stderr)
         return 2
-    print(_table(_RULE_COLUMNS, _rule_rows(ruleset.rules)))
+    print(render_table(_RULE_COLUMNS, _rule_rows(ruleset.rules)))
     p = ruleset.retraining
     which = "every rule" if p.rules is None else ", ".join(sorted(p.rules))
     print(f"\nretraining: {which}; after {p.sustained_s:g}s firing; cooldown {p.cooldown_s:g}s "
@@ -139,15 +130,15 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
         }
         print(json.dumps(out, default=str))
         return 0
-    print(_table(_RULE_COLUMNS, _rule_rows(rules)))
+    print(render_table(_RULE_COLUMNS, _rule_rows(rules)))
     print()
     if series:
-        print(_table(["rule", "series", "state", "value", "since", "episode"], series))
+        print(render_table(["rule", "series", "state", "value", "since", "episode"], series))
     else:
         print("no series evaluated yet")
     print()
     if silences:
-        print(_table(
+        print(render_table(
             ["silence", "matchers", "until", "by", "comment"],
             [[s.silence_id, " ".join(str(m) for m in s.matchers), f"{s.ends_at:%Y-%m-%d %H:%M}Z",
               s.created_by or "-", s.comment or "-"] for s in silences],

@@ -25,9 +25,9 @@ __all__ = ["cmd_query", "cmd_report", "register"]
 def _settings(settings: ClickHouseSettings | None) -> ClickHouseSettings:
     if settings is not None:
         return settings
-    from streams.settings import Settings
+    from streams.settings import load_settings
 
-    return Settings().clickhouse
+    return load_settings().clickhouse
 
 
 def _sink(settings: ClickHouseSettings) -> ClickHouseSink:

@@ -25,6 +25,7 @@ __all__ = [
     "KafkaSettings",
     "MonitorSettings",
     "Settings",
+    "load_settings",
 ]
 
 
@@ -281,3 +282,19 @@ class Settings(BaseSettings):
                 update={"data_dir": self.data_dir / "clickhouse"}
             )
         return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and ``overrides``); on a bad value, exit with one
+    line per offending ``INFERSIGHT_*`` variable instead of a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            var = "INFERSIGHT_" + "_".join(str(p) for p in err["loc"] if isinstance(p, str)).upper()
+            lines.append(f"  {var}: {err['msg']}")
+        msg = "invalid configuration:\n" + "\n".join(lines)
+        raise SystemExit(msg) from None

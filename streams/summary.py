@@ -6,17 +6,18 @@ import time
 from typing import Any
 
 from sinks.clickhouse import ClickHouseSink
+from sinks.tables import render_table
 from streams.settings import Settings
 
 __all__ = ["print_summary"]
 
 
 def _table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    cells = [columns] + [[f"{v:.6f}" if isinstance(v, float) else str(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join("    " + ln.rstrip() for ln in lines)
+    return render_table(columns, rows, cell=_cell, indent="    ")
+
+
+def _cell(v: Any) -> str:
+    return f"{v:.6f}" if isinstance(v, float) else str(v)
 
 
 def print_summary(
