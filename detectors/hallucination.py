@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from detectors.base import BatchFeatures, Detector, verified_bytes
+from detectors.cache import ModelCache
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -245,55 +245,54 @@ class Combiner:
         return 1.0 / (1.0 + np.exp(-(z + self.intercept)))
 
 
-_combiners: dict[str, Combiner] = {}
-_nli: dict[str, Any] = {}
-_lock = threading.Lock()
+_combiners: ModelCache[str, Combiner] = ModelCache()
+_nli: ModelCache[str, tuple[Any, Any, int]] = ModelCache()
 
 
 def load_combiner(model_dir: str | Path = DEFAULT_MODEL_DIR) -> Combiner:
     """Load ``combiner.json`` once per process after checking its sha256 against the manifest."""
     model_dir = Path(model_dir)
     key = str(model_dir.resolve())
-    with _lock:
-        if key not in _combiners:
-            manifest = json.loads((model_dir / "manifest.json").read_text())
-            path = model_dir / manifest["artefact"]
-            raw = verified_bytes(path, manifest["sha256"], "scripts/train_hallucination.py")
-            spec = json.loads(raw)
-            if tuple(spec["features"]) != FEATURES:
-                msg = f"{path} was trained on features {spec['features']}, expected {FEATURES}"
-                raise ValueError(msg)
-            _combiners[key] = Combiner(
-                mean=np.array(spec["mean"], dtype=np.float64),
-                scale=np.array(spec["scale"], dtype=np.float64),
-                coef=np.array(spec["coef"], dtype=np.float64),
-                intercept=float(spec["intercept"]),
-                sha256=manifest["sha256"],
-            )
-        return _combiners[key]
+    return _combiners.get(key, lambda: _read_combiner(model_dir))
+
+
+def _read_combiner(model_dir: Path) -> Combiner:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    path = model_dir / manifest["artefact"]
+    raw = verified_bytes(path, manifest["sha256"], "scripts/train_hallucination.py")
+    spec = json.loads(raw)
+    if tuple(spec["features"]) != FEATURES:
+        msg = f"{path} was trained on features {spec['features']}, expected {FEATURES}"
+        raise ValueError(msg)
+    return Combiner(
+        mean=np.array(spec["mean"], dtype=np.float64),
+        scale=np.array(spec["scale"], dtype=np.float64),
+        coef=np.array(spec["coef"], dtype=np.float64),
+        intercept=float(spec["intercept"]),
+        sha256=manifest["sha256"],
+    )
 
 
 def _load_nli(model_dir: str) -> tuple[Any, Any, int]:
     """Tokenizer, model and entailment label index of a local sequence-classification NLI model."""
     key = str(Path(model_dir).resolve())
-    with _lock:
-        if key not in _nli:
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    return _nli.get(key, lambda: _read_nli(key, model_dir))
 
-            tokenizer = AutoTokenizer.from_pretrained(key, local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                key, local_files_only=True
-            ).eval()
-            labels = {int(i): str(n).lower() for i, n in model.config.id2label.items()}
-            entail = [i for i, n in labels.items() if n.startswith("entail")]
-            if not entail:
-                msg = (
-                    f"nli_model_dir {model_dir!r} has labels {labels}; "
-                    "none starts with 'entail', so entailment cannot be read from it"
-                )
-                raise ValueError(msg)
-            _nli[key] = (tokenizer, model, entail[0])
-        return _nli[key]  # type: ignore[no-any-return]  # stored above
+
+def _read_nli(key: str, model_dir: str) -> tuple[Any, Any, int]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(key, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(key, local_files_only=True).eval()
+    labels = {int(i): str(n).lower() for i, n in model.config.id2label.items()}
+    entail = [i for i, n in labels.items() if n.startswith("entail")]
+    if not entail:
+        msg = (
+            f"nli_model_dir {model_dir!r} has labels {labels}; "
+            "none starts with 'entail', so entailment cannot be read from it"
+        )
+        raise ValueError(msg)
+    return tokenizer, model, entail[0]
 
 
 def _entailment(model_dir: str, premises: list[str], hypotheses: list[str]) -> np.ndarray:

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from schemas.errors import InfersightError
 from sinks.clickhouse import ClickHouseSink
 from sinks.tables import render_table
 
@@ -54,7 +55,7 @@ ROLLUP_VIEWS = (
 DRIFT_TABLE = "drift_results"
 
 
-class QueryError(ValueError):
+class QueryError(InfersightError, ValueError):
     """A named query cannot run as asked: unknown name or parameter, bad value, missing table."""
 
 
