@@ -179,20 +179,7 @@ def extract_features(
         responses = encode([e.response for e in events])
     relevance = np.einsum("ij,ij->i", prompts, responses).astype(float)
 
-    plans: list[tuple[list[str], list[str], list[str]] | None] = []
-    texts: dict[str, int] = {}
-    for event in events:
-        if not event.context or not event.response.strip():
-            plans.append(None)
-            continue
-        claims = split_sentences(event.response)[:MAX_CLAIMS] or [event.response.strip()]
-        chunks = _chunks([d.text for d in event.context]) or ["(empty context)"]
-        asked = split_sentences(event.prompt_text)
-        question = asked[-1][-_QUOTE_CHARS * 2 :] if asked else ""
-        probes = [_probe(c, question) for c in claims]
-        for text in (*probes, *chunks):
-            texts.setdefault(text, len(texts))
-        plans.append((claims, probes, chunks))
+    plans, texts = _plan(events)
     vectors = encode(list(texts)) if texts else np.zeros((0, 0), dtype=np.float32)
 
     out: list[EventFeatures] = []
@@ -228,6 +215,29 @@ def extract_features(
             )
         )
     return out
+
+
+_Plan = tuple[list[str], list[str], list[str]]
+
+
+def _plan(events: Sequence[InferenceEvent]) -> tuple[list[_Plan | None], dict[str, int]]:
+    """Per event (claims, probes, chunks), None without context or response; and every
+    distinct text to embed, with its row in the one ``encode`` call."""
+    plans: list[_Plan | None] = []
+    texts: dict[str, int] = {}
+    for event in events:
+        if not event.context or not event.response.strip():
+            plans.append(None)
+            continue
+        claims = split_sentences(event.response)[:MAX_CLAIMS] or [event.response.strip()]
+        chunks = _chunks([d.text for d in event.context]) or ["(empty context)"]
+        asked = split_sentences(event.prompt_text)
+        question = asked[-1][-_QUOTE_CHARS * 2 :] if asked else ""
+        probes = [_probe(c, question) for c in claims]
+        for text in (*probes, *chunks):
+            texts.setdefault(text, len(texts))
+        plans.append((claims, probes, chunks))
+    return plans, texts
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """Where results go: ClickHouse (embedded chDB or a server). Knows ``schemas`` and
 ``detectors``' result types; never Kafka, never ``alerting``.
 
-Reading order: ``sql.py`` (literals and time helpers), ``clickhouse.py`` (settings,
-migrations, idempotent batched writes, queries; rows built in ``rows.py``),
-``alert_store.py`` (every alerting table, written under the sink's lock), ``queries.py``
-(the analysts' named queries), ``tables.py`` (plain-text tables) and ``report.py``
-(dashboard panels shared by Grafana and the static HTML report).
+Reading order: ``sql.py`` (literals and time helpers), ``rows.py`` (the stream's rows),
+``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
+``alert_store.py`` (every alerting table, written under the sink's lock), ``backoff.py``
+(capped exponential retries), ``queries.py`` (the analysts' named queries, priced by
+``prices.py``), ``tables.py`` (results as text) and ``report.py`` (dashboard panels shared by
+Grafana and the static HTML report).
 
 Importing this package loads nothing: names resolve on first use, so importing the settings
 (``streams.settings`` → ``sinks.clickhouse``) pulls in no model code.

@@ -178,23 +178,7 @@ def build(settings: Settings) -> Built:
         )
         raise ValueError(msg)
     k = settings.kafka
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
-        broker_credentials=kafka_credentials(k),
-        store="memory://",
-        topic_partitions=k.partitions,
-        topic_replication_factor=k.replication_factor,
-        broker_session_timeout=k.session_timeout_s,
-        broker_heartbeat_interval=k.heartbeat_interval_s,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_in_thread=False,
-        producer_acks=-1,
-        stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
-    )
+    app = _faust_app(settings)
     topics = declare(app, k)
     metrics = Metrics()
     sink = ClickHouseSink(settings.clickhouse)
@@ -224,6 +208,35 @@ def build(settings: Settings) -> Built:
     )
     wire(app, settings, topics, score, monitor, notify)
 
+    _pages(app, settings, metrics)
+    return Built(app, sink, pipeline, metrics, score, monitor)
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    """The faust app for these Kafka settings: at-least-once, acks from every replica."""
+    k = settings.kafka
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
+        broker_credentials=kafka_credentials(k),
+        store="memory://",
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        broker_session_timeout=k.session_timeout_s,
+        broker_heartbeat_interval=k.heartbeat_interval_s,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
+    )
+
+
+def _pages(app: faust.App, settings: Settings, metrics: Metrics) -> None:
+    """``/healthz``, ``/stats`` (JSON counters) and ``/metrics`` (Prometheus)."""
+
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "app_id": settings.app_id})
@@ -235,5 +248,3 @@ def build(settings: Settings) -> Built:
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
-
-    return Built(app, sink, pipeline, metrics, score, monitor)

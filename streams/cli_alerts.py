@@ -106,29 +106,7 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
     series.sort(key=lambda r: (r[2] != "firing", r[0], r[1]))
     silences = active_silences(store)
     if args.format == "json":
-        import json
-
-        out = {
-            "rules": [dict(zip(_RULE_COLUMNS, r, strict=True)) for r in _rule_rows(rules)],
-            "series": [
-                dict(
-                    zip(["rule", "labels", "state", "value", "since", "episode_id"], r, strict=True)
-                )
-                for r in series
-            ],  # fmt: skip
-            "silences": [
-                {
-                    "id": s.silence_id,
-                    "matchers": [str(m) for m in s.matchers],
-                    "starts_at": s.starts_at.isoformat(),
-                    "ends_at": s.ends_at.isoformat(),
-                    "created_by": s.created_by,
-                    "comment": s.comment,
-                }
-                for s in silences
-            ],  # fmt: skip
-        }
-        print(json.dumps(out, default=str))
+        print(_list_json(rules, series, silences))
         return 0
     print(render_table(_RULE_COLUMNS, _rule_rows(rules)))
     print()
@@ -146,6 +124,31 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
     else:
         print("no active silences")
     return 0
+
+
+def _list_json(rules: Any, series: list[list[Any]], silences: list[Any]) -> str:
+    """``alerts list --format json``: rules, series states and silences as one object."""
+    import json
+
+    out = {
+        "rules": [dict(zip(_RULE_COLUMNS, r, strict=True)) for r in _rule_rows(rules)],
+        "series": [
+            dict(zip(["rule", "labels", "state", "value", "since", "episode_id"], r, strict=True))
+            for r in series
+        ],
+        "silences": [
+            {
+                "id": s.silence_id,
+                "matchers": [str(m) for m in s.matchers],
+                "starts_at": s.starts_at.isoformat(),
+                "ends_at": s.ends_at.isoformat(),
+                "created_by": s.created_by,
+                "comment": s.comment,
+            }
+            for s in silences
+        ],
+    }
+    return json.dumps(out, default=str)
 
 
 def cmd_silence(args: argparse.Namespace, settings: Any = None) -> int:

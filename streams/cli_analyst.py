@@ -57,7 +57,8 @@ def _list_queries() -> str:
 
 def cmd_query(args: argparse.Namespace, settings: ClickHouseSettings | None = None) -> int:
     """Run a named query and print it in ``args.format``."""
-    from sinks.queries import QueryError, format_result, run_query
+    from sinks.queries import QueryError, run_query
+    from sinks.tables import format_result
 
     if args.list or not args.name:
         print(_list_queries())

@@ -27,8 +27,9 @@ from schemas.events import InferenceEvent
 from schemas.results import Alert, AlertStatus, Severity, Signal
 from sinks.alert_store import AlertStore
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
-from sinks.queries import QUERIES, QueryError, format_result, refresh_rollups, run_query
+from sinks.queries import QUERIES, QueryError, refresh_rollups, run_query
 from sinks.report import PANELS, expand_macros, render_report
+from sinks.tables import format_result
 
 REPO = Path(__file__).resolve().parents[2]
 
