@@ -132,16 +132,19 @@ class QueryView(_StoreView):
 
 
 def _alert_store(sink: Any) -> Any:
-    from sinks.notify import AlertStore
+    from sinks.alert_store import AlertStore
 
     return AlertStore(sink)
 
 
 class SilencesView(_StoreView):
-    """``/api/silences``: list the active ones, add one."""
+    """``/api/silences``: list the active ones, add one (or replace one with the same id)."""
 
     async def get(self, request: Any) -> Any:
-        found = await self.store.call(_alert_store(ReadOnlyStore(self.store.sink)).silences)
+        from alerting.dispatch import active_silences
+
+        store = _alert_store(ReadOnlyStore(self.store.sink))
+        found = await self.store.call(active_silences, store)
         return self.web.json([silence_json(s) for s in found])
 
     async def post(self, request: Any) -> Any:
@@ -149,14 +152,8 @@ class SilencesView(_StoreView):
             silence = silence_from_json(await request.json())
         except (ValueError, KeyError, TypeError) as exc:
             return self.error(400, f"bad silence: {exc}")
-        sink = self.store.sink
-
-        def add() -> None:
-            with sink._lock:  # the writer's session: chDB is not reentrant
-                _alert_store(sink).add_silence(silence)
-
         try:
-            await self.store.call(add)
+            await self.store.call(_alert_store(self.store.sink).write_silence, silence)
         except Exception as exc:
             return self.failure(exc)
         return self.web.json(silence_json(silence), status=201)
@@ -166,14 +163,11 @@ class SilenceView(_StoreView):
     """``/api/silences/ID``: end one now."""
 
     async def delete(self, request: Any, silence_id: str) -> Any:
-        sink = self.store.sink
+        from alerting.dispatch import expire_silence
 
-        def expire() -> bool:
-            with sink._lock:
-                return bool(_alert_store(sink).expire_silence(silence_id))
-
+        store = _alert_store(self.store.sink)
         try:
-            ended = await self.store.call(expire)
+            ended = await self.store.call(expire_silence, store, silence_id)
         except Exception as exc:
             return self.failure(exc)
         if not ended:

@@ -21,47 +21,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sinks.tables import render_table
+from streams import cli_alerts, cli_analyst
+from streams.settings import load_settings
+
 __all__ = ["main"]
 
 log = logging.getLogger("infersight")
 
 
-def _settings(**overrides: Any) -> Any:
-    from pydantic import ValidationError
-
-    from streams.settings import Settings
+def _own_directory(settings: Any) -> Any:
+    """The embedded directory's lock, taken before anything else (None on a server). A
+    directory another process holds ends the command with one line and status 2."""
+    if not settings.clickhouse.embedded:
+        return None
+    from streams.owner import DirectoryBusy, DirectoryLock
 
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors(include_url=False):
-            var = "INFERSIGHT_" + "_".join(str(p) for p in err["loc"] if isinstance(p, str)).upper()
-            lines.append(f"  {var}: {err['msg']}")
-        msg = "invalid configuration:\n" + "\n".join(lines)
-        raise SystemExit(msg) from None
+        return DirectoryLock.acquire(settings.clickhouse.data_dir, "infersight worker")
+    except DirectoryBusy as exc:
+        msg = (
+            f"infersight worker: {exc}; chDB allows one process per directory. Stop it, "
+            "give this worker its own INFERSIGHT_DATA_DIR, or run several workers on a "
+            "ClickHouse server (INFERSIGHT_CLICKHOUSE_URL)."
+        )
+        print(msg, file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from detectors.rules import RuleFileError
+    from alerting.rulefile import RuleFileError
     from streams.app import build, ensure_topics
 
-    settings = _settings()
-    if settings.clickhouse.embedded:  # one owner per embedded directory, before anything else
-        from streams.owner import DirectoryBusy, DirectoryLock
-
-        try:
-            lock = DirectoryLock.acquire(settings.clickhouse.data_dir, "infersight worker")
-        except DirectoryBusy as exc:
-            msg = (
-                f"infersight worker: {exc}; chDB allows one process per directory. Stop it, "
-                "give this worker its own INFERSIGHT_DATA_DIR, or run several workers on a "
-                "ClickHouse server (INFERSIGHT_CLICKHOUSE_URL)."
-            )
-            print(msg, file=sys.stderr)
-            return 2
+    settings = load_settings()
+    lock = _own_directory(settings)
     if not settings.kafka.bootstrap:
         print(
             "infersight worker: INFERSIGHT_KAFKA_BOOTSTRAP is not set (host:port of a Kafka "
@@ -86,7 +81,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         worker.execute_from_commandline()
     finally:
-        if settings.clickhouse.embedded:
+        if lock is not None:
             from streams.owner import remove_discovery
 
             remove_discovery(settings.clickhouse.data_dir)
@@ -112,7 +107,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from streams.app import aiokafka_security
     from streams.publish import Publisher, publish_lines, read_lines
 
-    settings = _settings()
+    settings = load_settings()
     if not settings.kafka.bootstrap:
         print("infersight publish: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
         return 2
@@ -141,7 +136,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     from streams.remote import RemoteSink, open_store
 
-    sink = open_store(_settings().clickhouse, "infersight db migrate")
+    sink = open_store(load_settings().clickhouse, "infersight db migrate")
     if isinstance(sink, RemoteSink):
         print(f"schema is up to date (the worker at {sink.worker.url} migrated at start)")
         return 0
@@ -153,7 +148,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 def cmd_topics_create(args: argparse.Namespace) -> int:
     from streams.app import ensure_topics
 
-    settings = _settings()
+    settings = load_settings()
     if not settings.kafka.bootstrap:
         print("infersight topics create: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
         return 2
@@ -171,18 +166,13 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
         w.writerow(columns)
         w.writerows(rows)
     else:
-        cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-        for n, r in enumerate(cells):
-            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-            if n == 0:
-                print("  ".join("-" * w for w in widths))
+        print(render_table(columns, rows))
 
 
 def cmd_db_query(args: argparse.Namespace) -> int:
     from streams.remote import RemoteSink, open_store
 
-    sink = open_store(_settings().clickhouse, "infersight db query")
+    sink = open_store(load_settings().clickhouse, "infersight db query")
     columns, rows = sink.query(args.sql)
     print_rows(columns, rows, args.format)
     if isinstance(sink, RemoteSink) and sink.truncated:
@@ -193,7 +183,7 @@ def cmd_db_query(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(_settings(), events=args.events, seed=args.seed)
+    return run_demo(load_settings(), events=args.events, seed=args.seed)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -228,18 +218,8 @@ def parser() -> argparse.ArgumentParser:
     tc = tsub.add_parser("create", help="create missing topics (INFERSIGHT_KAFKA_PARTITIONS)")
     tc.set_defaults(func=cmd_topics_create)
 
-    try:  # analyst commands (query library, report) when present
-        from streams import cli_analyst
-    except ImportError:
-        pass
-    else:
-        cli_analyst.register(sub)
-    try:  # on-call commands (alerts list|silence|unsilence|test|check)
-        from streams import cli_alerts
-    except ImportError:
-        pass
-    else:
-        cli_alerts.register(sub)
+    cli_analyst.register(sub)  # query library, report
+    cli_alerts.register(sub)  # alerts list|silence|unsilence|test|check
     return p
 
 

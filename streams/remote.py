@@ -14,11 +14,11 @@ Anything that stops a command is a ``StoreUnavailable`` whose text is one line f
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import httpx
 
+from sinks.alert_store import AlertStore
 from streams.owner import DirectoryBusy, DirectoryLock, LiveWorker, find_worker
 from streams.serve import MAX_ROWS, decode, encode, silence_json
 
@@ -80,31 +80,16 @@ class RemoteSink:
         self._http.close()
 
 
-class RemoteAlertStore:
-    """``AlertStore``'s silence methods through the worker (its only served writes)."""
+class RemoteAlertStore(AlertStore):
+    """``AlertStore`` through the worker: reads are plain SELECTs (the generic path); the one
+    write the command line makes, a silence (added, or ended by rewriting it), is a POST."""
 
-    def __init__(self, sink: RemoteSink) -> None:
-        from sinks.notify import AlertStore
+    sink: RemoteSink
 
-        self.sink = sink
-        self._reads = AlertStore(sink)  # reads are plain SELECTs: the generic path
-
-    def silences(self, now: datetime | None = None, include_expired: bool = False) -> list[Any]:
-        return self._reads.silences(now, include_expired)
-
-    def add_silence(self, silence: Any) -> None:
+    def write_silence(self, silence: Any) -> None:
         body = silence_json(silence)
         body["matchers"] = [[m.name, m.op, m.value] for m in silence.matchers]
         self.sink._call("POST", "/api/silences", json=body)
-
-    def expire_silence(self, silence_id: str, now: datetime | None = None) -> bool:
-        try:
-            self.sink._call("DELETE", f"/api/silences/{silence_id}")
-        except StoreUnavailable as exc:
-            if "(404)" in str(exc):
-                return False
-            raise
-        return True
 
 
 _HELD: dict[str, DirectoryLock] = {}  # locks this process holds, by directory

@@ -212,7 +212,7 @@ def decode(value: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     """JSON for people and browsers: exact decimals as strings, times in ISO 8601."""
-    from sinks.queries import _plain as plain
+    from sinks.tables import _plain as plain
 
     return plain(value)
 
@@ -251,7 +251,7 @@ def render(columns: list[str], rows: list[Any], fmt: str, **extra: Any) -> tuple
         body = {"columns": columns, "rows": [[_plain(v) for v in r] for r in rows], **extra}
         return json.dumps(body, default=str).encode(), "application/json"
     if fmt == "csv":
-        from sinks.queries import cell_text
+        from sinks.tables import cell_text
 
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -321,7 +321,7 @@ def silence_json(s: Any) -> dict[str, Any]:
 
 
 def silence_from_json(body: Any) -> Any:
-    from sinks.notify import Matcher, Silence
+    from alerting.dispatch import Matcher, Silence
 
     def when(text: str) -> datetime:
         ts = datetime.fromisoformat(text)

@@ -41,8 +41,9 @@ def _command(name: str, params: dict[str, str]) -> str:
 def snapshot(sink: Any, now: datetime | None = None) -> dict[str, Any]:
     """Everything the page shows except the worker's counters, read from the store through
     the same SQL as ``infersight query`` and ``infersight report`` (synchronous)."""
-    from sinks.queries import _plain, run_query
+    from sinks.queries import run_query
     from sinks.report import panel_charts
+    from sinks.tables import _plain
     from streams.serve import ReadOnlyStore
 
     now = now or datetime.now(UTC)
