@@ -170,9 +170,15 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
 
 
 def cmd_db_query(args: argparse.Namespace) -> int:
-    from streams.remote import RemoteSink, open_store
+    from streams.remote import RemoteSink, StoreUnavailable, open_store
 
     sink = open_store(load_settings().clickhouse, "infersight db query")
+    if isinstance(sink, RemoteSink) and getattr(args, "write", False):
+        msg = (
+            f"the worker (pid {sink.worker.pid}) owns the data directory and serves reads "
+            "only: stop it to run a statement that changes data"
+        )
+        raise StoreUnavailable(msg)
     columns, rows = sink.query(args.sql)
     print_rows(columns, rows, args.format)
     if isinstance(sink, RemoteSink) and sink.truncated:
