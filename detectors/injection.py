@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import BatchFeatures, Detector, verified_bytes
+from detectors.cache import ModelCache
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -76,8 +76,7 @@ class InjectionHead:
         return 1.0 / (1.0 + np.exp(-h.reshape(-1)))
 
 
-_heads: dict[str, InjectionHead] = {}
-_heads_lock = threading.Lock()
+_heads: ModelCache[str, InjectionHead] = ModelCache()
 
 
 def load_head(model_dir: str | Path = DEFAULT_MODEL_DIR) -> InjectionHead:
@@ -86,34 +85,36 @@ def load_head(model_dir: str | Path = DEFAULT_MODEL_DIR) -> InjectionHead:
     Raises
     ------
     ValueError
-        When the file's sha256 differs from the one in ``manifest.json``.
+        When the file's sha256 differs from the one in ``manifest.json``, or the head was
+        trained on other lexical features than the code computes.
     """
     model_dir = Path(model_dir)
     key = str(model_dir.resolve())
-    with _heads_lock:
-        if key not in _heads:
-            manifest = json.loads((model_dir / "manifest.json").read_text())
-            path = model_dir / manifest["artefact"]
-            raw = verified_bytes(path, manifest["sha256"], "scripts/train_injection.py")
-            with np.load(io.BytesIO(raw)) as arrays:
-                n = sum(1 for k in arrays.files if k.startswith("w"))
-                head = InjectionHead(
-                    weights=tuple(arrays[f"w{i}"].astype(np.float64) for i in range(n)),
-                    biases=tuple(arrays[f"b{i}"].astype(np.float64) for i in range(n)),
-                    sha256=manifest["sha256"],
-                    lexical=tuple(manifest.get("inputs", {}).get("lexical_features", ())),
-                )
-            from detectors.injection_lexical import FEATURES
+    return _heads.get(key, lambda: _read_head(model_dir))
 
-            if head.lexical and head.lexical != FEATURES:
-                msg = (
-                    f"{path} was trained on lexical features {list(head.lexical)}, but "
-                    f"detectors/injection_lexical.py computes {list(FEATURES)}; retrain "
-                    "with scripts/train_injection.py"
-                )
-                raise ValueError(msg)
-            _heads[key] = head
-        return _heads[key]
+
+def _read_head(model_dir: Path) -> InjectionHead:
+    from detectors.injection_lexical import FEATURES
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    path = model_dir / manifest["artefact"]
+    raw = verified_bytes(path, manifest["sha256"], "scripts/train_injection.py")
+    with np.load(io.BytesIO(raw)) as arrays:
+        n = sum(1 for k in arrays.files if k.startswith("w"))
+        head = InjectionHead(
+            weights=tuple(arrays[f"w{i}"].astype(np.float64) for i in range(n)),
+            biases=tuple(arrays[f"b{i}"].astype(np.float64) for i in range(n)),
+            sha256=manifest["sha256"],
+            lexical=tuple(manifest.get("inputs", {}).get("lexical_features", ())),
+        )
+    if head.lexical and head.lexical != FEATURES:
+        msg = (
+            f"{path} was trained on lexical features {list(head.lexical)}, but "
+            f"detectors/injection_lexical.py computes {list(FEATURES)}; retrain "
+            "with scripts/train_injection.py"
+        )
+        raise ValueError(msg)
+    return head
 
 
 def _cues(row: np.ndarray) -> str:
@@ -185,8 +186,8 @@ class InjectionDetector(Detector):
     ) -> list[Signal]:
         if not events:
             return []
-        from detectors.embedding import batch_embeddings, get_embedder
-        from detectors.injection_lexical import document_chunks, lexical_features, suspicious
+        from detectors.embedding import batch_embeddings
+        from detectors.injection_lexical import lexical_features
 
         head = load_head(self.model_dir or DEFAULT_MODEL_DIR)
         # The user's own words: a system prompt would read as a role-play jailbreak.
@@ -195,70 +196,57 @@ class InjectionDetector(Detector):
         user_probs = head.probability(
             _inputs(head, batch_embeddings(events, "user", features), user_lex)
         )
-        # Indirect injection: only documents with a cue are embedded, all in one pass.
-        doc_refs: list[tuple[int, int]] = []
-        doc_texts: list[str] = []
-        for i, event in enumerate(events):
-            for j, doc in enumerate(event.context[:MAX_DOCUMENTS]):
-                if suspicious(doc.text):
-                    for chunk in document_chunks(doc.text):
-                        doc_refs.append((i, j))
-                        doc_texts.append(chunk)
-        doc_best: dict[int, tuple[float, int, np.ndarray]] = {}
-        if doc_texts:
-            doc_lex = lexical_features(doc_texts)
-            doc_probs = head.probability(_inputs(head, get_embedder().encode(doc_texts), doc_lex))
-            for (i, j), p, row in zip(doc_refs, doc_probs, doc_lex, strict=True):
-                if i not in doc_best or p > doc_best[i][0]:
-                    doc_best[i] = (float(p), j, row)
+        embedded, doc_best = _document_scores(head, events)
         signals = []
         for i, event in enumerate(events):
-            has_user = bool(users[i].strip())
-            user_score = float(user_probs[i]) if has_user else 0.0
+            user_score = float(user_probs[i]) if users[i].strip() else 0.0
             detail: dict[str, object] = {
                 "user_score": round(user_score, 4),
                 "documents": len(event.context),
-                "documents_embedded": len({j for k, j in doc_refs if k == i}),
+                "documents_embedded": len(embedded.get(i, ())),
             }
             if len(event.context) > MAX_DOCUMENTS:
                 detail["documents_not_scanned"] = len(event.context) - MAX_DOCUMENTS
+            if not users[i].strip() and not event.context:
+                reason = "no user message and no documents: nothing to check"
+                signals.append(self._signal(event, 0.0, reason, detail | {"where": "none"}))
+                continue
             if i in doc_best and doc_best[i][0] > user_score:
                 score, j, row = doc_best[i]
-                doc = event.context[j]
                 where = f"context document {j + 1}"
-                named = f"{where}" + (f" (id {doc.id!r})" if doc.id else "")
+                doc_id = event.context[j].id
+                named = where + (f" (id {doc_id!r})" if doc_id else "")
                 detail["document_score"] = round(score, 4)
-            elif has_user:
+            else:
                 score, row, where, named = (
                     user_score,
                     user_lex[i],
                     "user message",
                     "the user message",
                 )
-            elif not event.context:
-                signals.append(
-                    self._signal(
-                        event,
-                        0.0,
-                        "no user message and no documents: nothing to check",
-                        detail | {"where": "none"},
-                    )
-                )
-                continue
-            else:
-                score, row, where = 0.0, np.zeros(user_lex.shape[1]), "none"
-                named = "the retrieved documents"
-            fired = score >= self.threshold
-            verdict = "prompt injection suspected in" if fired else "no prompt injection found in"
-            if not fired and event.context:
-                named = f"the user message or its {len(event.context)} retrieved documents"
-            reason = (
-                f"{verdict} {named} (injection probability {score:.2f}, threshold "
-                f"{self.threshold:.2f}; cues: {_cues(row)})"
-            )
-            detail |= {"where": where if fired else "none", "model_sha256": head.sha256[:16]}
-            signals.append(self._signal(event, score, reason, detail, fired))
+            signals.append(self._verdict(event, score, row, where, named, detail, head.sha256))
         return signals
+
+    def _verdict(
+        self,
+        event: InferenceEvent,
+        score: float,
+        row: np.ndarray,
+        where: str,
+        named: str,
+        detail: dict[str, object],
+        sha256: str,
+    ) -> Signal:
+        fired = score >= self.threshold
+        verdict = "prompt injection suspected in" if fired else "no prompt injection found in"
+        if not fired and event.context:
+            named = f"the user message or its {len(event.context)} retrieved documents"
+        reason = (
+            f"{verdict} {named} (injection probability {score:.2f}, threshold "
+            f"{self.threshold:.2f}; cues: {_cues(row)})"
+        )
+        detail |= {"where": where if fired else "none", "model_sha256": sha256[:16]}
+        return self._signal(event, score, reason, detail, fired)
 
     def _signal(
         self,
@@ -276,6 +264,36 @@ class InjectionDetector(Detector):
             reason=reason,
             detail={"threshold": self.threshold} | detail,
         )
+
+
+def _document_scores(
+    head: InjectionHead, events: Sequence[InferenceEvent]
+) -> tuple[dict[int, set[int]], dict[int, tuple[float, int, np.ndarray]]]:
+    """Indirect injection: the documents of each event that were embedded, and each event's
+    best document as (probability, index, lexical row). Only documents with a cue are
+    embedded, as chunks, all in one pass."""
+    from detectors.embedding import get_embedder
+    from detectors.injection_lexical import document_chunks, lexical_features, suspicious
+
+    refs: list[tuple[int, int]] = []
+    texts: list[str] = []
+    for i, event in enumerate(events):
+        for j, doc in enumerate(event.context[:MAX_DOCUMENTS]):
+            if suspicious(doc.text):
+                for chunk in document_chunks(doc.text):
+                    refs.append((i, j))
+                    texts.append(chunk)
+    embedded: dict[int, set[int]] = {}
+    best: dict[int, tuple[float, int, np.ndarray]] = {}
+    if not texts:
+        return embedded, best
+    lex = lexical_features(texts)
+    probs = head.probability(_inputs(head, get_embedder().encode(texts), lex))
+    for (i, j), p, row in zip(refs, probs, lex, strict=True):
+        embedded.setdefault(i, set()).add(j)
+        if i not in best or p > best[i][0]:
+            best[i] = (float(p), j, row)
+    return embedded, best
 
 
 def _inputs(head: InjectionHead, vectors: np.ndarray, lexical: np.ndarray) -> np.ndarray:
