@@ -359,6 +359,40 @@ def benign_rag_cost(n_events: int = 200, docs_per_event: int = 4) -> dict[str, f
     }
 
 
+def demo_stream(n: int = 1500, seed: int = 7) -> dict[str, float]:
+    """The detector end to end on the demo stream's valid events (RAG documents included):
+    benign fired, recall on its ``INJECTIONS``, CPU ms/event beyond the shared embedding."""
+    from detectors.base import BatchFeatures
+    from detectors.embedding import batch_embeddings
+    from detectors.injection import InjectionDetector
+    from schemas.events import InferenceEvent
+    from streams.demo_data import INJECTIONS, generate
+
+    events = [
+        InferenceEvent.model_validate_json(m.value) for m in generate(n, seed=seed) if m.valid
+    ]
+    det = InjectionDetector()
+    fired: list[bool] = []
+    cpu = 0.0
+    for start in range(0, len(events), 64):
+        batch = events[start : start + 64]
+        features = BatchFeatures(batch)
+        batch_embeddings(batch, "user", features)
+        c0 = time.process_time()
+        fired += [s.fired for s in det.score_batch(batch, features)]
+        cpu += time.process_time() - c0
+    hit = np.array(fired)
+    attack = np.array([e.user_text in INJECTIONS for e in events])
+    return {
+        "events": len(events),
+        "with_documents": sum(bool(e.context) for e in events),
+        "injections": int(attack.sum()),
+        "benign_fired": float(hit[~attack].mean()),
+        "recall": float(hit[attack].mean()),
+        "cpu_ms_per_event": 1000 * cpu / len(events),
+    }
+
+
 # Report ---------------------------------------------------------------------------------
 
 
@@ -417,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     print("BENIGN_REQUESTS fired: " + "  ".join(f"{t} {_fmt(v)}" for t, v in bench.items()))
     rag = benign_rag_cost()
     print(f"benign RAG cost: {rag}")
+    demo = demo_stream()
+    print(f"demo stream: {demo}")
     folds = {} if args.skip_folds else cross_source()
     env = (
         f"{platform.machine()}, {os.cpu_count()} cores (shared), torch {torch.__version__}, "
@@ -432,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         "ms_per_event_fieldset": ms_field,
         "benign_requests_fired": bench,
         "benign_rag": rag,
+        "demo_stream": demo,
         "cross_source": folds,
         "threshold": threshold,
         "training_texts_checked_for_leaks": n_train,
@@ -561,6 +598,12 @@ def write_report(r: dict) -> None:
         f"ms/event wall, {rag['cpu_ms_per_event']:.2f} ms CPU; "
         f"{100 * rag['prefilter_hit_share']:.1f}% of documents passed the prefilter and were "
         f"embedded; {100 * rag['fired_share']:.1f}% of events fired.",
+        f"- Demo stream (`streams.demo_data.generate(1500, seed=7)`, "
+        f"{r['demo_stream']['events']} valid events, {r['demo_stream']['with_documents']} with "
+        f"documents, {r['demo_stream']['injections']} injections): "
+        f"{r['demo_stream']['cpu_ms_per_event']:.2f} ms CPU/event; "
+        f"{100 * r['demo_stream']['benign_fired']:.1f}% of benign events fired, "
+        f"{100 * r['demo_stream']['recall']:.0f}% of injections.",
         f"- The machine is shared (1-minute load average {r['load_average']:.1f} on "
         f"{os.cpu_count()} cores when the run ended): wall times include waiting for a core, "
         "CPU times do not.",
