@@ -59,6 +59,8 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         if name == "pii_ner":  # one redaction setting for both PII paths
             out.setdefault("redaction", det.redaction)
             out.setdefault("hash_salt", salt)
+        if name in ("pii", "pii_ner") and det.pii_policy_file is not None:
+            out.setdefault("policy", str(det.pii_policy_file))
         return out
 
     detectors = [create(name, **params(name)) for name in det.enabled]

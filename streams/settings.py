@@ -117,6 +117,12 @@ class DetectorSettings(BaseModel):
     hash_salt: SecretStr = Field(
         default=SecretStr(""), description="Salt for redaction=hash (keep it secret)."
     )
+    pii_policy_file: Path | None = Field(
+        default=None,
+        description="YAML leak policy for the pii and pii_ner detectors (default "
+        "detectors/pii_policy.yaml): which leak kinds page, allow-listed types and values, "
+        "which types are personal, identity metadata keys; per service. Validated at start-up.",
+    )
 
     @model_validator(mode="after")
     def _known(self) -> DetectorSettings:
