@@ -26,7 +26,9 @@ import orjson
 
 from detectors.drift import DriftResult
 from detectors.drift_streams import DriftBank, StreamKey
+from detectors.pii import find_all
 from detectors.pipeline import ScoredEvent, ScoringPipeline
+from detectors.redaction import pseudonym, redact_free_text
 from detectors.rules import Evaluation, RuleEngine
 from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
@@ -109,6 +111,17 @@ class ScoreHop(_Hop):
         raw = msg.value if isinstance(msg.value, bytes) else b""
         key = msg.key if isinstance(msg.key, bytes) else None
         self.metrics.inc("deadlettered", reason=reason.value)
+        # The envelope's words never quote input: an exception text or an event id may.
+        # (original_b64 keeps the bytes for replay; that topic is as sensitive as the input.)
+        message = redact_free_text(message, "deadletter.message")
+        if kw.get("errors"):
+            kw["errors"] = [
+                {**e, "msg": redact_free_text(str(e.get("msg", "")), "deadletter.errors")}
+                for e in kw["errors"]
+            ]
+        event_id = kw.get("event_id")
+        if event_id and find_all(event_id, "event_id"):
+            kw["event_id"] = pseudonym(event_id, self.pipeline.hash_salt)
         return DeadLetter.wrap(
             raw,
             reason=reason,

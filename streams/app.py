@@ -63,6 +63,9 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
             out.setdefault("policy", str(det.pii_policy_file))
         return out
 
+    if not salt and det.identifiers == "hash" and not det.store_raw_pii:
+        log.warning("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
+                    "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
     detectors = [create(name, **params(name)) for name in det.enabled]
     scanner = next((d for d in detectors if d.name == det.pii_scanner), None)
     if scanner is None:
@@ -77,6 +80,7 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         store_raw_pii=det.store_raw_pii,
         hash_salt=salt,
         embed_fields=settings.drift.fields if settings.drift.enabled else (),
+        identifiers=det.identifiers,
     )
 
 
