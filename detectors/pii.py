@@ -94,26 +94,38 @@ def _ip_ok(match: str) -> bool:
 # Values that name a secret without being one: variables, templates, placeholders, calls.
 _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:
-        [$%{<\[(]            # ${VAR}, $VAR, %VAR%, {{ tpl }}, <your-key>, [REDACTED], (none)
-      | .*[({\[\]]           # a call or an index: os.getenv(, secrets[, f"{token}"
-      | enc\[               # sops
+        \$\{ | \$\( | \{\{ | \{% | <.*>$ | \[.*\]$ | \(.*\)$   # ${VAR} $(cmd) {{ tpl }} <x> [x]
+      | %[a-z_][a-z0-9_]*%$                         # %VAR%
+      | .*[(\[]                                    # a call or an index: os.getenv(, cfg[
+      | .*\{[a-z_][a-z0-9_.]*\}                     # f"{token}"
+      | enc\[                                       # sops
       | (?:your|my|the|some|example|sample|dummy|fake|test|placeholder|redacted|changeme
           |change[_-]?me|replace[_-]?me|insert|put|enter|xxx|todo|none|null|undefined
           |true|false|secret|password|token|string|str|bytes)(?:[_\W].*)?$
-      | ([*x.#_-])\1{5,}$   # ****** or xxxxxxxx
+      | ([*x.#_-])\1{5,}$                           # ****** or xxxxxxxx
     )"""
 )
-# A dotted or snake_case identifier such as request.form, settings.SECRET_KEY or new_password
-# is code, not a value.
+# Code, not a value: a dotted name whose parts are snake_case or SCREAMING_CASE
+# (request.form, settings.SECRET_KEY, self.db.password), a snake_case variable (new_password),
+# a lowercase path naming a secret (prod/db/password).
+_NAME_PART = r"(?:[a-z_][a-z0-9_]*(?:[A-Z][a-z0-9]+)*|[A-Z_][A-Z0-9_]*)"  # snake, camel, CAPS
 _IDENTIFIER = re.compile(
-    r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|^[a-z]+(?:_[a-z0-9]+)+$"
+    rf"^{_NAME_PART}(?:\.{_NAME_PART})+$"
+    r"|^[a-z]+(?:_[a-z0-9]+)+$|^[a-z]+(?:[/.-][a-z_]+)+$"
+    r"|^\$(?:[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*)$"  # $VAR, $password
 )
 
 
 def _secret_value_ok(value: str) -> bool:
-    """A value assigned to a credential name: anything but a placeholder, a variable or code."""
+    """A value assigned to a credential name: anything but a placeholder, a variable, code, or
+    a documentation example (AWS's ``...EXAMPLE`` keys)."""
     value = value.strip("\"'`")
-    return len(value) >= 8 and not _PLACEHOLDER.match(value) and not _IDENTIFIER.match(value)
+    return (
+        len(value) >= 8
+        and "EXAMPLE" not in value
+        and not _PLACEHOLDER.match(value)
+        and not _IDENTIFIER.match(value)
+    )
 
 
 def _prose_secret_ok(value: str) -> bool:
@@ -122,11 +134,14 @@ def _prose_secret_ok(value: str) -> bool:
     return _secret_value_ok(value) and any(c.isdigit() for c in value) and len(set(body)) >= 5
 
 
+_KEY_PREFIX = re.compile(r"^[A-Za-z]+[_-](?:(?:live|test|proj|ant|api\d\d|pat)[_-])*|^SG\.")
+
+
 def _provider_key_ok(value: str) -> bool:
-    """A provider-format key, unless its random part is one repeated character
-    (``sk_test_xxxxxxxxxxxxxxxx`` in documentation)."""
-    tail = re.split(r"[_-]", value)[-1]
-    return len(set(tail)) > 1
+    """A provider-format key, unless it is a documentation example: its random part one
+    repeated character (``sk_test_xxxxxxxxxxxxxxxx``) or marked EXAMPLE."""
+    tail = _KEY_PREFIX.sub("", value)
+    return len(set(tail)) > 1 and "EXAMPLE" not in value.upper()
 
 
 def _aws_secret_ok(value: str) -> bool:
@@ -136,6 +151,7 @@ def _aws_secret_ok(value: str) -> bool:
         and any(c.islower() for c in value)
         and any(c.isdigit() for c in value)
         and not re.fullmatch(r"[0-9a-fA-F]+", value)
+        and "EXAMPLE" not in value
     )
 
 
@@ -148,11 +164,15 @@ def _token_ok(value: str) -> bool:
 # aws_secret_access_key, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, client_secret, _authToken,
 # AccountKey. The look-behind refuses a letter only, so an underscore prefix still matches.
 _SECRET_NAME = (
-    r"(?:[A-Za-z0-9]+[_.-])*"
-    r"(?:api[_-]?key|apikey|secret(?:[_-]?(?:access[_-]?)?key)?|access[_-]?key|private[_-]?key"
-    r"|account[_-]?key|signing[_-]?key|auth[_-]?token|access[_-]?token|refresh[_-]?token"
-    r"|token|password|passwd|passphrase|pwd|credentials?|client[_-]?secret)"
-    r"(?:[_.-][A-Za-z0-9]+)*"
+    r"[A-Za-z0-9_.-]*?"  # any prefix: aws_, DB_, db, smtp., x-
+    r"(?:api[_-]?key|secret(?:[_-]?(?:access[_-]?)?key)?|access[_-]?key|private[_-]?key"
+    r"|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|session[_-]?key"
+    r"|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|password|passwd|passphrase"
+    r"|pwd|credentials?|client[_-]?secret)"
+    # a suffix, unless it makes the name about the secret rather than the secret itself
+    r"(?![_.-]?(?:name|names|file|path|length|len|ttl|expiry|expires|type|header|field|env"
+    r"|var|prefix|format|id|ids|hash|hashed|url|uri|count|size|min|max|policy|rotation)\b)"
+    r"(?:[_.-]?[A-Za-z0-9]+)*?"
 )
 
 # Order matters: on overlap the earlier pattern wins (secrets before numbers, IBANs before
@@ -199,17 +219,26 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"]+:([^\s@/'\"]+)@[\w.-]+"),
         _secret_value_ok,
     ),
-    (  # key = value, key: value, "key": "value", key => value, key := value
+    (  # key = value, key: value, "key": "value", key => value, key := value, --key=value
         "SECRET",
         re.compile(
-            r"(?i)(?<![A-Za-z0-9])" + _SECRET_NAME + r"[\"']?\s{0,3}(?:[:=]|=>)\s{0,3}"
-            r"[\"'`]?([^\s\"'`,;]{8,})"
+            r"(?i)(?<![A-Za-z0-9])" + _SECRET_NAME + r"[\"']?\s{0,3}(?::=|=>|[:=])\s{0,3}"
+            r"[\"'`]?([^\s\"'`,;<]{8,})"
         ),
+        _secret_value_ok,
+    ),
+    (  # XML: <password>value</password>
+        "SECRET",
+        re.compile(r"(?i)<(" + _SECRET_NAME + r")>\s*([^<\s]{8,})\s*</\1>"),
         _secret_value_ok,
     ),
     (  # prose: "the signing secret is 8f3a91c4...", "password: is" is not a value
         "SECRET",
-        re.compile(r"(?i)(?<![A-Za-z0-9])" + _SECRET_NAME + r"\s+is\s+[\"'`]?([^\s\"'`,;]{8,})"),
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9])(?:(?:api|secret|access|private|signing|encryption)\s+key|"
+            + _SECRET_NAME
+            + r")\s+is\s+[\"'`]?([^\s\"'`,;]{8,})"
+        ),
         _prose_secret_ok,
     ),
     (  # an AWS secret access key on its own: exactly 40 base64 characters
@@ -275,7 +304,7 @@ def find_pii(text: str, field: str) -> list[Finding]:
         return []
     candidates: list[tuple[int, int, int, str]] = []
     for rank, (kind, pattern, check) in enumerate(_PATTERNS):
-        group = 1 if pattern.groups else 0  # a pattern with a group redacts only the value
+        group = pattern.groups  # a pattern with groups redacts only the last: the value
         for m in pattern.finditer(text):
             if kind == "IBAN_CODE":
                 span = _iban_spans(text, m)
