@@ -420,8 +420,9 @@ def redact_event(
 
 #: Regions whose phone numbering plans are checked (presidio's PhoneRecognizer default set).
 PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
-# A run of digits with phone separators, optionally opened by "+" or "(".
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+(])[+(]?\d[\d ().-]{4,20}\d(?!\d)")
+# A run of digits with phone separators, optionally opened by "+" or "(", standing alone: not
+# glued to letters or to more of a hyphenated code (a UUID's "04488396-642f").
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+(-])[+(]?\d[\d ().-]{4,20}\d(?![\w])(?!-\w)")
 
 
 def find_phones(

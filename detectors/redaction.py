@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from detectors.pii import find_all, redact_text
+from detectors.pii import find_all, find_pii, redact_text
 from schemas.events import InferenceEvent
 
 __all__ = ["IDENTIFIER_FIELDS", "IdentifierMode", "pseudonym", "redact_free_text", "scrub_event"]
@@ -134,13 +134,15 @@ def scrub_event(
             return alias
         if _scanned(path, is_key):
             return text
-        found = find_all(text, ".".join(map(str, path)))
-        if not found:
-            return text
-        if top == "event_id":
+        if top == "event_id":  # machine-made: only unmistakable PII (no national phone forms)
+            if not find_pii(text, "event_id"):
+                return text
             alias = pseudonym(text, salt)
             replaced[text] = alias
             return alias
+        found = find_all(text, ".".join(map(str, path)))
+        if not found:
+            return text
         for f in found:
             replaced[text[f.start : f.end]] = f"<{f.type}>"
         return redact_text(text, found)

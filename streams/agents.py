@@ -26,7 +26,7 @@ import orjson
 
 from detectors.drift import DriftResult
 from detectors.drift_streams import DriftBank, StreamKey
-from detectors.pii import find_all
+from detectors.pii import find_pii
 from detectors.pipeline import ScoredEvent, ScoringPipeline
 from detectors.redaction import pseudonym, redact_free_text
 from detectors.rules import Evaluation, RuleEngine
@@ -120,7 +120,7 @@ class ScoreHop(_Hop):
                 for e in kw["errors"]
             ]
         event_id = kw.get("event_id")
-        if event_id and find_all(event_id, "event_id"):
+        if event_id and find_pii(event_id, "event_id"):
             kw["event_id"] = pseudonym(event_id, self.pipeline.hash_salt)
         return DeadLetter.wrap(
             raw,
