@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -34,10 +35,18 @@ def iban(country: str, bban: str) -> str:
     return f"{country}{98 - number % 97:02d}{bban}"
 
 
-ibans = st.builds(
-    iban,
-    st.sampled_from(["GB", "DE", "FR", "NL"]),
-    st.text(string.ascii_uppercase[:6] + string.digits, min_size=14, max_size=22),
+#: BBAN length per country (the IBAN is 4 longer), as the ISO 13616 registry has them.
+BBAN_LENGTHS = {"GB": 18, "DE": 18, "FR": 23, "NL": 14, "IT": 23, "ES": 20}
+ibans = st.sampled_from(sorted(BBAN_LENGTHS)).flatmap(
+    lambda country: st.builds(
+        iban,
+        st.just(country),
+        st.text(
+            string.ascii_uppercase[:6] + string.digits,
+            min_size=BBAN_LENGTHS[country],
+            max_size=BBAN_LENGTHS[country],
+        ),
+    )
 )
 
 
@@ -157,3 +166,56 @@ def test_redaction_never_leaves_the_raw_span(pieces: list[str], mode: str) -> No
     assert len(found) == len(pieces)
     for f in found:
         assert text[f.start : f.end] not in redacted
+
+
+@settings(max_examples=100, deadline=None)
+@given(code=ibans, before=FILLER)
+def test_space_separated_iban_is_one_iban_never_a_card(code: str, before: str) -> None:
+    """An IBAN printed in groups of four is found whole, even when capitals follow it."""
+    spaced = " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+    assert kinds(f"{before} {spaced} BIC NWBKGB2L") == [("IBAN_CODE", spaced)]
+
+
+SECRET_VALUE = "tR9vB2kLmX4qZ8wN1pY6sD3fG7hJ0cV5uE2iO8aK"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "aws_secret_access_key = {v}",
+        "AWS_SECRET_ACCESS_KEY={v}",
+        "export DB_PASSWORD={v}",
+        "client_secret: {v}",
+        '{{"clientSecret": "{v}"}}',
+        'dbPassword := "{v}"',
+        "<password>{v}</password>",
+        "Authorization: Bearer {v}",
+        "postgres://app:{v}@db.internal:5432/app",
+        "the signing secret is {v}",
+        "{v}",
+    ],
+)
+def test_secret_forms_of_issue_11_are_found(template: str) -> None:
+    """Names after an underscore, camelCase, YAML/JSON/XML, headers, URLs, prose, bare AWS."""
+    text = template.format(v=SECRET_VALUE)
+    assert [(k, v) for k, v in kinds(text) if k in ("SECRET", "API_KEY")] == [
+        (kinds(text)[0][0], SECRET_VALUE)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'api_key = os.getenv("API_KEY")',
+        "password: ${DB_PASSWORD}",
+        "AWS_SECRET_ACCESS_KEY=<your-secret-key>",
+        "STRIPE_API_KEY=sk_test_xxxxxxxxxxxxxxxxxxxxxxxx",
+        'headers = {"Authorization": f"Bearer {token}"}',
+        "postgres://user:password@localhost:5432/app",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "password = self.password",
+        "db_password: ENC[AES256_GCM,data:8fK2m==,iv:Qx1==]",
+    ],
+)
+def test_code_that_talks_about_secrets_holds_none(text: str) -> None:
+    assert [k for k, _ in kinds(text) if k in ("SECRET", "API_KEY", "PRIVATE_KEY")] == []
