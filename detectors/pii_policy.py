@@ -201,13 +201,14 @@ class LeakPolicy:
         prompt = event.prompt_text
         prompt_l = prompt.lower()
         docs = [d.text for d in event.context]
-        identity = self._identity(event)
+        pasted_l = _user_text(event).lower()
+        identity = self._identity(event, findings)
         allowed = {v.lower() for v in self.allow_values}
         out: list[Leak] = []
         for f in spans:
             value = response[f.start : f.end]
-            kind = self._kind(f.type, value, f.start, f.end, response, prompt_l, docs,
-                              identity, allowed)  # fmt: skip
+            kind = self._kind(f.type, value, f.start, f.end, response, prompt_l, pasted_l,
+                              docs, identity, allowed)  # fmt: skip
             if kind is None:
                 continue
             leak_kind, source = kind
@@ -226,6 +227,7 @@ class LeakPolicy:
         end: int,
         response: str,
         prompt_l: str,
+        pasted_l: str,
         docs: list[str],
         identity: list[str],
         allowed: set[str],
@@ -234,8 +236,10 @@ class LeakPolicy:
             return None
         if typ in SECRET_TYPES:
             raw = _norm(typ, value)
-            if raw and raw.lower() in prompt_l:
+            if raw and raw.lower() in pasted_l:
                 return None  # the user pasted it in this prompt
+            if raw and raw.lower() in prompt_l:  # an operator's system or tool message
+                return "secret", "prompt"
             src = next((f"context[{i}]" for i, d in enumerate(docs) if raw in d), "none")
             return "secret", src
         if typ not in self.personal_types:
@@ -260,8 +264,9 @@ class LeakPolicy:
             return None
         return "not_in_any_input", "none"
 
-    def _identity(self, event: InferenceEvent) -> list[str]:
-        """Strings that name the requester: the user id and the identity metadata values."""
+    def _identity(self, event: InferenceEvent, findings: Sequence[Any]) -> list[str]:
+        """Strings that name the requester: the user id, the identity metadata values, and
+        what the user says is theirs in the prompt ("my email is ...", "I'm Jane Doe")."""
         out = []
         if event.user_id and len(event.user_id) >= 3:
             out.append(event.user_id)
@@ -269,6 +274,16 @@ class LeakPolicy:
             value = event.metadata.get(key)
             if value and len(value) >= 3:
                 out.append(value)
+        texts = _user_fields(event)
+        for f in findings:
+            text = texts.get(f.field)
+            if text is None or f.type in SECRET_TYPES:
+                continue
+            before = text[max(0, f.start - 40) : f.start]
+            if _FIRST_PERSON.search(before) and not _SOMEONE_ELSE.search(before):
+                out.append(text[f.start : f.end])
+        for text in texts.values():
+            out.extend(m.group(1) for m in _SELF_NAME.finditer(text))
         return out
 
     def _public(
@@ -319,6 +334,30 @@ class LeakPolicy:
 
     def merged(self, overrides: Mapping[str, Any]) -> LeakPolicy:
         return replace(self, **overrides)
+
+
+# "my email is", "I'm on", "reach me at": the value that follows is the requester's own...
+_FIRST_PERSON = re.compile(r"(?i)\b(?:my|mine|i am|i'm|me at|me on|me via)\b")
+# ...unless it is someone else's that the requester holds ("my brother's email").
+_SOMEONE_ELSE = re.compile(
+    r"(?i)\b(?:brother|sister|friend|wife|husband|partner|colleague|neighbou?r|mother|father"
+    r"|mum|mom|dad|son|daughter|boss|manager|client|customer|tenant|landlord)(?:'s|s')?\b"
+)
+_SELF_NAME = re.compile(
+    r"(?:\b[Ii](?:'m| am)|\b[Mm]y name is|\b[Tt]his is)\s+"
+    r"([A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+){1,2})"
+)
+
+
+def _user_fields(event: InferenceEvent) -> dict[str, str]:
+    """What the user wrote: the text prompt, or the chat prompt's user messages, by field."""
+    if isinstance(event.prompt, str):
+        return {"prompt": event.prompt}
+    return {f"prompt[{i}]": m.content for i, m in enumerate(event.prompt) if m.role == "user"}
+
+
+def _user_text(event: InferenceEvent) -> str:
+    return "\n".join(_user_fields(event).values())
 
 
 def _looks(typ: str, value: str) -> bool:
