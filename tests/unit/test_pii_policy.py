@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from detectors.pii import RegexPIIDetector
-from detectors.pii_policy import LeakPolicy, PolicyFileError, load_policy
+from detectors.pii_policy import LeakPolicy
+from detectors.pii_policy_file import PolicyFileError, load_policy
 from schemas.events import ChatMessage, ContextDocument, InferenceEvent
 
 SECRET = "sk-proj-Hk29aLmQ7xVbN3pR8tYw2ZcF5jD1eG6u"

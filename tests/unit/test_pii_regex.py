@@ -8,7 +8,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from detectors.pii import _PLACEHOLDER, _luhn, find_pii, redact_text
+from detectors.pii import find_pii, redact_text
+from detectors.pii_patterns import _PLACEHOLDER, luhn
 
 FILLER = st.sampled_from(["please check", "the value is", "see", "ok:", "note that"])
 
@@ -16,7 +17,7 @@ FILLER = st.sampled_from(["please check", "the value is", "see", "ok:", "note th
 def luhn_complete(body: str) -> str:
     """``body`` plus the check digit that makes it Luhn-valid."""
     for d in "0123456789":
-        if _luhn(body + d):
+        if luhn(body + d):
             return body + d
     raise AssertionError("unreachable: one digit always completes a Luhn number")
 
@@ -68,7 +69,7 @@ def test_luhn_valid_card_is_found(card: str, before: str, sep: str) -> None:
 def test_luhn_invalid_card_is_not_found(card: str, delta: int) -> None:
     """Changing the check digit breaks Luhn, and the number is no longer a card."""
     wrong = card[:-1] + str((int(card[-1]) + delta) % 10)
-    assert not _luhn(wrong)
+    assert not luhn(wrong)
     assert "CREDIT_CARD" not in {k for k, _ in kinds(f"number {wrong} here")}
 
 
