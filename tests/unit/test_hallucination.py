@@ -361,3 +361,18 @@ def test_invalid_parameters_are_rejected_with_their_name_and_value(params, messa
     """Each bad parameter raises a ValueError naming it and its value."""
     with pytest.raises(ValueError, match=message):
         HallucinationDetector(**params)
+
+
+def test_quoted_claim_reaches_storage_with_its_pii_redacted():
+    """Through the scoring pipeline the weakest claim is quoted, but an e-mail address in it
+    (not in the context, so a leak) is replaced before anything is stored."""
+    from detectors.pii import RegexPIIDetector
+    from detectors.pipeline import ScoringPipeline
+
+    event = _event(0, "Its head office is in Mumbai; write to ravi.k@oberoi-mail.example now.")
+    [scored], failed = ScoringPipeline([RegexPIIDetector(), HallucinationDetector()]).score([event])
+    assert failed == []
+    signal = next(s for s in scored.signals if s.detector == "hallucination")
+    assert "Its head office is in Mumbai; write to" in signal.reason
+    assert "ravi.k@oberoi-mail.example" not in signal.reason
+    assert "ravi.k@oberoi-mail.example" not in json.dumps(signal.detail)
