@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from detectors.base import BatchFeatures, Detector, ModelIntegrityError, verified_bytes
+from detectors.cache import ModelCache
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -50,7 +49,7 @@ HEAD_FORMATS = (LINEAR_FORMAT, ENSEMBLE_FORMAT)
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _TOKEN = re.compile(TOKEN_PATTERN)
 
-_head_lock = threading.Lock()
+_heads: ModelCache[str, dict[str, Any]] = ModelCache()
 
 
 def _ngrams(text: str) -> set[str]:
@@ -78,7 +77,6 @@ def head_probabilities(
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
 
 
-@lru_cache(maxsize=8)
 def _read_head(path: str) -> dict[str, Any]:
     raw = Path(path).read_bytes()
     if Path(path) == HEAD_PATH:
@@ -93,8 +91,8 @@ def _read_head(path: str) -> dict[str, Any]:
 
 def load_head(path: str | Path | None = None) -> dict[str, Any]:
     """The head as a dict (see ``HEAD_FORMATS``); the packaged one is hash-checked."""
-    with _head_lock:
-        return _read_head(str(Path(path).resolve() if path is not None else HEAD_PATH))
+    key = str(Path(path).resolve() if path is not None else HEAD_PATH)
+    return _heads.get(key, lambda: _read_head(key))
 
 
 class ToxicityDetector(Detector):

@@ -14,14 +14,7 @@ from typing import Any
 
 import faust
 
-from detectors.base import create
-from detectors.drift_streams import DriftBank
-from detectors.embedding import configure as configure_embedding
-from detectors.pii import RegexPIIDetector
-from detectors.pipeline import ScoringPipeline
-from detectors.rules import DEFAULT_RULES_FILE, Rule, RuleEngine, RuleSet, load_rules
-from sinks.clickhouse import ClickHouseSink
-from sinks.notify import (
+from alerting.channels import (
     AlertmanagerNotifier,
     MemoryNotifier,
     Notifier,
@@ -29,7 +22,16 @@ from sinks.notify import (
     SlackNotifier,
     WebhookNotifier,
 )
-from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
+from alerting.engine import RuleEngine
+from alerting.rulefile import DEFAULT_RULES_FILE, load_rules
+from alerting.rules import RuleSet
+from detectors.base import create
+from detectors.drift.bank import DriftBank
+from detectors.embedding import configure as configure_embedding
+from detectors.pii import RegexPIIDetector
+from detectors.pipeline import ScoringPipeline
+from sinks.clickhouse import ClickHouseSink
+from streams.agents import EvaluateRules, NotifyAlerts, ScoreEvents, wire
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.topics import TOPIC_NAMES, declare
@@ -39,7 +41,6 @@ __all__ = [
     "build",
     "build_notifiers",
     "build_pipeline",
-    "default_rules",
     "load_ruleset",
     "ensure_topics",
     "kafka_credentials",
@@ -59,8 +60,13 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         if name == "pii_ner":  # one redaction setting for both PII paths
             out.setdefault("redaction", det.redaction)
             out.setdefault("hash_salt", salt)
+        if name in ("pii", "pii_ner") and det.pii_policy_file is not None:
+            out.setdefault("policy", str(det.pii_policy_file))
         return out
 
+    if not salt and det.identifiers == "hash" and not det.store_raw_pii:
+        log.warning("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
+                    "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
     detectors = [create(name, **params(name)) for name in det.enabled]
     scanner = next((d for d in detectors if d.name == det.pii_scanner), None)
     if scanner is None:
@@ -75,6 +81,7 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         store_raw_pii=det.store_raw_pii,
         hash_salt=salt,
         embed_fields=settings.drift.fields if settings.drift.enabled else (),
+        identifiers=det.identifiers,
     )
 
 
@@ -82,14 +89,10 @@ CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
-    """The rules file (default: detectors/alert_rules.yaml), validated; ``${name}`` values
+    """The rules file (default: alerting/alert_rules.yaml), validated; ``${name}`` values
     read the monitor settings. Raises ``RuleFileError`` naming the file, rule and key."""
     m = settings.monitor
     return load_rules(m.rules_file or DEFAULT_RULES_FILE, m.model_dump(), channels=CHANNELS)
-
-
-def default_rules(settings: Settings) -> list[Rule]:
-    return list(load_ruleset(settings).rules)
 
 
 def build_notifiers(alerts: AlertSettings) -> list[Notifier]:
@@ -169,8 +172,8 @@ class Built:
     sink: ClickHouseSink
     pipeline: ScoringPipeline
     metrics: Metrics
-    score: ScoreHop
-    monitor: MonitorHop
+    score: ScoreEvents
+    monitor: EvaluateRules
 
 
 def build(settings: Settings) -> Built:
@@ -181,23 +184,7 @@ def build(settings: Settings) -> Built:
         )
         raise ValueError(msg)
     k = settings.kafka
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
-        broker_credentials=kafka_credentials(k),
-        store="memory://",
-        topic_partitions=k.partitions,
-        topic_replication_factor=k.replication_factor,
-        broker_session_timeout=k.session_timeout_s,
-        broker_heartbeat_interval=k.heartbeat_interval_s,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_in_thread=False,
-        producer_acks=-1,
-        stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
-    )
+    app = _faust_app(settings)
     topics = declare(app, k)
     metrics = Metrics()
     sink = ClickHouseSink(settings.clickhouse)
@@ -216,14 +203,46 @@ def build(settings: Settings) -> Built:
         drift = DriftBank(
             settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
         )
-    score = ScoreHop(
+    score = ScoreEvents(
         settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
     )
-    monitor = MonitorHop(engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s)
-    notify = NotifyHop(
+    monitor = EvaluateRules(
+        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s
+    )
+    notify = NotifyAlerts(
         notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
     )
     wire(app, settings, topics, score, monitor, notify)
+
+    _pages(app, settings, metrics)
+    _store_pages(app, sink, metrics)
+    return Built(app, sink, pipeline, metrics, score, monitor)
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    """The faust app for these Kafka settings: at-least-once, acks from every replica."""
+    k = settings.kafka
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
+        broker_credentials=kafka_credentials(k),
+        store="memory://",
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        broker_session_timeout=k.session_timeout_s,
+        broker_heartbeat_interval=k.heartbeat_interval_s,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
+    )
+
+
+def _pages(app: faust.App, settings: Settings, metrics: Metrics) -> None:
+    """``/healthz``, ``/stats`` (JSON counters) and ``/metrics`` (Prometheus)."""
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -237,4 +256,9 @@ def build(settings: Settings) -> Built:
     async def prometheus(web: Any, request: Any) -> Any:
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
-    return Built(app, sink, pipeline, metrics, score, monitor)
+
+def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics) -> None:
+    """The store over HTTP (``/api/...``, streams.api) and the live page (``/``)."""
+    from streams import api, live
+
+    live.mount(app, api.mount(app, sink), metrics)

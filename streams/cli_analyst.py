@@ -25,14 +25,18 @@ __all__ = ["cmd_query", "cmd_report", "register"]
 def _settings(settings: ClickHouseSettings | None) -> ClickHouseSettings:
     if settings is not None:
         return settings
-    from streams.settings import Settings
+    from streams.settings import load_settings
 
-    return Settings().clickhouse
+    return load_settings().clickhouse
 
 
-def _sink(settings: ClickHouseSettings) -> ClickHouseSink:
-    sink = ClickHouseSink(settings)
-    if settings.embedded:  # our own data directory: bring the schema up to date first
+def _sink(settings: ClickHouseSettings, command: str = "infersight query") -> ClickHouseSink:
+    """The store: through the running worker that owns an embedded directory, else the
+    directory itself (schema brought up to date first) or the configured server."""
+    from streams.remote import open_store
+
+    sink = open_store(settings, command)
+    if settings.embedded:  # a no-op through a worker: it migrated when it started
         sink.migrate()
     return sink
 
@@ -57,7 +61,8 @@ def _list_queries() -> str:
 
 def cmd_query(args: argparse.Namespace, settings: ClickHouseSettings | None = None) -> int:
     """Run a named query and print it in ``args.format``."""
-    from sinks.queries import QueryError, format_result, run_query
+    from sinks.queries import QueryError, run_query
+    from sinks.tables import format_result
 
     if args.list or not args.name:
         print(_list_queries())
@@ -85,9 +90,13 @@ def cmd_report(args: argparse.Namespace, settings: ClickHouseSettings | None = N
     today = datetime.now(UTC).date()
     until = args.until or today
     since = args.since or until - timedelta(days=args.days - 1)
-    sink = _sink(_settings(settings))
+    sink = _sink(_settings(settings), "infersight report")
     try:
-        out = render_report(sink, args.out, since, until, service=args.service or ALL_SERVICES)
+        refresh = getattr(sink, "refresh_rollups", None)  # through a worker: its own call
+        if refresh is not None:
+            refresh()
+        out = render_report(sink, args.out, since, until, service=args.service or ALL_SERVICES,
+                            refresh=refresh is None)  # fmt: skip
     except ValueError as exc:
         print(f"infersight report: {exc}", file=sys.stderr)
         return 2

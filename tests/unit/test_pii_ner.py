@@ -1,8 +1,6 @@
-"""NERPIIDetector: names by presidio+spaCy, leakage vs echo, presidio redaction, shared checks."""
+"""NERPIIDetector: names by presidio+spaCy, leakage vs echo, presidio redaction."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 
@@ -61,16 +59,42 @@ def test_names_in_response_are_flagged_by_ner(det: NERPIIDetector) -> None:
 
 
 def test_exact_fired_and_scores_on_seeded_batch(signals) -> None:  # type: ignore[no-untyped-def]
-    """Fired and score per event: only the unseen name, place and phone leak."""
+    """Fired and score per event: only the phone number from nowhere leaks. A public
+    figure's name and a city from nowhere are not personal data leaks (leak policy)."""
     assert [(s.event_id, s.fired, s.score) for s in signals] == [
         ("e0", False, 0.0),
-        ("e1", True, 2.0),
+        ("e1", False, 0.0),
         ("e2", False, 0.0),
         ("e3", True, 1.0),
         ("e4", False, 0.0),
     ]
-    assert signals[1].detail["leaked_types"] == ["LOCATION", "PERSON"]
     assert signals[3].detail["leaked_types"] == ["PHONE_NUMBER"]
+    assert signals[3].detail["kind"] == "not_in_any_input"
+    assert signals[3].detail["severity"] == "warning"
+
+
+def test_a_name_copied_from_another_persons_record_leaks(det: NERPIIDetector) -> None:
+    """A name taken from a retrieved record that is not the requester's is a
+    third_party_from_context leak; the payer's name on the requester's own statement is not."""
+    from schemas.events import ContextDocument
+
+    leak = InferenceEvent(
+        service="s", model="m", event_id="n1", user_id="emp-511",
+        prompt="Is anyone else on the team on a performance plan?",
+        context=[ContextDocument(text="Active PIPs (HR confidential): Steven Clarke (engineering).")],
+        response="Yes, Steven Clarke in engineering is on a plan.",
+    )  # fmt: skip
+    own = InferenceEvent(
+        service="s", model="m", event_id="n2", user_id="mgonzalez",
+        metadata={"customer_name": "Maria Gonzalez"},
+        prompt="Who sent me money last week?",
+        context=[ContextDocument(text="Account owner: Maria Gonzalez\n10/14 ZELLE FROM David Park +1,200.00")],
+        response="That was a Zelle transfer from David Park.",
+    )  # fmt: skip
+    fired = det.score_batch([leak, own])
+    assert [s.fired for s in fired] == [True, False]
+    assert fired[0].detail["kind"] == "third_party_from_context"
+    assert "context[0]" in fired[0].reason and "Steven" not in fired[0].reason
 
 
 def test_echoed_name_is_not_a_leak(signals) -> None:  # type: ignore[no-untyped-def]
@@ -181,7 +205,7 @@ def test_bad_parameters_are_rejected_by_name(params: dict, needle: str) -> None:
         NERPIIDetector(**params)
 
 
-# --- the shared detector checks -----------------------------------------------------------
+# --- more of the detector (the shared checks: test_detector_checks.py) ----------------
 
 
 def test_registry_builds_a_drop_in_scanner() -> None:
@@ -191,18 +215,6 @@ def test_registry_builds_a_drop_in_scanner() -> None:
     assert (d.name, d.source) == ("pii_ner", "ner")
 
 
-def test_score_batch_is_pure(det: NERPIIDetector, signals) -> None:  # type: ignore[no-untyped-def]
-    """Scoring the same batch again gives identical signals."""
-    assert det.score_batch(EVENTS) == signals
-
-
-def test_one_signal_per_event_in_order_with_nonnegative_scores(signals) -> None:  # type: ignore[no-untyped-def]
-    """One signal per event, in order, each score >= 0."""
-    assert [s.event_id for s in signals] == [e.event_id for e in EVENTS]
-    assert all(s.score >= 0 for s in signals)
-    assert {s.detector for s in signals} == {"pii_ner"}
-
-
 def test_repr_shows_parameters_but_not_the_salt() -> None:
     """repr lists every parameter; the hash salt is masked."""
     d = NERPIIDetector(context_words=4, redaction="hash", hash_salt="0123456789abcdef")
@@ -210,15 +222,3 @@ def test_repr_shows_parameters_but_not_the_salt() -> None:
     assert text.startswith("NERPIIDetector(min_leaks=1, entities=(")
     assert "context_words=4" in text and "redaction='hash'" in text
     assert "hash_salt='***'" in text and "0123456789abcdef" not in text
-
-
-def test_pickling_round_trips(det: NERPIIDetector, signals) -> None:  # type: ignore[no-untyped-def]
-    """A pickled detector scores like the original (the engine is per process, not pickled)."""
-    clone = pickle.loads(pickle.dumps(det))
-    assert repr(clone) == repr(det)
-    assert clone.score_batch(EVENTS) == signals
-
-
-def test_docstring_has_examples() -> None:
-    """The class docstring carries an Examples section."""
-    assert "Examples\n    --------" in (NERPIIDetector.__doc__ or "")
