@@ -84,13 +84,17 @@ class TokenUsage(_Inbound):
     ``input_tokens`` counts *all* input tokens, cached ones included (the OpenTelemetry and
     genai-prices convention); ``cache_read_tokens`` and ``cache_write_tokens`` say how many of
     them were read from or written to the provider's prompt cache, so they can never exceed
-    ``input_tokens`` together.
+    ``input_tokens`` together. Likewise ``output_tokens`` counts *all* output tokens, and
+    ``reasoning_tokens`` (``gen_ai.usage.reasoning.output_tokens``, OpenAI's
+    ``completion_tokens_details.reasoning_tokens``) says how many of them were the model's
+    hidden reasoning: a subset, never added on top.
     """
 
     input_tokens: TokenCount = 0
     output_tokens: TokenCount = 0
     cache_read_tokens: TokenCount = 0
     cache_write_tokens: TokenCount = 0
+    reasoning_tokens: TokenCount = 0
 
     @model_validator(mode="after")
     def _cached_within_input(self) -> TokenUsage:
@@ -99,6 +103,12 @@ class TokenUsage(_Inbound):
                 f"cache_read_tokens ({self.cache_read_tokens}) + cache_write_tokens "
                 f"({self.cache_write_tokens}) exceed input_tokens ({self.input_tokens}); "
                 "input_tokens must include cached tokens"
+            )
+            raise ValueError(msg)
+        if self.reasoning_tokens > self.output_tokens:
+            msg = (
+                f"reasoning_tokens ({self.reasoning_tokens}) exceed output_tokens "
+                f"({self.output_tokens}); output_tokens must include reasoning tokens"
             )
             raise ValueError(msg)
         return self

@@ -151,6 +151,7 @@ SELECT
     sum(r.input_tokens) AS input_tokens,
     sum(r.output_tokens) AS output_tokens,
     sum(r.cache_read_tokens) AS cache_read_tokens,
+    sum(r.reasoning_tokens) AS reasoning_tokens,
     sum(r.cost_usd) AS cost_usd
 FROM rollup_events_hour AS r FINAL
 WHERE hour >= toDateTime({since:Date}, 'UTC')
