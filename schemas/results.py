@@ -134,6 +134,7 @@ class ReasonCode(StrEnum):
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
     SCHEMA_VIOLATION = "schema_violation"
     SCORING_FAILED = "scoring_failed"
+    INVALID_OTLP = "invalid_otlp"
 
 
 class DeadLetter(_Result):

@@ -145,15 +145,17 @@ def aiokafka_security(kafka: KafkaSettings) -> dict[str, Any]:
     return out
 
 
-async def ensure_topics(kafka: KafkaSettings) -> list[str]:
-    """Create every topic that does not exist yet; returns the ones created."""
+async def ensure_topics(kafka: KafkaSettings, extra: tuple[str, ...] = ()) -> list[str]:
+    """Create every topic that does not exist yet (and the ``extra`` names, such as the
+    OTLP spans topic); returns the ones created."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap, **aiokafka_security(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [kafka.topic(n) for n in TOPIC_NAMES if kafka.topic(n) not in existing]
+        names = dict.fromkeys([*TOPIC_NAMES, *extra])
+        wanted = [kafka.topic(n) for n in names if kafka.topic(n) not in existing]
         if wanted:
             await admin.create_topics(
                 [NewTopic(n, kafka.partitions, kafka.replication_factor) for n in wanted]
@@ -224,6 +226,13 @@ def build(settings: Settings) -> Built:
         notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
     )
     wire(app, settings, topics, score, monitor, notify)
+    if settings.otel.enabled:  # OTel GenAI spans: scored by the same pipeline, same sink
+        from streams.otel import ScoreSpans, wire_spans
+
+        spans = ScoreSpans(
+            settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
+        )
+        wire_spans(app, settings, spans)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

@@ -55,7 +55,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    created = asyncio.run(ensure_topics(settings.kafka))
+    otlp = (settings.otel.topic,) if settings.otel.enabled else ()
+    created = asyncio.run(ensure_topics(settings.kafka, otlp))
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
     asyncio.set_event_loop(asyncio.new_event_loop())

@@ -212,7 +212,7 @@ def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
         print(
             f"broker: {bootstrap}   alerts webhook: {settings.alerts.webhook_url}", file=sys.stderr
         )
-        asyncio.run(ensure_topics(settings.kafka))
+        asyncio.run(ensure_topics(settings.kafka, (settings.otel.topic,)))
         try:
             worker = WorkerProcess(settings, data_dir / "worker.log").start()
             # From 60% on, the support bot's users ask about finance: drift to be caught.

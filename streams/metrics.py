@@ -31,6 +31,9 @@ class Metrics:
         "batch_retries": "Batches retried after a failure in a hop.",
         "drift_windows": "Embedding windows tested for drift.",
         "drift_failures": "Batches whose drift update failed (stream went on).",
+        "otlp_spans_received": "Spans read from the OTLP traces topic.",
+        "otlp_spans_skipped": "Spans that are not one LLM call, by reason.",
+        "otlp_events": "GenAI spans mapped onto events.",
     }
 
     def __init__(self) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "IngestSettings",
     "KafkaSettings",
     "MonitorSettings",
+    "OtelSettings",
     "Settings",
 ]
 
@@ -76,6 +77,28 @@ class IngestSettings(BaseModel):
     batch_size: int = Field(default=256, ge=1, le=100_000, description="Events per micro-batch.")
     batch_within_s: float = Field(
         default=1.0, gt=0, description="Longest wait to fill a micro-batch."
+    )
+
+
+class OtelSettings(BaseModel):
+    """OpenTelemetry GenAI spans in (schemas/otel.py): the topic the Collector's kafkaexporter
+    writes traces to, read beside llm.inference.v1 and scored the same way."""
+
+    enabled: bool = Field(default=True, description="Consume OTLP spans from `topic`.")
+    topic: str = Field(
+        default="otlp_spans",
+        description="kafkaexporter's traces topic (its default: otlp_spans); the Kafka topic "
+        "prefix applies as to every topic.",
+    )
+    encoding: Literal["auto", "otlp_proto", "otlp_json"] = Field(
+        default="auto",
+        description="kafkaexporter's encoding: otlp_proto (its default) or otlp_json; auto "
+        "tells them apart per message.",
+    )
+    max_message_bytes: int = Field(
+        default=16 * 1_048_576,
+        ge=1024,
+        description="Larger exported batches are dead-lettered (oversized).",
     )
 
 
@@ -264,6 +287,7 @@ class Settings(BaseSettings):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
 
     @field_validator("app_id")
     @classmethod

@@ -41,7 +41,7 @@ def create_topics(settings: Settings) -> None:
     with the broker's default instead)."""
     from streams.app import ensure_topics
 
-    asyncio.run(ensure_topics(settings.kafka))
+    asyncio.run(ensure_topics(settings.kafka, (settings.otel.topic,)))
 
 
 def start_worker(settings: Settings, name: str = "worker") -> WorkerProcess:
