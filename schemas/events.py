@@ -242,15 +242,30 @@ class UserFeedback(_Inbound):
     event_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         description="The InferenceEvent this feedback is about."
     )
-    score: float | None = Field(default=None, description="Numeric rating, e.g. -1..1 or 1..5.")
+    thumbs: Literal["up", "down"] | None = Field(default=None, description="Thumbs up or down.")
+    score: float | None = Field(
+        default=None, allow_inf_nan=False, description="Numeric rating, e.g. -1..1 or 1..5."
+    )
     label: ShortText | None = Field(default=None, description="e.g. thumbs_up, wrong, unsafe.")
-    comment: Annotated[str, Field(max_length=10_000)] | None = None
-    user_id: ShortText | None = None
+    comment: Annotated[str, Field(max_length=10_000)] | None = Field(
+        default=None, description="Free text; redacted like every text before storage."
+    )
+    user_id: ShortText | None = Field(
+        default=None, description="Who judged. One judgement per (event_id, user_id) is kept: "
+        "the latest by timestamp."
+    )
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    _nul = field_validator("event_id", "label", "comment", "user_id")(_reject_nul)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return InferenceEvent._utc(value)
 
     @model_validator(mode="after")
     def _has_judgement(self) -> UserFeedback:
-        if self.score is None and self.label is None and not self.comment:
-            msg = "feedback needs at least one of score, label or comment"
+        if self.thumbs is None and self.score is None and self.label is None and not self.comment:
+            msg = "feedback needs at least one of thumbs, score, label or comment"
             raise ValueError(msg)
         return self

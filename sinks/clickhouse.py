@@ -335,6 +335,11 @@ class ClickHouseSink:
         if rows:
             self.client.insert(table, rows, column_names=columns)
 
+    def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        """Insert ``rows`` (lists in ``columns`` order) under the sink's lock."""
+        with self._lock:
+            self._insert(table, rows, columns)
+
     def write_results(
         self,
         scored: Sequence[ScoredEvent],

@@ -352,6 +352,27 @@ def _price_cache_savings(result: QueryResult) -> QueryResult:
     return QueryResult([*result.columns, "saved_usd"], rows)
 
 
+def _feedback_queries() -> list[NamedQuery]:
+    from sinks.queries_feedback import FEEDBACK_BY_MODEL, NEGATIVE_FEEDBACK
+
+    return [
+        NamedQuery(
+            "feedback_by_model",
+            "User feedback per day, service and model: judgements, negative rate, avg score",
+            FEEDBACK_BY_MODEL,
+            (SINCE, UNTIL, SERVICE),
+            requires=("feedback",),
+        ),
+        NamedQuery(
+            "negative_feedback",
+            "Calls users judged negatively, newest first, with comment and answer (redacted)",
+            NEGATIVE_FEEDBACK,
+            (SINCE, UNTIL, SERVICE, Param("limit", "UInt32", 50, "at most this many rows")),
+            requires=("feedback",),
+        ),
+    ]
+
+
 QUERIES: dict[str, NamedQuery] = {
     q.name: q
     for q in [
@@ -420,6 +441,7 @@ QUERIES: dict[str, NamedQuery] = {
             (SINCE, UNTIL, SERVICE),
             post=_price_cache_savings,
         ),
+        *_feedback_queries(),
     ]
 }
 

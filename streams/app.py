@@ -233,6 +233,12 @@ def build(settings: Settings) -> Built:
             settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
         )
         wire_spans(app, settings, spans)
+    from streams.feedback import StoreFeedback, wire_feedback  # llm.feedback.v1 → feedback
+
+    feedback = StoreFeedback(
+        settings, pipeline, sink, topics, metrics, sink_executor, model_executor
+    )
+    wire_feedback(app, topics, feedback)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

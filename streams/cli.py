@@ -85,12 +85,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[int, list[tuple[int, str]]]:
         topic = settings.kafka.topic("llm.inference.v1")
+        feedback_topic = settings.kafka.topic("llm.feedback.v1")
         async with Publisher(
-            settings.kafka.bootstrap, topic, **aiokafka_security(settings.kafka)
+            settings.kafka.bootstrap, topic, feedback_topic, **aiokafka_security(settings.kafka)
         ) as pub:
             return await publish_lines(
                 pub, lines, validate=not args.no_validate, total=len(lines),
-                max_bytes=settings.ingest.max_message_bytes,
+                max_bytes=settings.ingest.max_message_bytes, feedback=args.feedback,
             )  # fmt: skip
 
     sent, refused = asyncio.run(run())
@@ -98,7 +99,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print(f"{args.file}:{number}: refused: {why}", file=sys.stderr)
     if len(refused) > 20:
         print(f"... and {len(refused) - 20} more refused lines", file=sys.stderr)
-    print(f"published {sent} events to {settings.kafka.topic('llm.inference.v1')}"
+    what, topic = ("events", "llm.inference.v1")
+    if args.feedback:
+        what, topic = ("feedback", "llm.feedback.v1")
+    print(f"published {sent} {what} to {settings.kafka.topic(topic)}"
           f"{f', refused {len(refused)}' if refused else ''}")  # fmt: skip
     return 1 if refused else 0
 
@@ -160,6 +164,9 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("file", help="one InferenceEvent JSON object per line")
     pub.add_argument("--no-validate", action="store_true",
                      help="send lines as they are; the worker dead-letters bad ones")  # fmt: skip
+    pub.add_argument("--feedback", action="store_true",
+                     help="the lines are UserFeedback (thumbs, score, label, comment for an "
+                          "event_id): send them to llm.feedback.v1")  # fmt: skip
     pub.set_defaults(func=cmd_publish)
 
     db = sub.add_parser("db", help="ClickHouse schema and ad-hoc SQL")

@@ -26,6 +26,7 @@ from detectors.pipeline import ScoredEvent
 from schemas.events import InferenceEvent
 from schemas.results import Alert, AlertStatus, Severity, Signal
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
+from sinks.feedback import FEEDBACK_COLUMNS
 from sinks.queries import QUERIES, QueryError, format_result, refresh_rollups, run_query
 from sinks.report import PANELS, expand_macros, render_report
 
@@ -206,6 +207,13 @@ DRIFT_INSERT = (
 )
 
 
+FEEDBACK_ROWS = [
+    [f"ev-{i:04d}", "u1", DAY1 + timedelta(hours=i), "down" if i % 3 == 0 else "up", None, "",
+     "", int(i % 3 == 0), [], DAY1]
+    for i in range(12)
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory):
     settings = ClickHouseSettings(data_dir=tmp_path_factory.mktemp("chdb"), database="analyst")
@@ -218,6 +226,7 @@ def db(tmp_path_factory: pytest.TempPathFactory):
     sink.write_alerts(data.alerts)
     sink.query(DRIFT_INSERT)
     sink.query(DRIFT_INSERT)  # a window re-tested after a restart collapses
+    sink.insert("feedback", FEEDBACK_ROWS, FEEDBACK_COLUMNS)  # feedback: 051
     refresh_rollups(sink)
     sink.write_results(data.scored[1::4])  # and one after: its buckets are recomputed
     refresh_rollups(sink)
