@@ -82,6 +82,12 @@ EVENT_DIMENSIONS = frozenset(
 )  # fmt: skip
 SIGNAL_DIMENSIONS = frozenset({"service", "model", "environment"})
 DRIFT_DIMENSIONS = frozenset({"service", "model", "field", "test"})
+FEEDBACK_DIMENSIONS = frozenset(
+    {
+        "service", "model", "environment", "operation", "provider", "prompt_template_id",
+        "prompt_template_version", "experiment", "variant", "user_id", "thumbs", "label",
+    }
+)  # fmt: skip
 _PERIODS = {"day": 86_400.0, "month": 30 * 86_400.0}
 
 
@@ -268,6 +274,25 @@ METRICS: dict[str, Metric] = {
             "events",
             "count()",
             "groupArray(5)(event_id)",
+        ),
+        # User feedback (051), by the time it was given, with the dimensions of its call.
+        Metric(
+            "negative_feedback_rate",
+            "share of user judgements that were negative (thumbs down, a negative label, "
+            "or a negative score alone)",
+            "feedback_events",
+            "sum(negative) / count()",
+            "groupArrayIf(5)(event_id, negative = 1)",
+            dimensions=FEEDBACK_DIMENSIONS,
+            examples="event_id IN (SELECT event_id FROM feedback_v WHERE negative = 1 AND {time})",
+        ),
+        Metric(
+            "feedback_count",
+            "user judgements received",
+            "feedback_events",
+            "count()",
+            "groupArray(5)(event_id)",
+            dimensions=FEEDBACK_DIMENSIONS,
         ),
     ]
 }

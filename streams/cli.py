@@ -190,6 +190,9 @@ def parser() -> argparse.ArgumentParser:
         pass
     else:
         cli_alerts.register(sub)
+    from streams import cli_dataset  # dataset export (training data out)
+
+    cli_dataset.register(sub)
     return p
 
 

@@ -41,10 +41,33 @@ async def _send(settings, steps) -> None:
                 await pub.feedback(**payload)
 
 
+RULES = """
+rules:
+  - name: negative_feedback
+    metric: negative_feedback_rate
+    comparison: ">="
+    threshold: 0.3
+    window: 1h
+    severity: warning
+  - name: feedback_volume
+    metric: feedback_count
+    comparison: ">="
+    threshold: 3
+    window: 1h
+    severity: info
+retraining:
+  rules: [negative_feedback]
+  sustained: 0s
+  cooldown: 1h
+"""
+
+
 @pytest.fixture(scope="module")
 def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
     tmp: Path = tmp_path_factory.mktemp("feedback")
-    settings = worker_settings(broker, tmp)
+    rules = tmp / "rules.yaml"
+    rules.write_text(RULES)
+    settings = worker_settings(broker, tmp, monitor={"interval_s": 1.0, "rules_file": rules})
     create_topics(settings)
     worker = start_worker(settings)
     t = T0 + timedelta(minutes=1)
@@ -85,9 +108,11 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
                    what="eight feedback messages read")  # fmt: skip
         consume(broker, settings.kafka.topic("llm.signals.v1"), 3)
         stats = worker.stats()
+        retraining = consume(broker, settings.kafka.topic("llm.retraining.v1"), 1, timeout_s=60)
+        alerts = consume(broker, settings.kafka.topic("llm.alerts.v1"), 2, timeout_s=30)
     finally:
         assert worker.stop() == 0, "worker did not shut down cleanly on SIGTERM"
-    return settings, cli, dead, stats
+    return settings, cli, dead, stats, retraining, alerts, env, tmp
 
 
 def test_cli_publishes_feedback_to_the_feedback_topic(run) -> None:
@@ -124,7 +149,7 @@ def test_feedback_comment_is_redacted_like_event_text(run) -> None:
 
 def test_invalid_feedback_is_dead_lettered_with_its_reason(run) -> None:
     """Feedback with no judgement reaches llm.deadletter.v1 byte for byte, saying why."""
-    settings, _, dead, stats = run
+    settings, _, dead, stats, *_ = run
     [env] = [orjson.loads(d.value) for d in dead]
     assert env["reason"] == "schema_violation" and "at least one of thumbs" in env["message"]
     assert base64.b64decode(env["original_b64"]) == b'{"event_id": "fb-ev-1"}'
@@ -152,3 +177,57 @@ def test_named_query_joins_feedback_that_came_before_its_event(run) -> None:
     )
     assert got["gpt-4o"]["negative_rate"] == 0.5
     assert (got["gpt-4o-mini"]["feedback"], got["gpt-4o-mini"]["avg_score"]) == (1, 1.0)
+
+
+def test_feedback_rules_fire_per_model_and_ask_for_retraining(run) -> None:
+    """negative_feedback_rate (2 of 4 judgements of gpt-4o) and feedback_count fire for
+    gpt-4o only; the retraining event names feedback as its reason and its dataset command."""
+    *_, retraining, alerts, _, _ = run
+    firing = sorted((a["rule"], a["model"], a["value"]) for a in map(orjson.loads,
+                    (m.value for m in alerts)) if a["status"] == "firing")  # fmt: skip
+    assert firing == [("feedback_volume", "gpt-4o", 4.0), ("negative_feedback", "gpt-4o", 0.5)]
+    [r] = [orjson.loads(m.value) for m in retraining]
+    assert r["model"] == "gpt-4o" and r["reason"].startswith("negative_feedback has fired")
+    assert "share of user judgements that were negative" in r["reason"]
+    assert r["dataset_command"] == (
+        f"infersight dataset export --retraining-id {r['retraining_id']} "
+        f"--out dataset-{r['retraining_id']} --format jsonl,openai,parquet"
+    )
+
+
+def test_dataset_export_of_the_retraining_event_labels_events_with_feedback(run) -> None:
+    """The exported dataset holds the two negatively judged gpt-4o calls, redacted as stored,
+    with signals and feedback as labels, in all three formats, and a manifest."""
+    import pyarrow.parquet as pq
+
+    *_, retraining, _, env, tmp = run
+    rid = orjson.loads(retraining[0].value)["retraining_id"]
+    out = tmp / "dataset"
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "dataset", "export", "--retraining-id", rid,
+         "--out", str(out), "--format", "jsonl,openai,parquet"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [r["event_id"] for r in records] == ["fb-ev-0", "fb-ev-1"]
+    first = records[0]
+    assert first["labels"] == {"feedback": "negative", "pii": False}
+    assert first["feedback"][0]["comment"] == "Wrong! write to me at <EMAIL_ADDRESS>"
+    assert set(first["signals"]) == {"cost", "pii"} and first["response"] == "answer 0"
+    assert len(records[1]["feedback"]) == 3 and records[1]["labels"]["feedback"] == "negative"
+    chat = [json.loads(line) for line in (out / "openai_chat.jsonl").read_text().splitlines()]
+    assert chat[0]["messages"] == [
+        {"role": "user", "content": "question 0"},
+        {"role": "assistant", "content": "answer 0", "weight": 0},
+    ]
+    assert pq.read_table(out / "events.parquet").num_rows == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["source"]["retraining_id"] == rid
+    assert manifest["query"].startswith("SELECT * FROM events_v WHERE")
+    assert manifest["counts"]["events"] == 2 and manifest["counts"]["feedback_judgements"] == 4
+    assert manifest["label_distribution"]["feedback"] == {"negative": 2}
+    assert manifest["redaction"]["mode"] == "replace"
+    assert manifest["event_schema_version"] == 1
+    assert manifest["command"].startswith(f"infersight dataset export --retraining-id {rid}")
+    assert {f["rows"] for f in manifest["files"].values()} == {2}
