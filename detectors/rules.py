@@ -82,6 +82,12 @@ EVENT_DIMENSIONS = frozenset(
 )  # fmt: skip
 SIGNAL_DIMENSIONS = frozenset({"service", "model", "environment"})
 DRIFT_DIMENSIONS = frozenset({"service", "model", "field", "test"})
+OUTCOME_DIMENSIONS = frozenset(
+    {
+        "service", "model", "environment", "operation", "provider", "prompt_template_id",
+        "prompt_template_version", "experiment", "variant",
+    }
+)  # fmt: skip
 FEEDBACK_DIMENSIONS = frozenset(
     {
         "service", "model", "environment", "operation", "provider", "prompt_template_id",
@@ -191,6 +197,44 @@ def _p95(column: str, what: str) -> Metric:
     )
 
 
+#: Observations each side needs before a variant is tested against its control.
+VARIANT_MIN_SAMPLE = 30
+#: Outcomes of event_outcomes that variant_rate_worse_p can compare.
+VARIANT_OUTCOMES = ("error", "negative_feedback", "toxicity", "pii", "hallucination", "injection")
+
+
+def _variant_rate_p() -> str:
+    treated = "{outcome} IS NOT NULL AND variant != '{control}'"
+    control = "{outcome} IS NOT NULL AND variant = '{control}'"
+    z = (
+        f"proportionsZTest(countIf({treated} AND {{outcome}} = 1), "
+        f"countIf({control} AND {{outcome}} = 1), countIf({treated}), countIf({control}), "
+        "0.95, 'pooled')"
+    )
+    return (
+        f"if(least(countIf({treated}), countIf({control})) < {VARIANT_MIN_SAMPLE}, nan, "
+        f"if(tupleElement({z}, 1) > 0, tupleElement({z}, 2) / 2, 1 - tupleElement({z}, 2) / 2))"
+    )
+
+
+def _variant_latency_p() -> str:
+    # One-sided Mann-Whitney U (normal approximation with continuity correction, as scipy's
+    # asymptotic test) on arrays: ClickHouse's mannWhitneyUTest throws when a group lacks one
+    # side, which would fail every rule's evaluation. Up to 2000 values a side (a seeded
+    # sample); arrayMap over one-element arrays binds the two samples to names.
+    side = (
+        "[groupArraySampleIf(2000, 1)(toFloat64(latency_ms), latency_ms IS NOT NULL "
+        "AND variant {op} '{{control}}')]"
+    )
+    u = "arraySum(arrayMap(x -> arrayCount(y -> y < x, c) + 0.5 * arrayCount(y -> y = x, c), t))"
+    n = "length(t) * length(c)"
+    z = f"({u} - {n} / 2 - 0.5) / sqrt({n} * (length(t) + length(c) + 1) / 12)"
+    return (
+        f"arrayMap((t, c) -> if(least(length(t), length(c)) < {VARIANT_MIN_SAMPLE}, nan, "
+        f"0.5 * erfc({z} / sqrt(2))), {side.format(op='!=')}, {side.format(op='=')})[1]"
+    )
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
@@ -294,6 +338,29 @@ METRICS: dict[str, Metric] = {
             "groupArray(5)(event_id)",
             dimensions=FEEDBACK_DIMENSIONS,
         ),
+        # A variant against its control (052 event_outcomes): one-sided p-values that the
+        # other variants in the group do worse than `control`; NaN (never breached) while
+        # either side has fewer than VARIANT_MIN_SAMPLE observations.
+        Metric(
+            "variant_rate_worse_p",
+            "p-value that the variants have a higher rate of the outcome than the control "
+            "(two-proportion z-test, one-sided; small means significantly worse)",
+            "event_outcomes",
+            _variant_rate_p(),
+            "groupArray(5)(event_id)",
+            dimensions=OUTCOME_DIMENSIONS,
+            params=("control", "outcome"),
+        ),
+        Metric(
+            "variant_latency_worse_p",
+            "p-value that the variants are slower than the control (Mann-Whitney U, "
+            "one-sided; small means significantly slower)",
+            "event_outcomes",
+            _variant_latency_p(),
+            "arrayMap(x -> x.2, groupArraySorted(5)((-latency_ms, event_id)))",
+            dimensions=OUTCOME_DIMENSIONS,
+            params=("control",),
+        ),
     ]
 }
 
@@ -378,6 +445,12 @@ class Rule:
             raise bad("params.budget_usd", f"must be > 0, got {self.params['budget_usd']!r}")
         if "period" in self.params and self.params["period"] not in _PERIODS:
             raise bad("params.period", f"must be one of {list(_PERIODS)}")
+        if "control" in self.params and not re.fullmatch(
+            r"[A-Za-z0-9_.:-]+", str(self.params["control"])
+        ):
+            raise bad("params.control", "must be a variant name (letters, digits, _.:-)")
+        if "outcome" in self.params and self.params["outcome"] not in VARIANT_OUTCOMES:
+            raise bad("params.outcome", f"must be one of {list(VARIANT_OUTCOMES)}")
 
     @property
     def metric_def(self) -> Metric:

@@ -353,9 +353,39 @@ def _price_cache_savings(result: QueryResult) -> QueryResult:
 
 
 def _feedback_queries() -> list[NamedQuery]:
+    from sinks.compare import COMPARE_VERSIONS, MIN_SAMPLE, compare_result
     from sinks.queries_feedback import FEEDBACK_BY_MODEL, NEGATIVE_FEEDBACK
 
     return [
+        NamedQuery(
+            "compare_versions",
+            "Variants, prompt versions or models against a control: cost, latency p95, error, "
+            "detector and negative-feedback rates, with significance tests",
+            COMPARE_VERSIONS,
+            (
+                SINCE,
+                UNTIL,
+                SERVICE,
+                Param(
+                    "by",
+                    "String",
+                    "model",
+                    "variant, prompt_template_version, "
+                    "prompt_template_id, experiment, provider or model (default: model)",
+                ),
+                Param("experiment", "String", "", "only this experiment (default: all)"),
+                Param("prompt_template_id", "String", "", "only this template (default: all)"),
+                Param("control", "String", "", "the control arm (default: most events)"),
+                Param(
+                    "min_sample",
+                    "UInt32",
+                    MIN_SAMPLE,
+                    f"observations each arm needs for a test (default: {MIN_SAMPLE})",
+                ),
+            ),
+            requires=("event_outcomes",),
+            post=compare_result,
+        ),
         NamedQuery(
             "feedback_by_model",
             "User feedback per day, service and model: judgements, negative rate, avg score",
