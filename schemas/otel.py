@@ -79,17 +79,17 @@ an agent's totals as well would count every token twice.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from schemas.events import InferenceEvent
+from schemas.otlp import InvalidOtlp, OtlpEncoding, Span, decode_traces, encode_otlp_json
 
 __all__ = [
     "AGENT_OPERATIONS",
@@ -106,7 +106,6 @@ __all__ = [
     "map_traces",
 ]
 
-OtlpEncoding = Literal["auto", "otlp_proto", "otlp_json"]
 
 #: The event that carries the inputs and outputs of one inference when content is captured
 #: as an event rather than as span attributes.
@@ -122,30 +121,6 @@ _GENAI_MARKERS = (
     "gen_ai.response.model",
 )
 _STATUS_ERROR = 2  # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
-_ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
-
-
-class InvalidOtlp(ValueError):
-    """A message that is not an OTLP trace export; the whole message is dead-lettered."""
-
-
-@dataclass(frozen=True)
-class Span:
-    """One span, decoded to plain Python: ids in hex, attribute values as Python values
-    (strings, numbers, booleans, lists, dicts), events as (name, attributes)."""
-
-    trace_id: str
-    span_id: str
-    parent_span_id: str
-    name: str
-    start_ns: int
-    end_ns: int
-    attributes: dict[str, Any]
-    resource: dict[str, Any] = field(default_factory=dict)
-    scope: str = ""
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    status_code: int = 0
-    status_message: str = ""
 
 
 @dataclass
@@ -161,133 +136,6 @@ class SpanBatch:
     @property
     def spans(self) -> int:
         return len(self.events) + sum(self.skipped.values()) + len(self.invalid)
-
-
-# -- decoding ---------------------------------------------------------------------------------
-def _any_value(value: Any) -> Any:
-    """An OTLP ``AnyValue`` message as a Python value."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [_any_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, kind)
-
-
-def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: _any_value(kv.value) for kv in kvs}
-
-
-def _hex_ids_to_base64(node: Any) -> Any:
-    """OTLP/JSON writes ids in hex; protobuf's JSON parser expects base64 for bytes."""
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key in _ID_FIELDS and isinstance(value, str):
-                try:
-                    value = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    msg = f"{key} {value[:40]!r} is not hex, as OTLP/JSON writes ids"
-                    raise InvalidOtlp(msg) from None
-            else:
-                value = _hex_ids_to_base64(value)
-            out[key] = value
-        return out
-    if isinstance(node, list):
-        return [_hex_ids_to_base64(v) for v in node]
-    return node
-
-
-def _request(raw: bytes, encoding: OtlpEncoding) -> Any:
-    from google.protobuf import json_format
-    from google.protobuf.message import DecodeError
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    if encoding == "auto":
-        encoding = "otlp_json" if raw.lstrip()[:1] in (b"{", b"[") else "otlp_proto"
-    request = ExportTraceServiceRequest()
-    if encoding == "otlp_proto":
-        try:
-            request.ParseFromString(raw)
-        except DecodeError as exc:
-            msg = f"not an OTLP protobuf ExportTraceServiceRequest: {exc}"
-            raise InvalidOtlp(msg) from None
-        return request
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"not OTLP/JSON: {exc}"
-        raise InvalidOtlp(msg) from None
-    if not isinstance(data, dict):
-        msg = f"OTLP/JSON must be an object, got {type(data).__name__}"
-        raise InvalidOtlp(msg)
-    try:
-        json_format.ParseDict(_hex_ids_to_base64(data), request, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        msg = f"not an OTLP/JSON ExportTraceServiceRequest: {exc}"
-        raise InvalidOtlp(msg) from None
-    return request
-
-
-def decode_traces(raw: bytes | None, encoding: OtlpEncoding = "auto") -> list[Span]:
-    """Split one exported batch into spans.
-
-    Raises
-    ------
-    InvalidOtlp
-        When ``raw`` is not an ``ExportTraceServiceRequest`` in the given encoding, or holds
-        no span at all (a tombstone, an empty export, a metrics or logs payload).
-    """
-    if not raw:
-        raise InvalidOtlp("message has no value")
-    request = _request(raw, encoding)
-    spans: list[Span] = []
-    for rs in request.resource_spans:
-        resource = _attributes(rs.resource.attributes)
-        for ss in rs.scope_spans:
-            for s in ss.spans:
-                spans.append(
-                    Span(
-                        trace_id=s.trace_id.hex(),
-                        span_id=s.span_id.hex(),
-                        parent_span_id=s.parent_span_id.hex(),
-                        name=s.name,
-                        start_ns=s.start_time_unix_nano,
-                        end_ns=s.end_time_unix_nano,
-                        attributes=_attributes(s.attributes),
-                        resource=resource,
-                        scope=ss.scope.name,
-                        events=[(e.name, _attributes(e.attributes)) for e in s.events],
-                        status_code=int(s.status.code),
-                        status_message=s.status.message,
-                    )
-                )
-    if not spans:
-        raise InvalidOtlp("the export holds no span (not a traces payload?)")
-    return spans
-
-
-def encode_otlp_json(request: Any) -> bytes:
-    """An ``ExportTraceServiceRequest`` as OTLP/JSON, the way the Collector writes it: hex
-    ids, lowerCamelCase keys, enums as integers (the inverse of the JSON decoding here)."""
-    from google.protobuf import json_format
-
-    def hexed(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                k: base64.b64decode(v).hex() if k in _ID_FIELDS and isinstance(v, str) else hexed(v)
-                for k, v in node.items()
-            }
-        if isinstance(node, list):
-            return [hexed(v) for v in node]
-        return node
-
-    data = json_format.MessageToDict(request, use_integers_for_enums=True)
-    return json.dumps(hexed(data), separators=(",", ":")).encode()
 
 
 # -- mapping ----------------------------------------------------------------------------------
@@ -533,6 +381,36 @@ def _ours(span: Span, name: str) -> str | None:
     return None if value is None else str(value)
 
 
+def _metadata(span: Span) -> dict[str, str]:
+    """Where the event came from: trace, span, parent, span name, instrumentation scope,
+    and the response and conversation ids."""
+    out = {
+        "otel.trace_id": span.trace_id,
+        "otel.span_id": span.span_id,
+        "otel.parent_span_id": span.parent_span_id,
+        "otel.span_name": span.name[:4096],
+        "otel.scope": span.scope[:4096],
+    }
+    for name in ("gen_ai.response.id", "gen_ai.conversation.id"):
+        if span.attributes.get(name) is not None:
+            out[name] = str(span.attributes[name])[:4096]
+    return out
+
+
+def _versions(span: Span) -> dict[str, Any]:
+    """Experiment, variant, prompt template and segments (``infersight.*`` on the span or
+    its resource; OpenInference's template version)."""
+    segments = _ours(span, "segments")
+    return {
+        "experiment": _ours(span, "experiment"),
+        "variant": _ours(span, "variant"),
+        "prompt_template_id": _ours(span, "prompt_template_id"),
+        "prompt_template_version": _ours(span, "prompt_template_version")
+        or _first(span.attributes, "llm.prompt_template.version"),
+        "segments": [s for s in segments.split(",") if s] if segments else [],
+    }
+
+
 def map_span(span: Span) -> InferenceEvent | None:
     """The ``InferenceEvent`` of one GenAI span, or ``None`` for a span that is not one LLM
     call (not GenAI at all, or an agent or tool span).
@@ -553,17 +431,6 @@ def map_span(span: Span) -> InferenceEvent | None:
     content = _content(attrs, span.events)
     error_type = _error_type(span)
     ttft_s = _first(attrs, "gen_ai.server.time_to_first_token")
-    segments = _ours(span, "segments")
-    metadata = {
-        "otel.trace_id": span.trace_id,
-        "otel.span_id": span.span_id,
-        "otel.parent_span_id": span.parent_span_id,
-        "otel.span_name": span.name[:4096],
-        "otel.scope": span.scope[:4096],
-    }
-    for name in ("gen_ai.response.id", "gen_ai.conversation.id"):
-        if attrs.get(name) is not None:
-            metadata[name] = str(attrs[name])[:4096]
     data: dict[str, Any] = {
         "event_id": event_id_of(span),
         "timestamp": datetime.fromtimestamp(span.start_ns / 1e9, tz=UTC),
@@ -586,13 +453,8 @@ def map_span(span: Span) -> InferenceEvent | None:
         "finish_reasons": content["finish_reasons"],
         "session_id": _first(attrs, "gen_ai.conversation.id", "session.id"),
         "user_id": _first(attrs, "user.id", "enduser.id"),
-        "experiment": _ours(span, "experiment"),
-        "variant": _ours(span, "variant"),
-        "prompt_template_id": _ours(span, "prompt_template_id"),
-        "prompt_template_version": _ours(span, "prompt_template_version")
-        or _first(attrs, "llm.prompt_template.version"),
-        "segments": [s for s in segments.split(",") if s] if segments else [],
-        "metadata": metadata,
+        "metadata": _metadata(span),
+        **_versions(span),
     }
     for key in ("response_model", "session_id", "user_id", "prompt_template_version"):
         if data[key] is not None:

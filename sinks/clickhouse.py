@@ -22,15 +22,33 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from detectors.drift import DriftResult
-from detectors.pipeline import ScoredEvent
-from schemas.results import Alert, DeadLetter, RetrainingEvent
+from schemas.errors import InfersightError
+from schemas.results import DeadLetter
+from sinks.backoff import Backoff
+from sinks.rows import (
+    DEADLETTER_COLUMNS,
+    DRIFT_COLUMNS,
+    DRIFT_STATE_COLUMNS,
+    EMBEDDING_COLUMNS,
+    EVENT_COLUMNS,
+    SIGNAL_COLUMNS,
+    deadletter_row,
+    drift_row,
+    drift_state_row,
+    embedding_rows,
+    event_row,
+    signal_rows,
+)
+from sinks.sql import naive, sql_literal
+
+if TYPE_CHECKING:
+    from detectors.drift.monitor import DriftResult
+    from detectors.pipeline import ScoredEvent
 
 __all__ = ["ClickHouseSettings", "ClickHouseSink", "Migration", "SinkUnavailable", "migrations"]
 
@@ -38,7 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SinkUnavailable(RuntimeError):
+class SinkUnavailable(InfersightError, RuntimeError):
     """ClickHouse could not be reached or refused a write; the caller retries or holds."""
 
 
@@ -109,126 +127,6 @@ def migrations() -> list[Migration]:
         msg = f"duplicate migration numbers in schemas/clickhouse: {versions}"
         raise RuntimeError(msg)
     return found
-
-
-EVENT_COLUMNS = [
-    "event_id", "timestamp", "service", "environment", "operation", "provider",
-    "request_model", "model", "prompt", "prompt_messages", "response", "context",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
-    "reasoning_tokens", "latency_ms", "ttft_ms", "status", "error_type", "finish_reasons",
-    "user_id", "session_id",
-    "prompt_template_id", "prompt_template_version", "experiment", "variant", "segments",
-    "metadata", "pii_types", "ingested_at",
-]  # fmt: skip
-SIGNAL_COLUMNS = [
-    "event_id", "timestamp", "service", "environment", "model", "detector", "score", "fired",
-    "reason", "detail", "ingested_at",
-]  # fmt: skip
-DEADLETTER_COLUMNS = [
-    "topic", "partition", "offset", "reason", "message", "event_id", "original_size",
-    "original_sha256", "received_at",
-]  # fmt: skip
-ALERT_COLUMNS = [
-    "alert_id", "fingerprint", "episode_id", "rule", "status", "severity", "service", "model",
-    "summary", "value", "threshold", "window_start", "window_end", "labels",
-    "sample_event_ids", "evidence_sql", "runbook_url", "created_at",
-]  # fmt: skip
-DRIFT_COLUMNS = [
-    "service", "model", "field", "test", "window_index", "window_start", "window_end", "n_ref",
-    "n_cur", "statistic", "p_value", "alpha", "significant", "drift", "streak", "reason",
-    "detail", "sample_event_ids",
-]  # fmt: skip
-DRIFT_STATE_COLUMNS = [
-    "service", "model", "field", "state_b64", "updated_at",
-]  # fmt: skip
-RETRAINING_COLUMNS = [
-    "retraining_id", "service", "model", "reason", "triggered_by", "since", "window_start",
-    "window_end", "statistics", "selection_sql", "created_at",
-]  # fmt: skip
-
-
-def _naive(ts: datetime) -> datetime:
-    """UTC wall time: clickhouse-connect writes naive datetimes as given."""
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-def event_row(s: ScoredEvent, now: datetime) -> list[Any]:
-    e = s.event
-    messages = (
-        ""
-        if isinstance(e.prompt, str)
-        else orjson.dumps([m.model_dump() for m in e.prompt]).decode()
-    )
-    return [
-        e.event_id, _naive(e.timestamp), e.service, e.environment, e.operation,
-        e.provider or "", e.request_model, e.model, e.prompt_text, messages, e.response,
-        [d.text for d in e.context], e.usage.input_tokens, e.usage.output_tokens,
-        e.usage.cache_read_tokens, e.usage.cache_write_tokens, s.cost_usd,
-        e.usage.reasoning_tokens, e.latency_ms,
-        e.ttft_ms, e.status, e.error_type or "", list(e.finish_reasons), e.user_id or "",
-        e.session_id or "", e.prompt_template_id or "", e.prompt_template_version or "",
-        e.experiment or "", e.variant or "", list(e.segments), dict(e.metadata), s.pii_types,
-        now,
-    ]  # fmt: skip
-
-
-def signal_rows(s: ScoredEvent, now: datetime) -> list[list[Any]]:
-    e = s.event
-    return [
-        [
-            e.event_id,
-            _naive(e.timestamp),
-            e.service,
-            e.environment,
-            e.model,
-            sig.detector,
-            sig.score,
-            int(sig.fired),
-            sig.reason,
-            orjson.dumps(sig.detail).decode(),
-            now,
-        ]  # fmt: skip
-        for sig in s.signals
-    ]
-
-
-EMBEDDING_COLUMNS = [
-    "event_id", "timestamp", "service", "environment", "model", "field", "embedding_model",
-    "vector", "ingested_at",
-]  # fmt: skip
-
-
-def embedding_rows(s: ScoredEvent, embedding_model: str, now: datetime) -> list[list[Any]]:
-    e = s.event
-    return [
-        [e.event_id, _naive(e.timestamp), e.service, e.environment, e.model, field,
-         embedding_model, vector.astype("float32").tolist(), now]
-        for field, vector in s.embeddings.items()
-    ]  # fmt: skip
-
-
-def deadletter_row(d: DeadLetter) -> list[Any]:
-    return [
-        d.topic, d.partition, d.offset, d.reason.value, d.message, d.event_id or "",
-        d.original_size, d.original_sha256, _naive(d.received_at),
-    ]  # fmt: skip
-
-
-def alert_row(a: Alert) -> list[Any]:
-    return [
-        a.alert_id, a.fingerprint, a.episode_id, a.rule, a.status.value, a.severity.value,
-        a.service, a.model, a.summary, a.value, a.threshold, _naive(a.window_start),
-        _naive(a.window_end), dict(a.labels), list(a.sample_event_ids), a.evidence_sql,
-        a.runbook_url or "", _naive(a.created_at),
-    ]  # fmt: skip
-
-
-def retraining_row(r: RetrainingEvent) -> list[Any]:
-    return [
-        r.retraining_id, r.service, r.model, r.reason, r.triggered_by, _naive(r.since),
-        _naive(r.window_start), _naive(r.window_end), dict(r.statistics), r.selection_sql,
-        _naive(r.created_at),
-    ]  # fmt: skip
 
 
 class ClickHouseSink:
@@ -352,7 +250,7 @@ class ClickHouseSink:
         which the ReplacingMergeTree tables collapse. With ``embedding_model`` (a label such
         as ``all-MiniLM-L6-v2/fp32``) the events' embeddings go to the ``embeddings`` table.
         """
-        now = _naive(datetime.now(UTC))
+        now = naive(datetime.now(UTC))
         # Rows are built before the try: a row that cannot be built is a bug in our code,
         # not ClickHouse being unavailable, and must not be retried as an outage.
         events = [event_row(s, now) for s in scored]
@@ -393,17 +291,9 @@ class ClickHouseSink:
         self, results: Sequence[DriftResult], states: Mapping[tuple[str, str, str], bytes]
     ) -> None:
         """Tested drift windows (``drift_results``) and monitor states (``drift_state``)."""
-        now = _naive(datetime.now(UTC))
-        rows = []
-        for r in results:
-            row = r.to_row()
-            row["window_start"] = _naive(row["window_start"])
-            row["window_end"] = _naive(row["window_end"])
-            rows.append([row[c] for c in DRIFT_COLUMNS])
-        state_rows = [
-            [svc, model, field, base64.b64encode(blob).decode(), now]
-            for (svc, model, field), blob in states.items()
-        ]
+        now = naive(datetime.now(UTC))
+        rows = [drift_row(r) for r in results]
+        state_rows = [drift_state_row(key, blob, now) for key, blob in states.items()]
         with self._lock:
             try:
                 self._insert("drift_results", rows, DRIFT_COLUMNS)
@@ -415,8 +305,6 @@ class ClickHouseSink:
 
     def load_drift_state(self, key: tuple[str, str, str]) -> bytes | None:
         """The latest saved state of one drift stream, or None."""
-        from detectors.rules import sql_literal
-
         service, model, field = key
         blob = self.scalar(
             "SELECT argMax(state_b64, updated_at) FROM drift_state WHERE "
@@ -424,16 +312,6 @@ class ClickHouseSink:
             f"AND field = {sql_literal(field)} HAVING count() > 0"
         )
         return base64.b64decode(blob) if blob else None
-
-    def write_alerts(self, alerts: Sequence[Alert]) -> None:
-        with self._lock:
-            self._insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
-
-    def write_retraining(self, events: Sequence[RetrainingEvent]) -> None:
-        with self._lock:
-            self._insert(
-                "retraining_events", [retraining_row(r) for r in events], RETRAINING_COLUMNS
-            )
 
     # -- reads ------------------------------------------------------------------------
     def query(
@@ -462,18 +340,16 @@ def retrying(
     down instead of buffering without bound. ``should_stop`` ends the wait on shutdown by
     re-raising the last error.
     """
-    delay = initial_s
-    attempt = 0
+    backoff = Backoff(initial_s, max_s)
     while True:
         try:
             return action()
         except SinkUnavailable as exc:
-            attempt += 1
+            delay = backoff.failure()
             if on_failure is not None:
-                on_failure(exc, attempt, delay)
+                on_failure(exc, backoff.attempt, delay)
             if should_stop():
                 raise
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and not should_stop():
                 time.sleep(min(0.1, delay))
-            delay = min(delay * 2, max_s)

@@ -165,17 +165,16 @@ def _judge(found: dict[str, list[str]], name: str, p: float | None, diff: float)
         found["worse" if diff > 0 else "better"].append(name)
 
 
-def compare_result(result: Any) -> Any:
-    """``NamedQuery.post`` of compare_versions: the SQL carries the control and the minimum
+def compare_result(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The post-processing of compare_versions: the SQL carries the control and the minimum
     sample as constant columns, the tests run here."""
-    from sinks.queries import QueryResult
-
     control, min_sample = "", MIN_SAMPLE
-    if result.rows:
-        first = dict(zip(result.columns, result.rows[0], strict=True))
+    if rows:
+        first = dict(zip(columns, rows[0], strict=True))
         control, min_sample = first["control_arm"], int(first["min_sample"])
-    columns, rows = compare_arms(result.columns, result.rows, control, min_sample)
-    return QueryResult(columns, rows)
+    return compare_arms(columns, rows, control, min_sample)
 
 
 def _num(value: Any) -> float | None:
@@ -263,6 +262,40 @@ LEFT JOIN cost_tested AS ct ON ct.arm = a.arm
 ORDER BY role, a.events DESC, a.arm"""
 
 
+def _variables(ds: dict[str, str]) -> list[dict[str, Any]]:
+    """The dashboard's variables: what to compare, which experiment, which arm is control."""
+    arm_values = f"SELECT DISTINCT {_G_ARM} AS arm FROM event_outcomes WHERE arm != '' ORDER BY arm"
+    return [
+        {
+            "name": "by",
+            "label": "Compare",
+            "type": "custom",
+            "query": "variant,prompt_template_version,model,provider",
+            "current": {"text": "variant", "value": "variant"},
+        },
+        {
+            "name": "experiment",
+            "label": "Experiment",
+            "type": "query",
+            "datasource": ds,
+            "query": "SELECT DISTINCT experiment FROM events_v WHERE experiment != '' "
+            "ORDER BY experiment",
+            "includeAll": True,
+            "allValue": "__all",
+            "refresh": 2,
+            "current": {"text": "All", "value": "$__all"},
+        },
+        {
+            "name": "control",
+            "label": "Control",
+            "type": "query",
+            "datasource": ds,
+            "query": arm_values,
+            "refresh": 2,
+        },
+    ]
+
+
 def versions_dashboard() -> dict[str, Any]:
     """The "versions compared" Grafana dashboard (grafana-clickhouse-datasource, plugin v4):
     variables by / experiment / control, one table panel of VERSIONS_PANEL_SQL.
@@ -271,7 +304,6 @@ def versions_dashboard() -> dict[str, Any]:
     a test keeps the committed file equal to this.
     """
     ds = {"type": "grafana-clickhouse-datasource", "uid": "infersight-clickhouse"}
-    arm_values = f"SELECT DISTINCT {_G_ARM} AS arm FROM event_outcomes WHERE arm != '' ORDER BY arm"
     return {
         "uid": "infersight-versions",
         "title": "infersight: versions compared",
@@ -282,37 +314,7 @@ def versions_dashboard() -> dict[str, Any]:
         "editable": True,
         "refresh": "5m",
         "time": {"from": "now-7d", "to": "now"},
-        "templating": {
-            "list": [
-                {
-                    "name": "by",
-                    "label": "Compare",
-                    "type": "custom",
-                    "query": "variant,prompt_template_version,model,provider",
-                    "current": {"text": "variant", "value": "variant"},
-                },
-                {
-                    "name": "experiment",
-                    "label": "Experiment",
-                    "type": "query",
-                    "datasource": ds,
-                    "query": "SELECT DISTINCT experiment FROM events_v WHERE experiment != '' "
-                    "ORDER BY experiment",
-                    "includeAll": True,
-                    "allValue": "__all",
-                    "refresh": 2,
-                    "current": {"text": "All", "value": "$__all"},
-                },
-                {
-                    "name": "control",
-                    "label": "Control",
-                    "type": "query",
-                    "datasource": ds,
-                    "query": arm_values,
-                    "refresh": 2,
-                },
-            ]
-        },
+        "templating": {"list": _variables(ds)},
         "panels": [
             {
                 "id": 1,

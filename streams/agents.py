@@ -7,8 +7,9 @@
 
 Delivery is at-least-once with commit-after-write: agents iterate
 ``stream.noack().noack_take(n, within=t)`` with concurrency 1 and ack each message only after
-its results are in ClickHouse and its outputs are acknowledged by the broker (DESIGN.md:
-faust #606 and #315). ClickHouse's ReplacingMergeTree tables absorb the replays.
+its results are in ClickHouse and its outputs are acknowledged by the broker (README.md,
+"Delivery guarantees": faust-streaming #606 and #315). ClickHouse's ReplacingMergeTree tables
+absorb the replays.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,20 +26,23 @@ from typing import Any
 import faust
 import orjson
 
-from detectors.drift import DriftResult
-from detectors.drift_streams import DriftBank, StreamKey
+from alerting.channels import Notifier
+from alerting.dispatch import DeliveryLog, Dispatcher, Silence, active_silences, delivery_log
+from alerting.engine import Evaluation, RuleEngine
+from detectors.drift.bank import DriftBank, StreamKey
+from detectors.drift.monitor import DriftResult
 from detectors.pipeline import ScoredEvent, ScoringPipeline
-from detectors.rules import Evaluation, RuleEngine
 from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
 from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
+from sinks.alert_store import AlertStore
+from sinks.backoff import retry_async
 from sinks.clickhouse import ClickHouseSink, retrying
-from sinks.notify import AlertStore, DeliveryLog, Dispatcher, Notifier, Silence
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["MonitorHop", "NotifyHop", "ScoreHop", "wire"]
+__all__ = ["EvaluateRules", "NotifyAlerts", "ScoreEvents", "wire"]
 
 log = logging.getLogger(__name__)
 
@@ -47,32 +52,12 @@ def _json(model: Any) -> bytes:
 
 
 class _Hop:
+    """What every hop has: the metrics, a stopping flag, and publishing that waits for the
+    broker's acknowledgement."""
+
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self.stopping = False
-
-    async def process(self, batch: Sequence[faust.EventT]) -> None:
-        raise NotImplementedError
-
-    async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
-        """``process`` until it succeeds. A crashed agent would leave the batch unacked
-        behind later acked ones (blocking commits) and lose its place; retrying the same
-        batch keeps order, and every step of ``process`` is safe to repeat."""
-        delay = 0.5
-        attempt = 0
-        while True:
-            try:
-                await self.process(batch)
-                return
-            except Exception:
-                attempt += 1
-                self.metrics.inc("batch_retries", hop=type(self).__name__)
-                if self.stopping:
-                    raise
-                log.exception("%s failed on a batch of %d (attempt %d); retrying in %.1fs",
-                              type(self).__name__, len(batch), attempt, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, max_delay_s)
 
     async def _publish(self, sends: Sequence[tuple[faust.TopicT, bytes | None, bytes]]) -> None:
         """Send and wait until the broker has every message (before we ack the input)."""
@@ -81,7 +66,35 @@ class _Hop:
             await asyncio.gather(*futures)
 
 
-class ScoreHop(_Hop):
+class _BatchHop(_Hop, ABC):
+    """A hop fed by an agent: its work on a batch (``process``), retried in place until it
+    succeeds (``run``)."""
+
+    @abstractmethod
+    async def process(self, batch: Sequence[faust.EventT]) -> None:
+        """Do the hop's work on ``batch`` and ack it; safe to repeat after a failure."""
+
+    async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
+        """``process`` until it succeeds. A crashed agent would leave the batch unacked
+        behind later acked ones (blocking commits) and lose its place; retrying the same
+        batch keeps order, and every step of ``process`` is safe to repeat."""
+        name = type(self).__name__
+
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
+            self.metrics.inc("batch_retries", hop=name)
+            if not self.stopping:
+                log.exception("%s failed on a batch of %d (attempt %d); retrying in %.1fs",
+                              name, len(batch), attempt, delay)  # fmt: skip
+
+        await retry_async(
+            lambda: self.process(batch),
+            max_s=max_delay_s,
+            should_stop=lambda: self.stopping,
+            on_failure=failed,
+        )
+
+
+class ScoreEvents(_BatchHop):
     """Parse, score, store, publish — then ack. Nothing is acked before it is durable."""
 
     def __init__(
@@ -222,7 +235,7 @@ class ScoreHop(_Hop):
             ev.ack()
 
 
-class MonitorHop(_Hop):
+class EvaluateRules(_Hop):
     """Evaluate rules over stored results; store state changes, then publish alerts and
     retraining events. State is rebuilt from ClickHouse (``alert_states``) on first use and
     whenever this worker resumes ticking after a gap (it lost and regained leadership while
@@ -253,7 +266,7 @@ class MonitorHop(_Hop):
         return self.sink.query(sql)[1]
 
     def _restore(self) -> None:
-        n = self.engine.restore_from(self._query)
+        n = self.engine.restore_from(self.store)
         firing = sum(1 for s in self.engine.states.values() if s.state == "firing")
         log.info("monitor restored %d series (%d firing) from ClickHouse", n, firing)
 
@@ -265,9 +278,9 @@ class MonitorHop(_Hop):
         before = self.engine.snapshot()
         try:
             ev = self.engine.evaluate(now, self._query)
-            self.sink.write_alerts(ev.alerts)
+            self.store.write_alerts(ev.alerts)
             self.store.write_transitions(ev.transitions)
-            self.sink.write_retraining(ev.retraining)
+            self.store.write_retraining(ev.retraining)
         except Exception:
             # Nothing was stored or published: forget this evaluation, the next one redoes it.
             self.engine.rollback(before)
@@ -291,18 +304,16 @@ class MonitorHop(_Hop):
             (self.topics.alerts, a.rule.encode(), _json(a)) for a in alerts
         ]
         sends += [(self.topics.retraining, r.model.encode(), _json(r)) for r in retraining]
-        delay = 0.5
-        while True:  # stored already: publishing must not be skipped, or the page is lost
-            try:
-                await self._publish(sends)
-                break
-            except Exception:
-                self.metrics.inc("monitor_publish_failures")
-                if self.stopping:
-                    raise
+
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
+            self.metrics.inc("monitor_publish_failures")
+            if not self.stopping:
                 log.exception("publishing %d alerts failed; retrying in %.1fs", len(sends), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+
+        # Stored already: publishing must not be skipped, or the page is lost.
+        await retry_async(
+            lambda: self._publish(sends), should_stop=lambda: self.stopping, on_failure=failed
+        )
         for a in alerts:
             self.metrics.inc("alerts_published", status=a.status.value, rule=a.rule)
             log.warning("ALERT %s %s", a.status.value.upper(), a.summary)
@@ -310,7 +321,7 @@ class MonitorHop(_Hop):
         return alerts
 
 
-class NotifyHop(_Hop):
+class NotifyAlerts(_BatchHop):
     """Deliver alerts through the ``Dispatcher`` (routes, silences, dedup, grouping, rate
     limits); what each channel got is stored, so a replayed alert is not sent twice and a
     failing channel never blocks the others."""
@@ -331,7 +342,8 @@ class NotifyHop(_Hop):
 
     def _load(self, alerts: list[Alert]) -> tuple[list[Silence], DeliveryLog]:
         assert self.store is not None
-        return self.store.silences(), self.store.delivery_log(a.episode_id for a in alerts)
+        episodes = (a.episode_id for a in alerts)
+        return active_silences(self.store), delivery_log(self.store, episodes)
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         alerts: list[Alert] = []
@@ -371,9 +383,9 @@ def wire(
     app: faust.App,
     settings: Settings,
     topics: Topics,
-    score: ScoreHop,
-    monitor: MonitorHop,
-    notify: NotifyHop,
+    score: ScoreEvents,
+    monitor: EvaluateRules,
+    notify: NotifyAlerts,
 ) -> None:
     """Attach the agents, the monitor timer and the shutdown hook to ``app``."""
     ingest = settings.ingest

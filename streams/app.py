@@ -14,14 +14,7 @@ from typing import Any
 
 import faust
 
-from detectors.base import create
-from detectors.drift_streams import DriftBank
-from detectors.embedding import configure as configure_embedding
-from detectors.pii import RegexPIIDetector
-from detectors.pipeline import ScoringPipeline
-from detectors.rules import DEFAULT_RULES_FILE, Rule, RuleEngine, RuleSet, load_rules
-from sinks.clickhouse import ClickHouseSink
-from sinks.notify import (
+from alerting.channels import (
     AlertmanagerNotifier,
     MemoryNotifier,
     Notifier,
@@ -29,7 +22,16 @@ from sinks.notify import (
     SlackNotifier,
     WebhookNotifier,
 )
-from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
+from alerting.engine import RuleEngine
+from alerting.rulefile import DEFAULT_RULES_FILE, load_rules
+from alerting.rules import RuleSet
+from detectors.base import create
+from detectors.drift.bank import DriftBank
+from detectors.embedding import configure as configure_embedding
+from detectors.pii import RegexPIIDetector
+from detectors.pipeline import ScoringPipeline
+from sinks.clickhouse import ClickHouseSink
+from streams.agents import EvaluateRules, NotifyAlerts, ScoreEvents, wire
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.topics import TOPIC_NAMES, declare
@@ -39,7 +41,6 @@ __all__ = [
     "build",
     "build_notifiers",
     "build_pipeline",
-    "default_rules",
     "load_ruleset",
     "ensure_topics",
     "kafka_credentials",
@@ -82,14 +83,10 @@ CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
-    """The rules file (default: detectors/alert_rules.yaml), validated; ``${name}`` values
+    """The rules file (default: alerting/alert_rules.yaml), validated; ``${name}`` values
     read the monitor settings. Raises ``RuleFileError`` naming the file, rule and key."""
     m = settings.monitor
     return load_rules(m.rules_file or DEFAULT_RULES_FILE, m.model_dump(), channels=CHANNELS)
-
-
-def default_rules(settings: Settings) -> list[Rule]:
-    return list(load_ruleset(settings).rules)
 
 
 def build_notifiers(alerts: AlertSettings) -> list[Notifier]:
@@ -171,8 +168,8 @@ class Built:
     sink: ClickHouseSink
     pipeline: ScoringPipeline
     metrics: Metrics
-    score: ScoreHop
-    monitor: MonitorHop
+    score: ScoreEvents
+    monitor: EvaluateRules
 
 
 def build(settings: Settings) -> Built:
@@ -183,23 +180,7 @@ def build(settings: Settings) -> Built:
         )
         raise ValueError(msg)
     k = settings.kafka
-    app = faust.App(
-        settings.app_id,
-        broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
-        broker_credentials=kafka_credentials(k),
-        store="memory://",
-        topic_partitions=k.partitions,
-        topic_replication_factor=k.replication_factor,
-        broker_session_timeout=k.session_timeout_s,
-        broker_heartbeat_interval=k.heartbeat_interval_s,
-        consumer_auto_offset_reset="earliest",
-        web_enabled=True,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_in_thread=False,
-        producer_acks=-1,
-        stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
-    )
+    app = _faust_app(settings)
     topics = declare(app, k)
     metrics = Metrics()
     sink = ClickHouseSink(settings.clickhouse)
@@ -218,27 +199,58 @@ def build(settings: Settings) -> Built:
         drift = DriftBank(
             settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
         )
-    score = ScoreHop(
+    score = ScoreEvents(
         settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
     )
-    monitor = MonitorHop(engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s)
-    notify = NotifyHop(
+    monitor = EvaluateRules(
+        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s
+    )
+    notify = NotifyAlerts(
         notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
     )
     wire(app, settings, topics, score, monitor, notify)
-    if settings.otel.enabled:  # OTel GenAI spans: scored by the same pipeline, same sink
-        from streams.otel import ScoreSpans, wire_spans
+    _wire_spans_and_feedback(app, settings, score)
+    _pages(app, settings, metrics)
+    return Built(app, sink, pipeline, metrics, score, monitor)
 
-        spans = ScoreSpans(
-            settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
-        )
-        wire_spans(app, settings, spans)
-    from streams.feedback import StoreFeedback, wire_feedback  # llm.feedback.v1 → feedback
 
-    feedback = StoreFeedback(
-        settings, pipeline, sink, topics, metrics, sink_executor, model_executor
+def _wire_spans_and_feedback(app: faust.App, settings: Settings, score: ScoreEvents) -> None:
+    """OTel GenAI spans (otlp_spans) scored by the same pipeline into the same sink, and
+    user feedback (llm.feedback.v1) stored beside them."""
+    from streams.feedback import StoreFeedback, wire_feedback
+    from streams.otel import ScoreSpans, wire_spans
+
+    parts = (score.pipeline, score.sink, score.topics, score.metrics, score.sink_executor,
+             score.model_executor)  # fmt: skip
+    if settings.otel.enabled:
+        wire_spans(app, settings, ScoreSpans(settings, *parts, score.drift))
+    wire_feedback(app, score.topics, StoreFeedback(settings, *parts))
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    """The faust app for these Kafka settings: at-least-once, acks from every replica."""
+    k = settings.kafka
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
+        broker_credentials=kafka_credentials(k),
+        store="memory://",
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        broker_session_timeout=k.session_timeout_s,
+        broker_heartbeat_interval=k.heartbeat_interval_s,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
     )
-    wire_feedback(app, topics, feedback)
+
+
+def _pages(app: faust.App, settings: Settings, metrics: Metrics) -> None:
+    """``/healthz``, ``/stats`` (JSON counters) and ``/metrics`` (Prometheus)."""
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -251,5 +263,3 @@ def build(settings: Settings) -> Built:
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
-
-    return Built(app, sink, pipeline, metrics, score, monitor)

@@ -28,7 +28,7 @@ from schemas.parsing import InvalidEvent
 from schemas.results import DeadLetter
 from sinks.clickhouse import ClickHouseSink, retrying
 from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
-from streams.agents import ScoreHop, _Hop, _json
+from streams.agents import ScoreEvents, _BatchHop, _json
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
@@ -38,7 +38,7 @@ __all__ = ["StoreFeedback", "wire_feedback"]
 log = logging.getLogger(__name__)
 
 
-class StoreFeedback(_Hop):
+class StoreFeedback(_BatchHop):
     """Parse, redact, store, then ack; bad messages are dead-lettered with a reason."""
 
     def __init__(
@@ -59,7 +59,7 @@ class StoreFeedback(_Hop):
         self.sink_executor = sink_executor
         self.model_executor = model_executor
 
-    _dead = ScoreHop._dead
+    _dead = ScoreEvents._dead
 
     def parse(self, batch: Sequence[faust.EventT]) -> tuple[list[UserFeedback], list[DeadLetter]]:
         valid: list[UserFeedback] = []

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.otel import InvalidOtlp, map_traces
 from schemas.results import ReasonCode
-from streams.agents import ScoreHop
+from streams.agents import ScoreEvents
 
 if TYPE_CHECKING:
     import faust
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["ScoreSpans", "declare_spans_topic", "wire_spans"]
 
 
-class ScoreSpans(ScoreHop):
+class ScoreSpans(ScoreEvents):
     """The score hop, fed OTLP trace batches instead of InferenceEvent JSON."""
 
     def parse(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from scipy.stats import chi2_contingency, mannwhitneyu
 
+from alerting.rules import Rule
 from detectors.pipeline import ScoredEvent
-from detectors.rules import Rule
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
