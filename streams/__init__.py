@@ -6,7 +6,10 @@ once), ``agents.py`` (one agent per hop: score_events, evaluate_rules, notify_al
 (store_feedback), ``app.py`` (builds the faust app from settings), ``cli.py`` (the
 ``infersight`` command, with ``cli_analyst.py``, ``cli_alerts.py`` and ``cli_dataset.py``),
 ``summary.py`` (the demo's closing summary), ``publish.py`` (the publisher helper for
-services), ``broker.py`` and ``demo.py`` (the embedded default).
+services), ``broker.py`` and ``demo.py`` (the embedded default). The store while the worker
+runs: ``owner.py`` (one owner per embedded directory, ``worker.json``), ``serve.py`` (what is
+served: the SELECT gate, limits, formats), ``api.py`` (its HTTP endpoints), ``live/`` (the
+live page), ``remote.py`` (the command line through the worker).
 """
 
 __all__: list[str] = []

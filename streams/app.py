@@ -211,6 +211,7 @@ def build(settings: Settings) -> Built:
     wire(app, settings, topics, score, monitor, notify)
     _wire_spans_and_feedback(app, settings, score)
     _pages(app, settings, metrics)
+    _store_pages(app, sink, metrics)
     return Built(app, sink, pipeline, metrics, score, monitor)
 
 
@@ -263,3 +264,10 @@ def _pages(app: faust.App, settings: Settings, metrics: Metrics) -> None:
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
+
+
+def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics) -> None:
+    """The store over HTTP (``/api/...``, streams.api) and the live page (``/``)."""
+    from streams import api, live
+
+    live.mount(app, api.mount(app, sink), metrics)

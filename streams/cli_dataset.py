@@ -18,13 +18,17 @@ __all__ = ["cmd_dataset_export", "register"]
 
 
 def cmd_dataset_export(args: argparse.Namespace, settings: Any = None) -> int:
-    from sinks.clickhouse import ClickHouseSink
     from sinks.dataset import DatasetError, export_dataset, retraining_selection, sql_selection
-    from streams.settings import Settings
+    from streams.remote import StoreUnavailable, open_store
+    from streams.settings import load_settings
 
-    settings = settings or Settings()
+    settings = settings or load_settings()
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    sink = ClickHouseSink(settings.clickhouse)
+    try:  # through the worker that owns an embedded directory, else the store itself
+        sink = open_store(settings.clickhouse, "infersight dataset export")
+    except StoreUnavailable as exc:
+        print(f"infersight dataset export: {exc}", file=sys.stderr)
+        return 2
     try:
         if settings.clickhouse.embedded:
             sink.migrate()
@@ -43,7 +47,13 @@ def cmd_dataset_export(args: argparse.Namespace, settings: Any = None) -> int:
             redaction=settings.detectors.redaction,
             store_raw_pii=settings.detectors.store_raw_pii, command=command,
         )  # fmt: skip
-    except DatasetError as exc:
+        if getattr(sink, "truncated", False):
+            msg = (
+                "the running worker serves a limited number of rows per query and the "
+                "dataset is larger: stop the worker, or export from a ClickHouse server"
+            )
+            raise DatasetError(msg)
+    except (DatasetError, StoreUnavailable) as exc:
         print(f"infersight dataset export: {exc}", file=sys.stderr)
         return 2
     finally:
