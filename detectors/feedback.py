@@ -40,12 +40,16 @@ def redact_feedback(
     Only the pipeline's PII scanner and redaction run (no detector scores feedback); with
     ``store_raw_pii`` the texts stay raw, as events' do.
     """
+    # Every redaction setting of the events' pipeline (and any it gains, e.g. how ids are
+    # pseudonymised), so a feedback row holds exactly what its event's row would.
+    same = {k: getattr(pipeline, k) for k in ("identifiers",) if hasattr(pipeline, k)}
     redactor = ScoringPipeline(
         [],
         scanner=pipeline.scanner,
         redaction=pipeline.redaction,
         store_raw_pii=pipeline.store_raw_pii,
         hash_salt=pipeline.hash_salt,
+        **same,
     )
     scored, failed = redactor.score([_as_event(fb) for fb in feedback])
     if failed:  # the scanner could not read a text: never store it unredacted
