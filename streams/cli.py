@@ -157,7 +157,8 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     if not settings.kafka.bootstrap:
         print("infersight topics create: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
         return 2
-    created = asyncio.run(ensure_topics(settings.kafka))
+    otlp = (settings.otel.topic,) if settings.otel.enabled else ()
+    created = asyncio.run(ensure_topics(settings.kafka, otlp))
     print(f"created: {', '.join(created)}" if created else "every topic exists")
     return 0
 
