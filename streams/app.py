@@ -60,8 +60,13 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         if name == "pii_ner":  # one redaction setting for both PII paths
             out.setdefault("redaction", det.redaction)
             out.setdefault("hash_salt", salt)
+        if name in ("pii", "pii_ner") and det.pii_policy_file is not None:
+            out.setdefault("policy", str(det.pii_policy_file))
         return out
 
+    if not salt and det.identifiers == "hash" and not det.store_raw_pii:
+        log.warning("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
+                    "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
     detectors = [create(name, **params(name)) for name in det.enabled]
     scanner = next((d for d in detectors if d.name == det.pii_scanner), None)
     if scanner is None:
@@ -76,6 +81,7 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         store_raw_pii=det.store_raw_pii,
         hash_salt=salt,
         embed_fields=settings.drift.fields if settings.drift.enabled else (),
+        identifiers=det.identifiers,
     )
 
 
