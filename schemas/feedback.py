@@ -10,11 +10,13 @@ False
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from pydantic import ValidationError
 
 from schemas.events import UserFeedback
-from schemas.parsing import DEFAULT_MAX_BYTES, InvalidEvent, _errors
+from schemas.parsing import DEFAULT_MAX_BYTES, InvalidEvent
 from schemas.results import ReasonCode
 
 __all__ = ["NEGATIVE_LABELS", "is_negative", "parse_feedback"]
@@ -36,6 +38,19 @@ def is_negative(fb: UserFeedback) -> bool:
     if fb.label is not None and fb.label.strip().lower() in NEGATIVE_LABELS:
         return True
     return fb.label is None and fb.score is not None and fb.score < 0
+
+
+_FIELDS = frozenset(UserFeedback.model_fields) | {"str", "float", "int"}
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Which field and why, never the input (no values, no keys from it)."""
+    return [
+        {"loc": ".".join(str(p) if isinstance(p, int) or p in _FIELDS else "<key>"
+                         for p in err["loc"]),
+         "type": err["type"], "msg": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]  # fmt: skip
 
 
 def parse_feedback(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> UserFeedback:
@@ -61,8 +76,10 @@ def parse_feedback(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         raise InvalidEvent(ReasonCode.NOT_AN_OBJECT, msg)
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     version = data.get("schema_version", 1)
-    if version != 1:
-        msg = f"schema_version {version!r} is not supported by llm.feedback.v1 (expected 1)"
+    if version != 1:  # the value is input: only a small version number is quoted
+        small = isinstance(version, int) and not isinstance(version, bool) and -100 < version < 100
+        shown = f"{version}" if small else f"(a {type(version).__name__})"
+        msg = f"schema_version {shown} is not supported by llm.feedback.v1 (expected 1)"
         raise InvalidEvent(ReasonCode.UNSUPPORTED_SCHEMA_VERSION, msg, event_id=event_id)
     try:
         return UserFeedback.model_validate(data)

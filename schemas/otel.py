@@ -90,6 +90,7 @@ from pydantic import ValidationError
 
 from schemas.events import InferenceEvent
 from schemas.otlp import InvalidOtlp, OtlpEncoding, Span, decode_traces, encode_otlp_json
+from schemas.parsing import _errors
 
 __all__ = [
     "AGENT_OPERATIONS",
@@ -305,16 +306,15 @@ def _tokens(attrs: Mapping[str, Any], *names: str) -> int:
     value = _first(attrs, *names)
     if value is None:
         return 0
+    # Messages name the attribute, never its value (dead letters carry no input).
+    msg = f"{names[0]} must be a whole count (got a {type(value).__name__})"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        msg = f"{names[0]} must be a count, got {value!r}"
         raise ValueError(msg)
     try:
         number = int(value)
     except ValueError:
-        msg = f"{names[0]} must be a count, got {value!r}"
         raise ValueError(msg) from None
     if number != float(value):
-        msg = f"{names[0]} must be a whole count, got {value!r}"
         raise ValueError(msg)
     return number
 
@@ -477,10 +477,8 @@ def map_traces(raw: bytes | None, encoding: OtlpEncoding = "auto") -> SpanBatch:
         try:
             event = map_span(span)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_input=False)
-            first = errors[0]
-            where = ".".join(str(p) for p in first["loc"]) or "event"
-            batch.invalid.append((event_id_of(span), f"{where}: {first['msg']}"))
+            first = _errors(exc)[0]  # field and why, never the value
+            batch.invalid.append((event_id_of(span), f"{first['loc'] or 'event'}: {first['msg']}"))
             continue
         except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
             batch.invalid.append((event_id_of(span), str(exc)))

@@ -69,7 +69,7 @@ def _hex_ids_to_base64(node: Any) -> Any:
                 try:
                     value = base64.b64encode(bytes.fromhex(value)).decode()
                 except ValueError:
-                    msg = f"{key} {value[:40]!r} is not hex, as OTLP/JSON writes ids"
+                    msg = f"{key} is not hex, as OTLP/JSON writes ids"
                     raise InvalidOtlp(msg) from None
             else:
                 value = _hex_ids_to_base64(value)

@@ -74,3 +74,27 @@ def test_raw_pii_opt_in_keeps_the_comment() -> None:
     fb = UserFeedback(event_id="e", comment="ann@example.com")
     [(stored, pii)] = redact_feedback(ScoringPipeline([], store_raw_pii=True), [fb])
     assert stored.comment == "ann@example.com" and pii == ["EMAIL_ADDRESS"]
+
+
+EMAIL = "canary.ann@example.com"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"event_id": "e", "thumbs": EMAIL},
+        {"event_id": "e", "score": EMAIL},
+        {"event_id": "e", "label": EMAIL * 30},
+        {"event_id": "e", "thumbs": "up", "schema_version": EMAIL},
+        {"event_id": "e", "thumbs": "up", "timestamp": "3000-01-01T00:00:00Z", "comment": EMAIL},
+        {"event_id": "e", "thumbs": "up", EMAIL: {"nested": EMAIL}, "user_id": [EMAIL]},
+    ],
+)
+def test_rejection_never_quotes_a_value(doc: dict) -> None:
+    """Dead-lettered feedback says which field and why, never what was in it."""
+    import orjson
+
+    with pytest.raises(InvalidEvent) as caught:
+        parse_feedback(orjson.dumps(doc))
+    said = caught.value.message + orjson.dumps(caught.value.errors).decode()
+    assert "canary" not in said and "3000-01-01" not in said and caught.value.message
