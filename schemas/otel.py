@@ -61,8 +61,7 @@ prompt_template_id/version    ``infersight.prompt_template_id`` / ``_version`` (
                               resource); OpenInference ``llm.prompt_template.version``
 ttft_ms                       ``gen_ai.server.time_to_first_token`` (seconds; OpenLIT)
 metadata                      ``otel.trace_id``, ``otel.span_id``, ``otel.parent_span_id``,
-                              ``otel.span_name``, ``otel.scope``, ``gen_ai.response.id``,
-                              ``gen_ai.conversation.id``
+                              ``otel.span_name``, ``otel.scope``, ``gen_ai.response.id``
 ============================  =================================================================
 
 Token counts follow our contract (``input_tokens`` includes cached ones, ``output_tokens``
@@ -383,7 +382,7 @@ def _ours(span: Span, name: str) -> str | None:
 
 def _metadata(span: Span) -> dict[str, str]:
     """Where the event came from: trace, span, parent, span name, instrumentation scope,
-    and the response and conversation ids."""
+    and the provider's response id."""
     out = {
         "otel.trace_id": span.trace_id,
         "otel.span_id": span.span_id,
@@ -391,9 +390,9 @@ def _metadata(span: Span) -> dict[str, str]:
         "otel.span_name": span.name[:4096],
         "otel.scope": span.scope[:4096],
     }
-    for name in ("gen_ai.response.id", "gen_ai.conversation.id"):
-        if span.attributes.get(name) is not None:
-            out[name] = str(span.attributes[name])[:4096]
+    # The conversation id is session_id, pseudonymised with the other ids: never copied here.
+    if span.attributes.get("gen_ai.response.id") is not None:
+        out["gen_ai.response.id"] = str(span.attributes["gen_ai.response.id"])[:4096]
     return out
 
 

@@ -97,7 +97,9 @@ def test_text_is_mapped_and_redacted_like_native_events(run) -> None:
     assert "<EMAIL_ADDRESS>" in m["gpt-4o"]["prompt"] and m["gpt-4o"]["pii_types"]
     assert m["gpt-4o"]["prompt"].startswith("system: You are a helpful assistant.\nuser: ")
     assert m["gpt-4o"]["response"] == "Order 7 ships tomorrow."
-    assert m["gpt-4o"]["session_id"] == "conv-7"
+    # gen_ai.conversation.id is the session id, stored as a keyed pseudonym like every id.
+    assert m["gpt-4o"]["session_id"] and m["gpt-4o"]["session_id"] != "conv-7"
+    assert "conv-7" not in orjson.dumps(rows).decode()
     assert m["gpt-4o-mini"]["prompt"].endswith("user: Translate 'cat' to French")
     assert m["gpt-4o-mini"]["response"] == "chat"
     assert m["claude-sonnet-4-5"]["prompt"] == "user: Summarise the refund policy"
