@@ -243,3 +243,27 @@ def test_arbitrary_attributes_never_crash_the_mapper(attrs: dict) -> None:
     except ValueError:
         pass
     assert event_id_of(_span(attrs)) == f"otel-{'ab' * 16}-{'cd' * 8}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=200).map(str.encode)))
+def test_any_bytes_map_or_are_refused_as_invalid_otlp(raw: bytes) -> None:
+    """Whatever the broker hands us, the mapper returns a batch or raises InvalidOtlp: bad
+    input is dead-lettered, never a crash of the hop."""
+    try:
+        batch = map_traces(raw)
+    except InvalidOtlp:
+        return
+    assert batch.spans >= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, len(otlp_proto(record([Call("semconv", "gpt-4o", "q", "a")]))) - 1))
+def test_a_truncated_export_is_refused_or_maps_what_it_holds(cut: int) -> None:
+    """A batch cut short anywhere is refused as InvalidOtlp or yields valid spans only."""
+    raw = otlp_proto(record([Call("semconv", "gpt-4o", "q", "a")]))[:cut]
+    try:
+        batch = map_traces(raw)
+    except InvalidOtlp:
+        return
+    assert all(e.event_id.startswith("otel-") for e in batch.events)
