@@ -15,7 +15,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["InvalidOtlp", "OtlpEncoding", "Span", "decode_traces", "encode_otlp_json"]
+__all__ = [
+    "EVALUATION_EVENT",
+    "InvalidOtlp",
+    "OtlpEncoding",
+    "Span",
+    "decode_traces",
+    "encode_evaluations",
+    "encode_otlp_json",
+]
+
+#: The OpenTelemetry GenAI event that carries one evaluator's verdict on one operation.
+EVALUATION_EVENT = "gen_ai.evaluation.result"
 
 OtlpEncoding = Literal["auto", "otlp_proto", "otlp_json"]
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
@@ -168,3 +179,43 @@ def encode_otlp_json(request: Any) -> bytes:
 
     data = json_format.MessageToDict(request, use_integers_for_enums=True)
     return json.dumps(hexed(data), separators=(",", ":")).encode()
+
+
+def encode_evaluations(
+    verdicts: Iterable[tuple[str, str, str | None, Iterable[Any]]], now_ns: int
+) -> bytes:
+    """Our detectors' verdicts as OpenTelemetry ``gen_ai.evaluation.result`` events: an
+    ``ExportLogsServiceRequest`` (protobuf, what kafkaexporter's ``otlp_proto`` writes for
+    logs), one log record per (span, detector), parented to the GenAI span it judges.
+
+    ``verdicts`` holds ``(trace_id_hex, span_id_hex, response_id, signals)``; each signal
+    has ``detector``, ``score``, ``fired`` and ``reason`` (already scrubbed of PII).
+    """
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    def kv(key: str, value: Any) -> Any:
+        if isinstance(value, float):
+            return KeyValue(key=key, value=AnyValue(double_value=value))
+        return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+    request = ExportLogsServiceRequest()
+    rl = request.resource_logs.add()
+    rl.resource.attributes.append(kv("service.name", "infersight"))
+    scope = rl.scope_logs.add()
+    scope.scope.name = "infersight"
+    for trace_id, span_id, response_id, signals in verdicts:
+        for sig in signals:
+            rec = scope.log_records.add()
+            rec.event_name = EVALUATION_EVENT
+            rec.time_unix_nano = rec.observed_time_unix_nano = now_ns
+            rec.trace_id, rec.span_id = bytes.fromhex(trace_id), bytes.fromhex(span_id)
+            rec.attributes.extend([
+                kv("gen_ai.evaluation.name", sig.detector),
+                kv("gen_ai.evaluation.score.value", float(sig.score)),
+                kv("gen_ai.evaluation.score.label", "fail" if sig.fired else "pass"),
+                kv("gen_ai.evaluation.explanation", sig.reason[:4096]),
+            ])  # fmt: skip
+            if response_id:
+                rec.attributes.append(kv("gen_ai.response.id", response_id))
+    return request.SerializeToString()

@@ -119,6 +119,12 @@ class ScoreEvents(_BatchHop):
         self.sink_executor = sink_executor
         self.model_executor = model_executor
 
+    def more_sends(
+        self, scored: Sequence[ScoredEvent]
+    ) -> list[tuple[faust.TopicT, bytes | None, bytes]]:
+        """Messages a subclass publishes with the signals, before the ack (none here)."""
+        return []
+
     def _dead(self, ev: faust.EventT, reason: ReasonCode, message: str, **kw: Any) -> DeadLetter:
         msg = ev.message
         raw = msg.value if isinstance(msg.value, bytes) else b""
@@ -241,7 +247,7 @@ class ScoreEvents(_BatchHop):
         for d in dead:
             key = d.key_b64.encode() if d.key_b64 else None
             sends.append((self.topics.deadletter, key, _json(d)))
-        await self._publish(sends)
+        await self._publish([*sends, *self.more_sends(scored)])
         self.metrics.inc("signals_published", len(scored))
         self.metrics.inc("batches")
         for ev in batch:

@@ -64,8 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    otlp = (settings.otel.topic,) if settings.otel.enabled else ()
-    created = asyncio.run(ensure_topics(settings.kafka, otlp))
+    created = asyncio.run(ensure_topics(settings.kafka, settings.otel.topics()))
     if created:
         print(f"created topics: {', '.join(created)}", file=sys.stderr)
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -157,8 +156,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     if not settings.kafka.bootstrap:
         print("infersight topics create: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
         return 2
-    otlp = (settings.otel.topic,) if settings.otel.enabled else ()
-    created = asyncio.run(ensure_topics(settings.kafka, otlp))
+    created = asyncio.run(ensure_topics(settings.kafka, settings.otel.topics()))
     print(f"created: {', '.join(created)}" if created else "every topic exists")
     return 0
 

@@ -34,6 +34,7 @@ class Metrics:
         "otlp_spans_received": "Spans read from the OTLP traces topic.",
         "otlp_spans_skipped": "Spans that are not one LLM call, by reason.",
         "otlp_events": "GenAI spans mapped onto events.",
+        "otlp_evaluations_published": "gen_ai.evaluation.result events published back.",
     }
 
     def __init__(self) -> None:

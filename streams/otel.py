@@ -14,16 +14,19 @@ a span that is not an LLM call is skipped and counted (``otlp_spans_skipped``).
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from schemas.otel import InvalidOtlp, map_traces
+from schemas.otlp import encode_evaluations
 from schemas.results import ReasonCode
 from streams.agents import ScoreEvents
 
 if TYPE_CHECKING:
     import faust
 
+    from detectors.pipeline import ScoredEvent
     from schemas.events import InferenceEvent
     from schemas.results import DeadLetter
     from streams.settings import Settings
@@ -64,6 +67,32 @@ class ScoreSpans(ScoreEvents):
             origin.extend([ev] * len(spans.events))
         return valid, origin, dead
 
+    evaluations: faust.TopicT | None = None  # set by wire_spans when configured
+
+    def more_sends(
+        self, scored: Sequence[ScoredEvent]
+    ) -> list[tuple[faust.TopicT, bytes | None, bytes]]:
+        """The batch's verdicts as gen_ai.evaluation.result events, when configured."""
+        if self.evaluations is None:
+            return []
+        verdicts = [
+            (m["otel.trace_id"], m["otel.span_id"], m.get("gen_ai.response.id"), s.signals)
+            for s in scored
+            if s.signals
+            and _hex(m := s.event.metadata, "otel.trace_id", 32)
+            and _hex(m, "otel.span_id", 16)
+        ]
+        if not verdicts:
+            return []
+        self.metrics.inc("otlp_evaluations_published", sum(len(v[3]) for v in verdicts))
+        return [(self.evaluations, None, encode_evaluations(verdicts, time.time_ns()))]
+
+
+def _hex(metadata: dict[str, str], key: str, length: int) -> bool:
+    """Whether an id survived storage as the hex it was (redaction may have replaced it)."""
+    value = metadata.get(key, "")
+    return len(value) == length and all(c in "0123456789abcdef" for c in value)
+
 
 def declare_spans_topic(app: faust.App, settings: Settings) -> faust.TopicT:
     """The OTLP traces topic, raw bytes like every other topic."""
@@ -78,8 +107,15 @@ def declare_spans_topic(app: faust.App, settings: Settings) -> faust.TopicT:
 
 
 def wire_spans(app: faust.App, settings: Settings, hop: ScoreSpans) -> None:
-    """Attach the ``score_spans`` agent (commit-after-write, concurrency 1, as score_events)."""
+    """Attach the ``score_spans`` agent (commit-after-write, concurrency 1, as score_events)
+    and, when configured, the topic its evaluation events go to."""
     ingest = settings.ingest
+    if settings.otel.evaluations_topic:
+        hop.evaluations = app.topic(
+            settings.kafka.topic(settings.otel.evaluations_topic), key_type=bytes,
+            value_type=bytes, key_serializer="raw", value_serializer="raw",
+            partitions=settings.kafka.partitions,
+        )  # fmt: skip
 
     @app.agent(declare_spans_topic(app, settings), concurrency=1, name="score_spans")
     async def score_spans(stream: faust.StreamT) -> None:

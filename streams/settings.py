@@ -101,6 +101,18 @@ class OtelSettings(BaseModel):
         ge=1024,
         description="Larger exported batches are dead-lettered (oversized).",
     )
+    evaluations_topic: str = Field(
+        default="",
+        description="Optional: publish every span's detector verdicts back as OpenTelemetry "
+        "gen_ai.evaluation.result events (OTLP logs, protobuf) to this topic, for a "
+        "Collector's Kafka receiver. Empty (the default): off.",
+    )
+
+    def topics(self) -> tuple[str, ...]:
+        """The topics OTel ingestion reads and writes (none when it is off)."""
+        if not self.enabled:
+            return ()
+        return (self.topic, *([self.evaluations_topic] if self.evaluations_topic else []))
 
 
 class DetectorSettings(BaseModel):

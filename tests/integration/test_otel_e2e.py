@@ -41,7 +41,7 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
     """Two exported batches (protobuf and JSON, two styles each), one redelivered, and one
     message that is no OTLP at all."""
     tmp: Path = tmp_path_factory.mktemp("otel")
-    settings = worker_settings(broker, tmp)
+    settings = worker_settings(broker, tmp, otel={"evaluations_topic": "otel_evaluations"})
     first = record([CALLS["semconv"], CALLS["openllmetry"]])
     second = record([CALLS["openlit"], CALLS["openinference"]], service="research-agent")
     proto, as_json = otlp_proto(first), otlp_json(second)
@@ -53,6 +53,12 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
         publish(broker, topic, [(None, proto), (None, as_json), (None, garbage), (None, proto)])
         signals = consume(broker, settings.kafka.topic("llm.signals.v1"), 6)
         dead = consume(broker, settings.kafka.topic("llm.deadletter.v1"), 1)
+        # Sent with the signals, before the ack: 4 spans + the replayed 2, two detectors each.
+        evaluations = wait_until(
+            lambda: (got := consume(broker, settings.kafka.topic("otel_evaluations"), 1, 5))
+            and sum(map(_records, got)) >= 12 and got,
+            60, what="12 evaluation records",
+        )  # fmt: skip
         stats = wait_until(
             lambda: (s := worker.stats()).get("otlp_spans_received", 0) >= 12 and s,
             30, what="span counters",
@@ -66,7 +72,14 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
         "reasoning_tokens, toString(cost_usd) AS cost, latency_ms, ttft_ms, status, "
         "session_id, pii_types, metadata FROM events_v ORDER BY request_model",
     )
-    return settings, rows, signals, dead, stats, garbage
+    return settings, rows, signals, dead, stats, garbage, evaluations
+
+
+def _records(message) -> int:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    request = ExportLogsServiceRequest.FromString(message.value)
+    return sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
 
 
 def by_model(rows: list[dict]) -> dict[str, dict]:
@@ -121,7 +134,7 @@ def test_spans_are_scored_and_published_like_native_events(run) -> None:
 def test_non_genai_spans_are_counted_and_a_bad_batch_is_dead_lettered(run) -> None:
     """The four HTTP request spans (and the replay's two) are skipped and counted; the
     garbage message reaches llm.deadletter.v1 byte for byte with reason invalid_otlp."""
-    settings, _, _, dead, stats, garbage = run
+    settings, _, _, dead, stats, garbage, _ = run
     assert stats["otlp_spans_skipped_by"] == {"not_genai": 6}
     assert stats["otlp_events"] == 6
     [envelope] = [orjson.loads(d.value) for d in dead]
@@ -130,3 +143,23 @@ def test_non_genai_spans_are_counted_and_a_bad_batch_is_dead_lettered(run) -> No
     assert envelope["topic"] == settings.kafka.topic("otlp_spans")
     stored = query(settings, "SELECT reason, count() AS n FROM deadletters FINAL GROUP BY reason")
     assert stored == [{"reason": "invalid_otlp", "n": 1}]
+
+
+def test_verdicts_go_back_as_gen_ai_evaluation_result_events(run) -> None:
+    """With an evaluations topic, each stored span's cost and pii verdicts are published as
+    OTLP log records named gen_ai.evaluation.result, parented to the span they judge."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    _, rows, *_, evaluations = run
+    seen = set()
+    for message in evaluations:
+        request = ExportLogsServiceRequest.FromString(message.value)
+        for rec in request.resource_logs[0].scope_logs[0].log_records:
+            attrs = {kv.key: kv.value for kv in rec.attributes}
+            assert rec.event_name == "gen_ai.evaluation.result"
+            assert attrs["gen_ai.evaluation.score.label"].string_value in ("pass", "fail")
+            seen.add((rec.trace_id.hex(), rec.span_id.hex(),
+                      attrs["gen_ai.evaluation.name"].string_value))  # fmt: skip
+    expected = {(r["metadata"]["otel.trace_id"], r["metadata"]["otel.span_id"], d)
+                for r in rows for d in ("cost", "pii")}  # fmt: skip
+    assert seen == expected and len(expected) == 8

@@ -267,3 +267,24 @@ def test_a_truncated_export_is_refused_or_maps_what_it_holds(cut: int) -> None:
     except InvalidOtlp:
         return
     assert all(e.event_id.startswith("otel-") for e in batch.events)
+
+
+def test_evaluations_encode_as_otlp_log_events_on_the_judged_span() -> None:
+    """encode_evaluations writes one gen_ai.evaluation.result record per verdict, with the
+    judged span's ids, the score, a pass/fail label and the reason."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from schemas.otlp import encode_evaluations
+    from schemas.results import Signal
+
+    sig = Signal(detector="toxicity", event_id="e", score=0.93, fired=True, reason="toxic")
+    raw = encode_evaluations([("ab" * 16, "cd" * 8, "resp-1", [sig])], now_ns=5)
+    [rec] = ExportLogsServiceRequest.FromString(raw).resource_logs[0].scope_logs[0].log_records
+    attrs = {kv.key: kv.value for kv in rec.attributes}
+    assert (rec.event_name, rec.trace_id.hex(), rec.span_id.hex(), rec.time_unix_nano) == (
+        "gen_ai.evaluation.result", "ab" * 16, "cd" * 8, 5)  # fmt: skip
+    assert attrs["gen_ai.evaluation.name"].string_value == "toxicity"
+    assert attrs["gen_ai.evaluation.score.value"].double_value == 0.93
+    assert attrs["gen_ai.evaluation.score.label"].string_value == "fail"
+    assert attrs["gen_ai.evaluation.explanation"].string_value == "toxic"
+    assert attrs["gen_ai.response.id"].string_value == "resp-1"
