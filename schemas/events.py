@@ -251,8 +251,9 @@ class UserFeedback(_Inbound):
         default=None, description="Free text; redacted like every text before storage."
     )
     user_id: ShortText | None = Field(
-        default=None, description="Who judged. One judgement per (event_id, user_id) is kept: "
-        "the latest by timestamp."
+        default=None,
+        description="Who judged. One judgement per (event_id, user_id) is kept: "
+        "the latest by timestamp.",
     )
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
