@@ -110,9 +110,16 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
         stats = worker.stats()
         retraining = consume(broker, settings.kafka.topic("llm.retraining.v1"), 1, timeout_s=60)
         alerts = consume(broker, settings.kafka.topic("llm.alerts.v1"), 2, timeout_s=30)
+        # While the worker owns the embedded store: the export goes through it.
+        live_export = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "dataset", "export", "--sql",
+             "SELECT event_id FROM events_v WHERE model = 'gpt-4o'", "--out",
+             str(tmp / "live"), "--format", "jsonl"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
     finally:
         assert worker.stop() == 0, "worker did not shut down cleanly on SIGTERM"
-    return settings, cli, dead, stats, retraining, alerts, env, tmp
+    return settings, cli, dead, stats, retraining, alerts, env, tmp, live_export
 
 
 def test_cli_publishes_feedback_to_the_feedback_topic(run) -> None:
@@ -185,7 +192,7 @@ def test_named_query_joins_feedback_that_came_before_its_event(run) -> None:
 def test_feedback_rules_fire_per_model_and_ask_for_retraining(run) -> None:
     """negative_feedback_rate (2 of 4 judgements of gpt-4o) and feedback_count fire for
     gpt-4o only; the retraining event names feedback as its reason and its dataset command."""
-    *_, retraining, alerts, _, _ = run
+    *_, retraining, alerts, _, _, _ = run
     firing = sorted((a["rule"], a["model"], a["value"]) for a in map(orjson.loads,
                     (m.value for m in alerts)) if a["status"] == "firing")  # fmt: skip
     assert firing == [("feedback_volume", "gpt-4o", 4.0), ("negative_feedback", "gpt-4o", 0.5)]
@@ -203,7 +210,7 @@ def test_dataset_export_of_the_retraining_event_labels_events_with_feedback(run)
     with signals and feedback as labels, in all three formats, and a manifest."""
     import pyarrow.parquet as pq
 
-    *_, retraining, _, env, tmp = run
+    *_, retraining, _, env, tmp, _ = run
     rid = orjson.loads(retraining[0].value)["retraining_id"]
     out = tmp / "dataset"
     done = subprocess.run(
@@ -234,3 +241,12 @@ def test_dataset_export_of_the_retraining_event_labels_events_with_feedback(run)
     assert manifest["event_schema_version"] == 1
     assert manifest["command"].startswith(f"infersight dataset export --retraining-id {rid}")
     assert {f["rows"] for f in manifest["files"].values()} == {2}
+
+
+def test_dataset_export_goes_through_the_running_worker(run) -> None:
+    """With the worker owning the embedded directory, --sql export is served by it."""
+    *_, tmp, live_export = run
+    assert live_export.returncode == 0, live_export.stderr
+    records = [json.loads(x) for x in (tmp / "live" / "events.jsonl").read_text().splitlines()]
+    assert sorted(r["event_id"] for r in records) == ["fb-ev-0", "fb-ev-1"]
+    assert {r["labels"]["feedback"] for r in records} == {"negative"}
