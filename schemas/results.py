@@ -134,6 +134,9 @@ class ReasonCode(StrEnum):
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
     SCHEMA_VIOLATION = "schema_violation"
     SCORING_FAILED = "scoring_failed"
+    #: ClickHouse refused the event's rows for what they hold (the message carries its
+    #: error code and reason); the rest of the batch was stored.
+    STORAGE_REJECTED = "storage_rejected"
 
 
 class DeadLetter(_Result):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlparse
 
 import orjson
@@ -32,7 +32,15 @@ from detectors.drift import DriftResult
 from detectors.pipeline import ScoredEvent
 from schemas.results import Alert, DeadLetter, RetrainingEvent
 
-__all__ = ["ClickHouseSettings", "ClickHouseSink", "Migration", "SinkUnavailable", "migrations"]
+__all__ = [
+    "ClickHouseSettings",
+    "ClickHouseSink",
+    "Migration",
+    "Rejected",
+    "SinkUnavailable",
+    "is_transient",
+    "migrations",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +48,53 @@ T = TypeVar("T")
 
 class SinkUnavailable(RuntimeError):
     """ClickHouse could not be reached or refused a write; the caller retries or holds."""
+
+
+#: ClickHouse error codes that say nothing about the rows: the same insert can succeed later
+#: (timeouts, network, memory, too many parts, overload), or the operator must fix the
+#: server (read-only, access, missing tables after a failed migration). Held and retried.
+TRANSIENT_CODES = frozenset({
+    3, 16, 32, 47, 60, 81, 159, 160, 164, 173, 202, 209, 210, 236, 241, 242, 252, 285, 319,
+    394, 425, 439, 497, 516, 999, 1000,
+})  # fmt: skip
+#: Per-insert limit of ClickHouse (``max_partitions_per_insert_block``, default 100): inserts
+#: are grouped so that no block touches more months than this.
+MAX_PARTITIONS_PER_INSERT = 50
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when a failed write may succeed unchanged later (hold and retry), False when
+    ClickHouse refused these rows for what they hold (isolate and dead-letter them).
+
+    Anything that is not a ClickHouse error with a code (connection refused, a timeout, a
+    driver error) is transient: holding is safe, dead-lettering valid events is not.
+    ``Code: 252`` is both "Too many parts" (transient: merges catch up) and "Too many
+    partitions for single INSERT block" (permanent for that block: a smaller block works).
+    """
+    code = getattr(exc, "code", None)
+    if not isinstance(code, int):
+        found = re.search(r"\bCode: (\d+)\.", str(exc))
+        if found is None:
+            return True
+        code = int(found[1])
+    if code == 252:
+        return "too many partitions" not in str(exc).lower()
+    return code in TRANSIENT_CODES
+
+
+def clickhouse_error(exc: BaseException, limit: int = 300) -> str:
+    """ClickHouse's error for a dead letter: code and reason, never the row's values
+    (``Column values: ...`` can hold the offending text)."""
+    text = " ".join(str(exc).split())
+    text = re.split(r"\s*Column values:", text, maxsplit=1)[0]
+    return text[:limit]
+
+
+class Rejected(NamedTuple):
+    """An event ClickHouse refused for its content, with ClickHouse's reason."""
+
+    scored: ScoredEvent
+    error: str
 
 
 class ClickHouseSettings(BaseModel):
@@ -333,41 +388,102 @@ class ClickHouseSink:
         if rows:
             self.client.insert(table, rows, column_names=columns)
 
-    def write_results(
-        self,
-        scored: Sequence[ScoredEvent],
-        dead: Sequence[DeadLetter] = (),
-        embedding_model: str | None = None,
-    ) -> None:
-        """Write one batch: events, their signals, and dead-letter records.
+    def _insert_by_month(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        """Insert rows partitioned by ``toYYYYMM(timestamp)`` in blocks of at most
+        ``MAX_PARTITIONS_PER_INSERT`` months: a backfill spanning years would otherwise
+        exceed ClickHouse's per-insert partition limit and never be stored."""
+        at = columns.index("timestamp")
+        months: dict[tuple[int, int], list[list[Any]]] = {}
+        for row in rows:
+            months.setdefault((row[at].year, row[at].month), []).append(row)
+        if len(months) <= MAX_PARTITIONS_PER_INSERT:
+            self._insert(table, rows, columns)
+            return
+        keys = sorted(months)
+        for i in range(0, len(keys), MAX_PARTITIONS_PER_INSERT):
+            block = [r for k in keys[i : i + MAX_PARTITIONS_PER_INSERT] for r in months[k]]
+            self._insert(table, block, columns)
 
-        Raises ``SinkUnavailable`` on any failure; a retry writes the same rows again,
-        which the ReplacingMergeTree tables collapse. With ``embedding_model`` (a label such
-        as ``all-MiniLM-L6-v2/fp32``) the events' embeddings go to the ``embeddings`` table.
-        """
-        now = _naive(datetime.now(UTC))
-        # Rows are built before the try: a row that cannot be built is a bug in our code,
-        # not ClickHouse being unavailable, and must not be retried as an outage.
+    def _write_scored(
+        self, scored: Sequence[ScoredEvent], embedding_model: str | None, now: datetime
+    ) -> None:
+        # Rows are built outside any error handling: a row that cannot be built is a bug in
+        # our code, neither an outage to hold for nor bad input to dead-letter.
         events = [event_row(s, now) for s in scored]
         signals = [r for s in scored for r in signal_rows(s, now)]
-        deadletters = [deadletter_row(d) for d in dead]
         vectors = (
             [r for s in scored for r in embedding_rows(s, embedding_model, now)]
             if embedding_model
             else []
         )
+        self._insert_by_month("events", events, EVENT_COLUMNS)
+        self._insert_by_month("signals", signals, SIGNAL_COLUMNS)
+        self._insert_by_month("embeddings", vectors, EMBEDDING_COLUMNS)
+
+    def _store(
+        self,
+        scored: Sequence[ScoredEvent],
+        embedding_model: str | None,
+        now: datetime,
+        rejected: list[Rejected],
+    ) -> None:
+        """Write ``scored``; on a permanent error split it in halves until the refused
+        events are alone, and collect those in ``rejected``. A transient error anywhere
+        raises ``SinkUnavailable`` (the caller holds and retries the whole batch; rows
+        already written collapse with the retry)."""
+        if not scored:
+            return
+        try:
+            self._write_scored(scored, embedding_model, now)
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                self._client = None  # reconnect next time: the failure may be the connection
+                msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
+                raise SinkUnavailable(msg) from exc
+            if len(scored) == 1:
+                log.warning("ClickHouse refused event %s: %s", scored[0].event.event_id,
+                            clickhouse_error(exc))  # fmt: skip
+                rejected.append(Rejected(scored[0], clickhouse_error(exc)))
+                return
+        mid = len(scored) // 2
+        self._store(scored[:mid], embedding_model, now, rejected)
+        self._store(scored[mid:], embedding_model, now, rejected)
+
+    def write_results(
+        self,
+        scored: Sequence[ScoredEvent],
+        dead: Sequence[DeadLetter] = (),
+        embedding_model: str | None = None,
+    ) -> list[Rejected]:
+        """Write one batch: events, their signals, and dead-letter records.
+
+        Raises ``SinkUnavailable`` on a transient failure (connection, timeout, memory, too
+        many parts); a retry writes the same rows again, which the ReplacingMergeTree tables
+        collapse. Events that ClickHouse refuses for their content are isolated by splitting
+        the batch: everything else is stored, and the refused events are returned with
+        ClickHouse's error for the caller to dead-letter (``storage_rejected``). With
+        ``embedding_model`` (a label such as ``all-MiniLM-L6-v2/fp32``) the events'
+        embeddings go to the ``embeddings`` table.
+        """
+        now = _naive(datetime.now(UTC))
+        deadletters = [deadletter_row(d) for d in dead]
+        rejected: list[Rejected] = []
         with self._lock:
             try:
                 if self.settings.fault_file is not None:
                     self._injected_fault(self.settings.fault_file)
-                self._insert("events", events, EVENT_COLUMNS)
-                self._insert("signals", signals, SIGNAL_COLUMNS)
-                self._insert("deadletters", deadletters, DEADLETTER_COLUMNS)
-                self._insert("embeddings", vectors, EMBEDDING_COLUMNS)
             except Exception as exc:
-                self._client = None  # reconnect next time: the failure may be the connection
                 msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
                 raise SinkUnavailable(msg) from exc
+            self._store(list(scored), embedding_model, now, rejected)
+            try:
+                self._insert("deadletters", deadletters, DEADLETTER_COLUMNS)
+            except Exception as exc:
+                self._client = None
+                msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
+                raise SinkUnavailable(msg) from exc
+        return rejected
 
     @staticmethod
     def _injected_fault(path: Path) -> None:

@@ -31,7 +31,7 @@ from detectors.rules import Evaluation, RuleEngine
 from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
 from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
-from sinks.clickhouse import ClickHouseSink, retrying
+from sinks.clickhouse import ClickHouseSink, Rejected, retrying
 from sinks.notify import AlertStore, DeliveryLog, Dispatcher, Notifier, Silence
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -166,7 +166,10 @@ class ScoreHop(_Hop):
         scored: list[ScoredEvent],
         dead: list[DeadLetter],
         drift: tuple[list[DriftResult], dict[StreamKey, bytes]] = ([], {}),
-    ) -> None:
+    ) -> list[Rejected]:
+        """Store the batch, holding consumption through transient failures; returns the
+        events ClickHouse refused for their content (the rest is stored)."""
+
         def failed(exc: Exception, attempt: int, delay: float) -> None:
             self.metrics.inc("sink_failures")
             log.warning("ClickHouse write failed (attempt %d, holding consumption, retry in "
@@ -176,18 +179,44 @@ class ScoreHop(_Hop):
         if self.settings.drift.enabled and self.settings.drift.store_embeddings:
             label = f"all-MiniLM-L6-v2/{self.settings.detectors.embedding_precision}"
 
-        def write() -> None:
-            self.sink.write_results(scored, dead, embedding_model=label)
+        def write() -> list[Rejected]:
+            rejected = self.sink.write_results(scored, dead, embedding_model=label)
             if drift[0] or drift[1]:
                 self.sink.write_drift(*drift)
+            return rejected
 
-        retrying(
-            write,
+        return self._retrying(write, failed)
+
+    def _retrying(self, action: Any, failed: Any) -> Any:
+        return retrying(
+            action,
             initial_s=self.sink.settings.retry_initial_s,
             max_s=self.sink.settings.retry_max_s,
             should_stop=lambda: self.stopping,
             on_failure=failed,
         )
+
+    def _store(
+        self,
+        batch_scored: list[ScoredEvent],
+        dead: list[DeadLetter],
+        drift: tuple[list[DriftResult], dict[StreamKey, bytes]],
+        by_event: dict[int, faust.EventT],
+    ) -> list[ScoredEvent]:
+        """Write, then dead-letter (``storage_rejected``) what ClickHouse refused; returns
+        the events that are stored."""
+        rejected = self._write(batch_scored, dead, drift)
+        if not rejected:
+            return batch_scored
+        refused = {id(r.scored) for r in rejected}
+        more = [
+            self._dead(by_event[id(r.scored.event)], ReasonCode.STORAGE_REJECTED,
+                       f"ClickHouse refused the event: {r.error}", event_id=r.scored.event.event_id)
+            for r in rejected
+        ]  # fmt: skip
+        self._retrying(lambda: self.sink.write_results([], more), lambda *_: None)
+        dead.extend(more)
+        return [s for s in batch_scored if id(s) not in refused]
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         loop = asyncio.get_running_loop()
@@ -202,7 +231,9 @@ class ScoreHop(_Hop):
                            event_id=f.event.event_id)
             )  # fmt: skip
         drift = await loop.run_in_executor(self.model_executor, self._learn_drift, scored)
-        await loop.run_in_executor(self.sink_executor, self._write, scored, dead, drift)
+        scored = await loop.run_in_executor(
+            self.sink_executor, self._store, scored, dead, drift, by_event
+        )
         self.metrics.inc("events_stored", len(scored))
         sends: list[tuple[faust.TopicT, bytes | None, bytes]] = []
         for s in scored:

@@ -398,3 +398,76 @@ def json_dumps(obj: Any) -> str:
     import json
 
     return json.dumps(obj)
+
+
+# -- (8) a backfill across years, and an event ClickHouse refuses ----------------------------
+def backfill_and_refused(bootstrap: str, tmp: Path, months: int, after: int) -> fk.Accounting:
+    """``months`` valid events, each in a different month (a backfill), one event that a
+    real ClickHouse constraint refuses (standing in for any content ClickHouse will never
+    accept), then ``after`` ordinary events. Every valid event must be stored, the refused
+    one dead-lettered as ``storage_rejected``, and the stream must go on behind them."""
+    import orjson
+
+    t0 = time.monotonic()
+    settings = worker_settings(bootstrap, tmp, kafka={"partitions": 1}, ingest=FAST)
+    create_topics(settings)
+    # The constraint is real ClickHouse DDL on the worker's own directory, added before it
+    # starts (one process per chDB directory); the worker's migrate leaves it in place.
+    _migrate_and(settings, "ALTER TABLE events ADD CONSTRAINT refuse CHECK event_id != 'refuse-me'")
+
+    def ev(i: int, eid: str, ts: str | None) -> bytes:
+        body: dict[str, Any] = {"event_id": eid, "service": "backfill", "model": "gpt-4o",
+                                "prompt": f"question {i}", "response": "answer"}  # fmt: skip
+        if ts:
+            body["timestamp"] = ts
+        return orjson.dumps(body)
+
+    values = [ev(i, f"bf-{i}", f"{2010 + i // 12:04d}-{i % 12 + 1:02d}-15T12:00:00Z")
+              for i in range(months)]  # fmt: skip
+    values.append(ev(-1, "refuse-me", "2026-01-01T00:00:00Z"))
+    values += [ev(i, f"after-{i}", None) for i in range(after)]
+    valid_ids = [f"bf-{i}" for i in range(months)] + [f"after-{i}" for i in range(after)]
+    published = fk.Published()
+    worker = _start(settings, "worker")
+    fk.produce(bootstrap, _inference(settings), [(None, v) for v in values], published)
+    total = len(values)
+    try:
+        fk.wait_for(
+            lambda: (s := worker.stats()).get("events_stored", 0) + s.get("deadlettered", 0)
+            >= total,
+            90, f"{total} stored or dead-lettered",
+        )  # fmt: skip
+        _all_committed(settings, total, 60)
+    finally:
+        stats = worker.stats()
+        worker.stop()
+    dead = consume(bootstrap, settings.kafka.topic("llm.deadletter.v1"), 1, timeout_s=10)
+    reasons = [(d["event_id"], d["reason"], d["message"]) for d in
+               (orjson.loads(r.value) for r in dead)]  # fmt: skip
+    p = fk.stored(settings, extra={"months": "SELECT uniqExact(toYYYYMM(timestamp)) AS n "
+                                             "FROM events_v WHERE event_id LIKE 'bf-%'"})  # fmt: skip
+    return fk.account(
+        f"backfill across {months} months + 1 event ClickHouse refuses", total, valid_ids, [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        dead_letters=reasons, months_stored=int(p["queries"]["months"][0]["n"]),
+        sink_failures=int(stats.get("sink_failures", 0)),
+    )  # fmt: skip
+
+
+def _migrate_and(settings: Settings, *statements: str) -> None:
+    """Bring a stopped worker's chDB up to date, then run ``statements`` on it (child
+    process: one chDB directory per process)."""
+    import os
+    import subprocess
+    import sys
+
+    from streams.demo import settings_env
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERSIGHT_")}
+    env.update(settings_env(settings))
+    code = (
+        "import sys; from streams.settings import Settings; from sinks.clickhouse import "
+        "ClickHouseSink; s = ClickHouseSink(Settings().clickhouse); s.migrate(); "
+        "[s.query(q) for q in sys.argv[1:]]; s.close()"
+    )
+    subprocess.run([sys.executable, "-c", code, *statements], env=env, check=True, timeout=120)
