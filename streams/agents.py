@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -37,13 +38,38 @@ from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["MonitorHop", "NotifyHop", "ScoreHop", "wire"]
+__all__ = ["MonitorHop", "NotifyHop", "Progress", "ScoreHop", "wire"]
 
 log = logging.getLogger(__name__)
 
 
 def _json(model: Any) -> bytes:
     return orjson.dumps(model.model_dump(mode="json"))
+
+
+class Progress:
+    """When the ingest hop last finished a batch, and what it holds now: the facts behind
+    ``/healthz``, ``/readyz`` and the staleness gauge. Times are ``time.monotonic()``."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.last_stored: float | None = None
+        self.in_flight = 0
+        self.batch_started: float | None = None
+
+    def begin(self, n: int) -> None:
+        self.in_flight = n
+        self.batch_started = time.monotonic()
+
+    def done(self) -> None:
+        self.in_flight = 0
+        self.batch_started = None
+        self.last_stored = time.monotonic()
+
+    def idle_s(self, now: float | None = None) -> float:
+        """Seconds since the last batch was stored (since start-up before the first)."""
+        now = time.monotonic() if now is None else now
+        return now - (self.last_stored if self.last_stored is not None else self.started)
 
 
 class _Hop:
@@ -103,6 +129,7 @@ class ScoreHop(_Hop):
         self.topics = topics
         self.sink_executor = sink_executor
         self.model_executor = model_executor
+        self.progress = Progress()
 
     def _dead(self, ev: faust.EventT, reason: ReasonCode, message: str, **kw: Any) -> DeadLetter:
         msg = ev.message
@@ -217,6 +244,11 @@ class ScoreHop(_Hop):
         self._retrying(lambda: self.sink.write_results([], more), lambda *_: None)
         dead.extend(more)
         return [s for s in batch_scored if id(s) not in refused]
+
+    async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
+        self.progress.begin(len(batch))
+        await super().run(batch, max_delay_s)
+        self.progress.done()
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         loop = asyncio.get_running_loop()

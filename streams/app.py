@@ -7,7 +7,9 @@ the CLI, the demo and the tests share one construction path.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +32,15 @@ from sinks.notify import (
     WebhookNotifier,
 )
 from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
+from streams.logsafety import redact_http_logs
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.topics import TOPIC_NAMES, declare
 
 __all__ = [
+    "BoundedWorker",
     "Built",
+    "Health",
     "build",
     "build_notifiers",
     "build_pipeline",
@@ -163,6 +168,101 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
         await admin.close()
 
 
+class Health:
+    """Is the stream moving? Computed when an endpoint is read, and set as gauges:
+    ``seconds_since_last_stored_batch``, ``ingest_in_flight`` and ``consumer_lag``.
+
+    ``consumer_lag`` is, per assigned partition of the inference topic, the high watermark
+    the broker reported in its last fetch response minus the group's committed offset,
+    summed. On Kafka that is the standard lag. tansu reports high watermarks low after
+    batched writes (DESIGN.md: its end offsets are wrong for them), so there the gauge can
+    read up to one producer batch per partition short; a stall is still seen through
+    ``ingest_in_flight`` (messages held by the ingest hop), which does not depend on it.
+    """
+
+    def __init__(self, app: faust.App, score: ScoreHop, stall_after_s: float, metrics: Metrics):
+        self.app = app
+        self.score = score
+        self.stall_after_s = stall_after_s
+        self.metrics = metrics
+
+    def lag(self) -> tuple[int, int]:
+        """(consumer lag, assigned partitions of the inference topic)."""
+        try:
+            consumer = self.app.consumer
+            topic = self.score.topics.inference.get_topic_name()
+            tps = [tp for tp in consumer.assignment() if tp.topic == topic]
+        except Exception:  # not started yet
+            return 0, 0
+        lag = 0
+        for tp in tps:
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # no fetch response yet for this partition
+                continue
+            done = consumer._committed_offset.get(tp)  # faust keeps no public accessor
+            lag += max(0, (high or 0) - (done or 0))
+        return lag, len(tps)
+
+    def report(self) -> dict[str, Any]:
+        p = self.score.progress
+        idle = p.idle_s()
+        lag, assigned = self.lag()
+        backlog = p.in_flight + lag
+        stalled = backlog > 0 and idle > self.stall_after_s
+        self.metrics.set("seconds_since_last_stored_batch", round(idle, 3))
+        self.metrics.set("ingest_in_flight", p.in_flight)
+        self.metrics.set("consumer_lag", lag)
+        self.metrics.set("stalled", int(stalled))
+        return {
+            "status": "stalled" if stalled else "ok",
+            "seconds_since_last_stored_batch": round(idle, 3),
+            "in_flight": p.in_flight,
+            "consumer_lag": lag,
+            "assigned_partitions": assigned,
+            "stall_after_s": self.stall_after_s,
+        }
+
+
+class BoundedWorker(faust.Worker):
+    """``faust.Worker`` whose shutdown always ends within ``timeout_s``.
+
+    faust waits for in-flight messages before it runs ``on_before_shutdown``, and a batch
+    held by a failing write would be in flight for ever; so the signal itself tells the
+    hops to give up (their batches stay unacked, hence uncommitted, and are read again
+    after a restart), and a watchdog ends the process if shutdown still has not finished
+    when the time is up. Only what was stored was acked, so only that can be committed.
+    """
+
+    def __init__(self, built: Built, timeout_s: float, **kw: Any) -> None:
+        super().__init__(built.app, **kw)
+        self.built = built
+        self.timeout_s = timeout_s
+        self._watchdog: threading.Timer | None = None
+
+    def _begin_stop(self, why: str) -> None:
+        self.built.stop_hops()
+        if self._watchdog is None:
+            log.warning("%s: stopping (at most %.0fs)", why, self.timeout_s)
+            self._watchdog = threading.Timer(self.timeout_s, self._give_up)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
+    def _give_up(self) -> None:
+        log.error("shutdown did not finish within %.0fs (INFERSIGHT_SHUTDOWN_TIMEOUT_S); "
+                  "exiting now: nothing unstored was committed", self.timeout_s)  # fmt: skip
+        logging.shutdown()
+        os._exit(1)
+
+    def _on_sigterm(self) -> None:
+        self._begin_stop("SIGTERM")
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._begin_stop("SIGINT")
+        super()._on_sigint()
+
+
 @dataclass
 class Built:
     app: faust.App
@@ -171,6 +271,12 @@ class Built:
     metrics: Metrics
     score: ScoreHop
     monitor: MonitorHop
+    notify: NotifyHop
+
+    def stop_hops(self) -> None:
+        """Make every hop give up retrying: their batches stay uncommitted."""
+        for hop in (self.score, self.monitor, self.notify):
+            hop.stopping = True
 
 
 def build(settings: Settings) -> Built:
@@ -180,6 +286,7 @@ def build(settings: Settings) -> Built:
             "`infersight demo` to start a local broker"
         )
         raise ValueError(msg)
+    redact_http_logs()  # notifier URLs (Slack's is a credential) never reach the log
     k = settings.kafka
     app = faust.App(
         settings.app_id,
@@ -192,11 +299,21 @@ def build(settings: Settings) -> Built:
         broker_heartbeat_interval=k.heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
+        web_bind=settings.web_host,  # faust binds web_bind (0.0.0.0 by default), not web_host
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # Only our routes: no /router/, /table/, /graph/, /performance/ or stats pages.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         producer_acks=-1,
         stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
+        # Do not wait on stop for every read message to be acked: a batch held by a failing
+        # write never is. Unacked means uncommitted: it is read again after a restart.
+        stream_wait_empty=False,
     )
     topics = declare(app, k)
     metrics = Metrics()
@@ -225,16 +342,32 @@ def build(settings: Settings) -> Built:
     )
     wire(app, settings, topics, score, monitor, notify)
 
+    health = Health(app, score, settings.stall_after_s, metrics)
+
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "app_id": settings.app_id})
+        """Liveness: 503 when the stream is stalled (no batch stored for stall_after_s while
+        messages wait)."""
+        report = health.report()
+        return web.json(report, status=503 if report["status"] == "stalled" else 200)
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        """Readiness: 503 while stalled, before the first partition assignment, and while
+        stopping."""
+        report = health.report()
+        ready = report["status"] == "ok" and report["assigned_partitions"] > 0
+        ready = ready and not score.stopping
+        return web.json({**report, "ready": ready}, status=200 if ready else 503)
 
     @app.page("/stats")
     async def stats(web: Any, request: Any) -> Any:
+        health.report()
         return web.json(metrics.snapshot())
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
+        health.report()
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
-    return Built(app, sink, pipeline, metrics, score, monitor)
+    return Built(app, sink, pipeline, metrics, score, monitor, notify)

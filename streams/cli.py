@@ -42,10 +42,8 @@ def _settings(**overrides: Any) -> Any:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import faust
-
     from detectors.rules import RuleFileError
-    from streams.app import build, ensure_topics
+    from streams.app import BoundedWorker, build, ensure_topics
 
     settings = _settings()
     if not settings.kafka.bootstrap:
@@ -67,7 +65,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     applied = built.sink.migrate()  # this process owns the ClickHouse directory from here on
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
-    worker = faust.Worker(built.app, loglevel=settings.log_level, quiet=True)
+    worker = BoundedWorker(
+        built, settings.shutdown_timeout_s, loglevel=settings.log_level, quiet=True
+    )
     worker.execute_from_commandline()
     return 0
 

@@ -88,7 +88,8 @@ class DetectorSettings(BaseModel):
         "toxicity is a head over the shared embedding (almost free once drift has embedded "
         "the batch). Opt-in: injection (retrained with benign hard negatives it no longer "
         "fires on the demo's support traffic, but still on 11% of hand-written product "
-        "requests: short instructions and role-play; reports/injection.md) and hallucination (strong on QA-style RAG, near chance on dialogue and "
+        "requests: short instructions and role-play; reports/injection.md) and "
+        "hallucination (strong on QA-style RAG, near chance on dialogue and "
         "summaries: benchmarks/quality/reports/hallucination.md).",
     )
     params: dict[str, dict[str, Any]] = Field(
@@ -255,8 +256,25 @@ class Settings(BaseSettings):
     app_id: str = Field(default="infersight", description="Consumer group and app id.")
     data_dir: Path = Field(default=Path("data"), description="Local state (chDB lives under it).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    web_host: str = Field(default="127.0.0.1", description="Health and metrics endpoint host.")
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="Address the health/metrics endpoint binds to (127.0.0.1: this machine "
+        "only; 0.0.0.0 for a scraper on another host, e.g. in a pod).",
+    )
     web_port: int = Field(default=6066, ge=0, le=65535, description="Health/metrics port.")
+    shutdown_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="On SIGTERM/SIGINT the worker stops consuming, abandons a write that is "
+        "being retried (it is not committed: it is read again on restart) and exits within "
+        "this many seconds in every state, forcibly if faust has not finished by then.",
+    )
+    stall_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="/healthz and /readyz answer 503 'stalled' when no batch has been stored "
+        "for this long while messages wait (in the ingest hop or on the broker).",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

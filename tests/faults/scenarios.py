@@ -471,3 +471,57 @@ def _migrate_and(settings: Settings, *statements: str) -> None:
         "[s.query(q) for q in sys.argv[1:]]; s.close()"
     )
     subprocess.run([sys.executable, "-c", code, *statements], env=env, check=True, timeout=120)
+
+
+# -- (9) SIGTERM while ClickHouse is down -----------------------------------------------------
+def sigterm_during_outage(
+    bootstrap: str, tmp: Path, n: int, shutdown_timeout_s: float, seed: int
+) -> fk.Accounting:
+    """ClickHouse down from the start; ``n`` events arrive; once a write has failed and the
+    health endpoints had their chance to say "stalled", SIGTERM. The worker must exit within
+    ``shutdown_timeout_s`` (plus start-up slack) having committed nothing; a second worker,
+    ClickHouse back, stores everything."""
+    import httpx
+
+    t0 = time.monotonic()
+    fault = tmp / "clickhouse.fault"
+    fault.write_text("down")
+    settings = worker_settings(
+        bootstrap, tmp, kafka={"partitions": 2}, ingest=FAST,
+        clickhouse={"fault_file": str(fault), "retry_initial_s": 0.2, "retry_max_s": 1.0},
+        shutdown_timeout_s=shutdown_timeout_s, stall_after_s=2.0,
+    )  # fmt: skip
+    create_topics(settings)
+    messages = generate(n, seed=seed, bad_every=0)
+    published = fk.produce(bootstrap, _inference(settings), [(m.key, m.value) for m in messages])
+    worker = _start(settings, "worker-0")
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    fk.wait_for(lambda: worker.stats().get("sink_failures", 0) >= 1, 60, "a failed write")
+
+    def health() -> dict[str, Any] | None:
+        h, r = httpx.get(f"{base}/healthz", timeout=2), httpx.get(f"{base}/readyz", timeout=2)
+        if h.status_code == 503 and r.status_code == 503:
+            return {"healthz": h.json(), "readyz": r.json()}
+        return None
+
+    seen = fk.wait_for(health, 30, "/healthz and /readyz to report the stall")
+    gauges = httpx.get(f"{base}/metrics", timeout=2).text
+    committed_before = fk.committed_total(bootstrap, settings.app_id, _inference(settings), 2)
+    t_term = time.monotonic()
+    code = worker.stop(timeout_s=shutdown_timeout_s + 60)
+    stop_s = time.monotonic() - t_term
+    committed_after = fk.committed_total(bootstrap, settings.app_id, _inference(settings), 2)
+    fault.unlink()
+    worker = _start(settings, "worker-1")
+    _all_committed(settings, published.count, 120)
+    worker.stop()
+    p = fk.stored(settings)
+    return fk.account(
+        "SIGTERM during a ClickHouse outage", n, [m.event_id or "" for m in messages], [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        stop_s=round(stop_s, 1), exit_code=code, committed_before_term=committed_before,
+        committed_after_term=committed_after, health=seen,
+        gauge_lines=[ln for ln in gauges.splitlines() if ln.startswith(
+            ("infersight_seconds_since_last_stored_batch", "infersight_consumer_lag",
+             "infersight_ingest_in_flight"))],
+    )  # fmt: skip

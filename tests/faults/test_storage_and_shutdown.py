@@ -20,3 +20,24 @@ def test_backfill_across_150_months_and_a_refused_event_never_stall_the_stream(
     [(event_id, reason, message)] = acc.notes["dead_letters"]
     assert (event_id, reason) == ("refuse-me", "storage_rejected")
     assert "Code: 469" in message and "Column values" not in message
+
+
+def test_sigterm_during_a_clickhouse_outage_exits_in_bounded_time_committing_nothing(
+    broker, tmp_path
+) -> None:
+    """ClickHouse down: /healthz and /readyz say 503 stalled, the staleness and lag gauges
+    are served, SIGTERM ends the worker within shutdown_timeout_s with nothing committed,
+    and a restarted worker stores all 300 once (before: SIGTERM never finished)."""
+    acc = scenarios.sigterm_during_outage(broker, tmp_path, n=300, shutdown_timeout_s=8, seed=5)
+    print(acc.as_row(), acc.notes)
+    notes = acc.notes
+    assert notes["stop_s"] <= 8 + 5 and notes["exit_code"] == 0
+    assert notes["committed_before_term"] == 0 and notes["committed_after_term"] == 0
+    assert notes["health"]["healthz"]["status"] == "stalled"
+    assert notes["health"]["readyz"]["ready"] is False
+    assert notes["health"]["healthz"]["in_flight"] > 0
+    names = {ln.split()[0] for ln in notes["gauge_lines"]}
+    assert names == {"infersight_seconds_since_last_stored_batch", "infersight_consumer_lag",
+                     "infersight_ingest_in_flight"}  # fmt: skip
+    assert (acc.lost, acc.unexpected, acc.duplicates_as_queried) == (0, 0, 0)
+    assert acc.stored_ids == 300 and acc.balanced
