@@ -116,7 +116,11 @@ class InferenceEvent(_Inbound):
     )
     timestamp: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
-        description="When the call started (RFC 3339). A naive time is taken as UTC.",
+        description="When the call started (RFC 3339). A naive time is taken as UTC. "
+        "Missing: the Kafka record's timestamp, never the time it was parsed, so a "
+        "redelivered record (a replay, a producer retry) is stored once. Two separate "
+        "publishes of one event without a timestamp are two records with two times: set "
+        "timestamp to make them one.",
     )
     service: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         description="The calling service (OTel service.name)."

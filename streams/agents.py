@@ -47,6 +47,12 @@ def _json(model: Any) -> bytes:
     return orjson.dumps(model.model_dump(mode="json"))
 
 
+def _record_time(message: Any) -> datetime | None:
+    """The Kafka record's timestamp (CreateTime or LogAppendTime), None if it has none."""
+    ts = getattr(message, "timestamp", None)
+    return datetime.fromtimestamp(ts, UTC) if ts and ts > 0 else None
+
+
 class Progress:
     """When the ingest hop last finished a batch, and what it holds now: the facts behind
     ``/healthz``, ``/readyz`` and the staleness gauge. Times are ``time.monotonic()``."""
@@ -157,7 +163,9 @@ class ScoreHop(_Hop):
             self.metrics.inc("messages_received")
             try:
                 event = parse_event(
-                    ev.message.value, max_bytes=self.settings.ingest.max_message_bytes
+                    ev.message.value,
+                    max_bytes=self.settings.ingest.max_message_bytes,
+                    record_timestamp=_record_time(ev.message),
                 )
             except InvalidEvent as exc:
                 dead.append(

@@ -525,3 +525,55 @@ def sigterm_during_outage(
             ("infersight_seconds_since_last_stored_batch", "infersight_consumer_lag",
              "infersight_ingest_in_flight"))],
     )  # fmt: skip
+
+
+# -- (10) duplicates of events that carry no timestamp ----------------------------------------
+def duplicates_without_timestamp(bootstrap: str, tmp: Path, n: int, seed: int) -> fk.Accounting:
+    """``n`` events without ``timestamp``, each sent twice as the same record (same key,
+    value and record timestamp, as a producer retry re-sends it). As queried, each must be
+    stored once, at its record's time."""
+    import asyncio
+
+    import orjson
+    from aiokafka import AIOKafkaProducer
+
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    settings = worker_settings(bootstrap, tmp, kafka={"partitions": 2}, ingest=FAST)
+    create_topics(settings)
+    base_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    records = []
+    for i in range(n):
+        body = {"event_id": f"dup-{seed}-{i}", "service": "dups", "model": "gpt-4o-mini",
+                "prompt": f"q{i}", "response": "a", "usage": {"input_tokens": rng.randint(1, 99)}}  # fmt: skip
+        records.append((f"k{i}".encode(), orjson.dumps(body), base_ms + i * 1000))
+
+    async def send() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            futures = [
+                await producer.send(_inference(settings), v, key=k, timestamp_ms=ts)
+                for k, v, ts in records + records
+            ]
+            return len(await asyncio.gather(*futures))
+        finally:
+            await producer.stop()
+
+    published = asyncio.run(send())
+    worker = _start(settings, "worker")
+    try:
+        _all_committed(settings, published, 120)
+    finally:
+        worker.stop()
+    p = fk.stored(settings, extra={
+        "times": "SELECT count() AS n FROM events_v WHERE service = 'dups' AND "
+                 f"toUnixTimestamp64Milli(timestamp) - {base_ms} = "
+                 "toUInt64(replaceOne(event_id, 'dup-" + str(seed) + "-', '')) * 1000"})  # fmt: skip
+    return fk.account(
+        "duplicate events without timestamps (each record sent twice)", published,
+        [f"dup-{seed}-{i}" for i in range(n)], [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        at_record_time=int(p["queries"]["times"][0]["n"]),
+        rows_before_dedup=int(p["queries"]["raw_events"][0]["n"]),
+    )  # fmt: skip

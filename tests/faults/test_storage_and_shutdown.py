@@ -41,3 +41,12 @@ def test_sigterm_during_a_clickhouse_outage_exits_in_bounded_time_committing_not
                      "infersight_ingest_in_flight"}  # fmt: skip
     assert (acc.lost, acc.unexpected, acc.duplicates_as_queried) == (0, 0, 0)
     assert acc.stored_ids == 300 and acc.balanced
+
+
+def test_duplicates_of_events_without_timestamp_are_stored_once(broker, tmp_path) -> None:
+    """200 events without timestamp, each record sent twice: 200 rows as queried, each at its
+    Kafka record's time (before: two rows per event, stamped with two parse times)."""
+    acc = scenarios.duplicates_without_timestamp(broker, tmp_path, n=200, seed=3)
+    print(acc.as_row(), acc.notes)
+    assert (acc.lost, acc.unexpected, acc.duplicates_as_queried) == (0, 0, 0)
+    assert acc.stored_ids == 200 and acc.notes["at_record_time"] == 200
