@@ -13,12 +13,14 @@ key identifies a row (event_id, detector, ...), and the ``*_v`` views read ``FIN
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -40,6 +42,7 @@ __all__ = [
     "SinkUnavailable",
     "is_transient",
     "migrations",
+    "single_statement",
 ]
 
 log = logging.getLogger(__name__)
@@ -284,6 +287,39 @@ def retraining_row(r: RetrainingEvent) -> list[Any]:
     ]  # fmt: skip
 
 
+class _Captured:
+    text = ""
+    failed = False
+
+
+@contextlib.contextmanager
+def _native_stderr() -> Iterator[_Captured]:
+    """Capture what chDB's C++ code writes to file descriptor 2 while it opens a directory:
+    a refused open (another process holds the directory) is explained by our error
+    instead of a raw server log line; after a successful open it is passed on unchanged."""
+    import sys
+    import tempfile
+
+    got = _Captured()
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded in something odd): no capture
+        yield got
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield got
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            got.text = tmp.read().decode(errors="replace")
+            if got.text and not got.failed:
+                sys.stderr.write(got.text)
+
+
 class ClickHouseSink:
     """Synchronous ClickHouse access for one process: migrate, write batches, query.
 
@@ -305,10 +341,16 @@ class ClickHouseSink:
         import clickhouse_connect
 
         s = self.settings
+        native = _Captured()
         try:
             if s.embedded:
                 s.data_dir.mkdir(parents=True, exist_ok=True)
-                boot = clickhouse_connect.get_client(interface="chdb", path=str(s.data_dir))
+                with _native_stderr() as native:
+                    try:
+                        boot = clickhouse_connect.get_client(interface="chdb", path=str(s.data_dir))
+                    except Exception:
+                        native.failed = True
+                        raise
                 boot.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
                 return clickhouse_connect.get_client(
                     interface="chdb", path=str(s.data_dir), database=s.database
@@ -326,6 +368,13 @@ class ClickHouseSink:
             boot.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
             return clickhouse_connect.get_client(database=s.database, **kwargs)
         except Exception as exc:
+            if s.embedded and "Cannot lock file" in native.text:
+                msg = (
+                    f"cannot open chDB at {s.data_dir}: another process holds it (chDB allows "
+                    "one process per data directory; a running `infersight worker` owns it). "
+                    "Stop that process, or use a ClickHouse server (INFERSIGHT_CLICKHOUSE_URL)"
+                )
+                raise SinkUnavailable(msg) from exc
             where = s.url and urlparse(s.url)._replace(netloc=urlparse(s.url).hostname or "")
             where = where.geturl() if where else f"chDB at {s.data_dir}"
             msg = f"cannot open ClickHouse ({where}): {type(exc).__name__}: {exc}"
@@ -546,15 +595,75 @@ class ClickHouseSink:
 
     # -- reads ------------------------------------------------------------------------
     def query(
-        self, sql: str, parameters: dict[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        settings: dict[str, Any] | None = None,
+        columns_when_empty: bool = False,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows. ``settings`` are ClickHouse query settings (``readonly``).
+        chDB returns no column names for an empty result; with ``columns_when_empty`` they
+        are read with ``DESCRIBE`` so that a printed table still has its header."""
         with self._lock:
-            result = self.client.query(sql, parameters=parameters)
-            return list(result.column_names), list(result.result_rows)
+            result = self.client.query(sql, parameters=parameters, settings=settings)
+            columns, rows = list(result.column_names), list(result.result_rows)
+            if columns_when_empty and not columns and not rows:
+                try:
+                    described = self.client.query(
+                        f"DESCRIBE ({sql})", parameters=parameters, settings=settings
+                    )
+                    columns = [r[0] for r in described.result_rows]
+                except Exception:  # noqa: S110 - not a SELECT: it has no columns to show
+                    pass
+            return columns, rows
 
     def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         _, rows = self.query(sql, parameters)
         return rows[0][0] if rows else None
+
+
+def single_statement(sql: str) -> str:
+    """``sql`` without trailing semicolons, or ``ValueError`` if it holds more than one
+    statement. Quotes (``'`` ``"`` `````), ``--``/``#`` comments and ``/* */`` are skipped, so
+    a ``;`` inside a string literal is not a separator.
+
+    >>> single_statement("SELECT ';' AS x;  ")
+    "SELECT ';' AS x"
+    >>> single_statement("SELECT 1; DROP TABLE events")
+    Traceback (most recent call last):
+    ...
+    ValueError: one SQL statement at a time: found 2 (separated by ';')
+    """
+    parts: list[str] = []
+    start = i = 0
+    n = len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":
+            i += 1
+            while i < n and sql[i] != c:
+                i += 2 if sql[i] == "\\" else 1
+        elif sql.startswith("--", i) or c == "#":
+            i = sql.find("\n", i)
+            i = n if i < 0 else i
+        elif sql.startswith("/*", i):
+            i = sql.find("*/", i + 2)
+            i = n if i < 0 else i + 1
+        elif c == ";":
+            parts.append(sql[start:i])
+            start = i + 1
+        i += 1
+    parts.append(sql[start:])
+    stripped = [p for p in parts if re.sub(r"--[^\n]*|#[^\n]*|/\*.*?\*/|\s", "", p, flags=re.S)]
+    if len(stripped) != 1:
+        msg = (
+            f"one SQL statement at a time: found {len(stripped)} (separated by ';')"
+            if stripped
+            else "no SQL statement given"
+        )
+        raise ValueError(msg)
+    return stripped[0].strip()
 
 
 def retrying(
