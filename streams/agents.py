@@ -3,7 +3,8 @@
 ``llm.inference.v1 → score_events → ClickHouse (events, signals) · llm.signals.v1``
 (and ``llm.deadletter.v1`` for what cannot be accepted)
 ``ClickHouse → evaluate_rules (timer, leader only) → llm.alerts.v1 · llm.retraining.v1``
-``llm.alerts.v1 → notify_alerts → webhook (and other channels)``
+``llm.alerts.v1 → notify_alerts → alert_outbox → deliver_alerts (timer, leader only) →
+webhook, Slack, PagerDuty, Alertmanager`` (the monitor also enqueues as it stores)
 
 Delivery is at-least-once with commit-after-write: agents iterate
 ``stream.noack().noack_take(n, within=t)`` with concurrency 1 and ack each message only after
@@ -33,7 +34,8 @@ from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
 from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
 from sinks.clickhouse import ClickHouseSink, Rejected, retrying
-from sinks.notify import AlertStore, DeliveryLog, Dispatcher, Notifier, Silence
+from sinks.notify import AlertStore
+from sinks.outbox import Outbox
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
@@ -310,8 +312,10 @@ class MonitorHop(_Hop):
         metrics: Metrics,
         sink_executor: ThreadPoolExecutor,
         interval_s: float = 5.0,
+        outbox: Outbox | None = None,
     ) -> None:
         super().__init__(metrics)
+        self.outbox = outbox
         self.engine = engine
         self.sink = sink
         self.store = AlertStore(sink)
@@ -336,6 +340,8 @@ class MonitorHop(_Hop):
         before = self.engine.snapshot()
         try:
             ev = self.engine.evaluate(now, self._query)
+            if self.outbox is not None:  # owed to every channel before anything else
+                self.outbox.enqueue(ev.alerts)
             self.sink.write_alerts(ev.alerts)
             self.store.write_transitions(ev.transitions)
             self.sink.write_retraining(ev.retraining)
@@ -382,27 +388,26 @@ class MonitorHop(_Hop):
 
 
 class NotifyHop(_Hop):
-    """Deliver alerts through the ``Dispatcher`` (routes, silences, dedup, grouping, rate
-    limits); what each channel got is stored, so a replayed alert is not sent twice and a
-    failing channel never blocks the others."""
+    """Alerts reach their channels through the ``Outbox``: the monitor enqueues every state
+    change as it stores it; this hop enqueues what arrives on ``llm.alerts.v1`` too (a no-op
+    for what is there already) and, on a timer, delivers what is due (channels concurrently,
+    retries with backoff across restarts, silences, resolve after firing). What each channel
+    got is also recorded in ``alert_notifications``."""
 
     def __init__(
         self,
-        notifiers: Sequence[Notifier],
+        outbox: Outbox,
         metrics: Metrics,
-        sink: ClickHouseSink | None = None,
-        sink_executor: ThreadPoolExecutor | None = None,
-        rate_limit_per_minute: float = 0,
+        sink: ClickHouseSink,
+        sink_executor: ThreadPoolExecutor,
     ) -> None:
         super().__init__(metrics)
-        self.notifiers = list(notifiers)
-        self.dispatcher = Dispatcher(self.notifiers, rate_limit_per_minute)
-        self.store = AlertStore(sink) if sink is not None else None
+        self.outbox = outbox
+        self.store = AlertStore(sink)
         self.sink_executor = sink_executor
 
-    def _load(self, alerts: list[Alert]) -> tuple[list[Silence], DeliveryLog]:
-        assert self.store is not None
-        return self.store.silences(), self.store.delivery_log(a.episode_id for a in alerts)
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.sink_executor, fn, *args)
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         alerts: list[Alert] = []
@@ -413,29 +418,29 @@ class NotifyHop(_Hop):
                 log.error("unreadable alert at %s[%d]@%d: %s", ev.message.topic,
                           ev.message.partition, ev.message.offset, exc)  # fmt: skip
         if alerts:
-            loop = asyncio.get_running_loop()
-            silences: list[Silence] = []
-            if self.store is not None:
-                silences, stored = await loop.run_in_executor(
-                    self.sink_executor, self._load, alerts
-                )
-                self.dispatcher.log.done |= stored.done
-                self.dispatcher.log.fired |= stored.fired
-            records = await self.dispatcher.dispatch(alerts, silences)
-            if self.store is not None and records:
-                await loop.run_in_executor(
-                    self.sink_executor, self.store.write_notifications, records
-                )
-            for r in records:
-                if r.outcome == "sent":
-                    self.metrics.inc("notifications_sent", channel=r.channel)
-                elif r.outcome == "failed":
-                    self.metrics.inc("notification_failures", channel=r.channel)
-                else:
-                    self.metrics.inc("notifications_suppressed", channel=r.channel,
-                                     reason=r.outcome)  # fmt: skip
+            await self._run(self.outbox.enqueue, alerts)
         for ev in batch:
             ev.ack()
+
+    async def deliver(self) -> None:
+        """Send what is due; a failure here is logged and retried at the next tick."""
+        try:
+            silences = await self._run(self.store.silences)
+            records = await self.outbox.deliver(self._run, silences)
+            if records:
+                await self._run(self.store.write_notifications, records)
+        except Exception:
+            self.metrics.inc("delivery_failures")
+            log.exception("alert delivery failed; retrying at the next interval")
+            return
+        for r in records:
+            if r.outcome == "sent":
+                self.metrics.inc("notifications_sent", channel=r.channel)
+            elif r.outcome == "failed":
+                self.metrics.inc("notification_failures", channel=r.channel)
+            else:
+                self.metrics.inc("notifications_suppressed", channel=r.channel,
+                                 reason=r.outcome)  # fmt: skip
 
 
 def wire(
@@ -464,6 +469,11 @@ def wire(
     @app.timer(interval=settings.monitor.interval_s, on_leader=True, name="evaluate_rules")
     async def evaluate_rules() -> None:
         await monitor.tick()
+
+    @app.timer(interval=settings.alerts.delivery_interval_s, on_leader=True, name="deliver_alerts")
+    async def deliver_alerts() -> None:
+        if not notify.stopping:
+            await notify.deliver()
 
     async def stopping(*_: Any, **__: Any) -> None:
         for hop in (score, monitor, notify):

@@ -31,6 +31,7 @@ from sinks.notify import (
     SlackNotifier,
     WebhookNotifier,
 )
+from sinks.outbox import Outbox
 from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
 from streams.logsafety import redact_http_logs
 from streams.metrics import Metrics
@@ -99,7 +100,7 @@ def default_rules(settings: Settings) -> list[Rule]:
 
 def build_notifiers(alerts: AlertSettings) -> list[Notifier]:
     """One notifier per configured channel (secrets read here, never logged)."""
-    kw = {"retries": alerts.retries, "backoff_s": alerts.backoff_s}
+    kw = {"retries": alerts.retries, "backoff_s": alerts.backoff_s, "timeout_s": alerts.timeout_s}
     out: list[Notifier] = []
     if alerts.webhook_url:
         secret = alerts.webhook_secret
@@ -336,10 +337,15 @@ def build(settings: Settings) -> Built:
     score = ScoreHop(
         settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
     )
-    monitor = MonitorHop(engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s)
-    notify = NotifyHop(
-        notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
+    a = settings.alerts
+    outbox = Outbox(
+        sink, notifiers, expiry_s=a.delivery_expiry_s, backoff_s=a.backoff_s,
+        backoff_max_s=a.delivery_backoff_max_s, rate_limit_per_minute=a.rate_limit_per_minute,
+    )  # fmt: skip
+    monitor = MonitorHop(
+        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s, outbox
     )
+    notify = NotifyHop(outbox, metrics, sink, sink_executor)
     wire(app, settings, topics, score, monitor, notify)
 
     health = Health(app, score, settings.stall_after_s, metrics)

@@ -239,8 +239,27 @@ class AlertSettings(BaseModel):
     rate_limit_per_minute: float = Field(
         default=30.0, ge=0, description="Notifications per channel per minute (0: unlimited)."
     )
-    retries: int = Field(default=3, ge=0, description="Retries per notification (backoff).")
+    retries: int = Field(
+        default=0,
+        ge=0,
+        description="Immediate retries inside one delivery attempt. The outbox retries "
+        "failed deliveries anyway (backoff_s, doubling, up to delivery_backoff_max_s, across "
+        "restarts), without holding the other alerts of the channel.",
+    )
     backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles.")
+    timeout_s: float = Field(default=5.0, gt=0, description="HTTP timeout of one delivery.")
+    delivery_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the outbox sends what is due."
+    )
+    delivery_backoff_max_s: float = Field(
+        default=300.0, gt=0, description="Longest wait between two attempts of one delivery."
+    )
+    delivery_expiry_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A delivery still failing this long after its alert was stored is given "
+        "up; giving up raises an infersight_delivery_expired alert on the other channels.",
+    )
 
 
 class Settings(BaseSettings):

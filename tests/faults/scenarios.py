@@ -577,3 +577,94 @@ def duplicates_without_timestamp(bootstrap: str, tmp: Path, n: int, seed: int) -
         at_record_time=int(p["queries"]["times"][0]["n"]),
         rows_before_dedup=int(p["queries"]["raw_events"][0]["n"]),
     )  # fmt: skip
+
+
+# -- (11) slow and dead alert receivers, with a restart in the middle -------------------------
+OUTBOX_RULES = """
+rules:
+  - name: leaks
+    metric: pii_leaks
+    comparison: ">="
+    threshold: 1
+    window: 10s
+    severity: critical
+"""
+
+
+def slow_and_dead_receivers(
+    bootstrap: str, tmp: Path, slow_s: float, expiry_s: float
+) -> fk.Accounting:
+    """One PII-leak episode (firing, then resolved when the leaks leave the 10 s window) and
+    three channels: the webhook is slow (answers after ``slow_s``, past the 1 s timeout)
+    until the restart, Slack is healthy, PagerDuty is dead (nothing listens). The worker is
+    SIGKILLed once the healthy channel has the firing and restarted with the webhook healed.
+    Every state change must reach webhook and Slack, firing before resolve; PagerDuty's page
+    is given up after ``expiry_s`` and that raises an alert on webhook and Slack."""
+    import orjson
+
+    t0 = time.monotonic()
+    rules = tmp / "rules.yaml"
+    tmp.mkdir(parents=True, exist_ok=True)
+    rules.write_text(OUTBOX_RULES)
+    dead_url = f"http://127.0.0.1:{free_port()}/v2/enqueue"
+    with WebhookReceiver() as hook, WebhookReceiver() as slack:
+        hook.delay_s = slow_s
+        settings = worker_settings(
+            bootstrap, tmp, monitor={"interval_s": 1.0, "rules_file": str(rules)},
+            alerts={"webhook_url": hook.url, "slack_webhook_url": slack.url + "/services/T/B/x",
+                    "pagerduty_routing_key": "pd-key", "pagerduty_url": dead_url,
+                    "timeout_s": 1.0, "backoff_s": 0.5, "delivery_backoff_max_s": 2.0,
+                    "delivery_expiry_s": expiry_s},
+        )  # fmt: skip
+        create_topics(settings)
+        ids = [f"leak-{i}" for i in range(3)]
+        leaks = [orjson.dumps({"event_id": e, "service": "shop", "model": "gpt-4o",
+                               "prompt": "contact?", "response": f"Write to {e}@example.com"})
+                 for e in ids]  # fmt: skip
+        worker = _start(settings, "worker-0")
+        t_pub = time.monotonic()
+        fk.produce(bootstrap, _inference(settings), [(None, v) for v in leaks])
+        fk.wait_for(lambda: slack.requests, 60, "the firing on the healthy channel")
+        healthy_after_s = time.monotonic() - t_pub
+        slow_tries_before_kill = len(hook.late)
+        worker.kill()
+        hook.delay_s = 0.0
+        worker = _start(settings, "worker-1")
+
+        def statuses(r: WebhookReceiver, key: str) -> list[tuple[str, str]]:
+            out = []
+            for b in r.bodies:
+                if key == "slack":
+                    head = b["blocks"][0]["text"]["text"]  # "FIRING: leaks (...)"
+                    out.append((head.split(":")[1].split()[0], head.split(":")[0].lower()))
+                else:
+                    out.append((b["rule"], b["status"]))
+            return out
+
+        want = {("leaks", "firing"), ("leaks", "resolved"),
+                ("infersight_delivery_expired", "firing")}  # fmt: skip
+
+        def done() -> bool:
+            return want <= set(statuses(hook, "hook")) and want <= set(statuses(slack, "slack"))
+
+        try:
+            fk.wait_for(done, 120, "every page on webhook and Slack", interval_s=1.0)
+            time.sleep(2.0)
+        finally:
+            worker.stop()
+        got = {"webhook": statuses(hook, "hook"), "slack": statuses(slack, "slack")}
+        late = len(hook.late)
+    p = fk.stored(settings, extra={"outbox": "SELECT channel, rule, status, state, attempts "
+                                             "FROM alert_outbox FINAL ORDER BY channel, rule, "
+                                             "status"})  # fmt: skip
+    expected = {ch: sorted(want) for ch in got}
+    delivered = {ch: sorted(set(v) & want) for ch, v in got.items()}
+    return fk.account(
+        "slow + dead alert receivers, worker SIGKILL mid-delivery", 3, ids, [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        pages_expected=sum(len(v) for v in expected.values()),
+        pages_delivered=sum(len(v) for v in delivered.values()), received=got,
+        healthy_channel_after_s=round(healthy_after_s, 1),
+        slow_attempts_before_kill=slow_tries_before_kill, slow_attempts_total=late,
+        outbox=p["queries"]["outbox"],
+    )  # fmt: skip

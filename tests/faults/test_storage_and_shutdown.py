@@ -50,3 +50,21 @@ def test_duplicates_of_events_without_timestamp_are_stored_once(broker, tmp_path
     print(acc.as_row(), acc.notes)
     assert (acc.lost, acc.unexpected, acc.duplicates_as_queried) == (0, 0, 0)
     assert acc.stored_ids == 200 and acc.notes["at_record_time"] == 200
+
+
+def test_pages_survive_slow_and_dead_receivers_and_a_kill(broker, tmp_path) -> None:
+    """A slow webhook (timing out) does not delay Slack; after a SIGKILL and restart the
+    webhook gets the firing it missed, then the resolve; the dead PagerDuty page is given
+    up after its expiry and an expiry alert reaches webhook and Slack: 6 of 6 pages (before:
+    the slow channel's page was recorded failed and never sent again)."""
+    acc = scenarios.slow_and_dead_receivers(broker, tmp_path, slow_s=3.0, expiry_s=15.0)
+    print(acc.as_row(), acc.notes)
+    n = acc.notes
+    assert n["pages_delivered"] == n["pages_expected"] == 6
+    assert n["healthy_channel_after_s"] < 15  # not behind the slow channel's timeouts
+    assert n["slow_attempts_before_kill"] >= 1
+    for channel, got in n["received"].items():
+        leaks = [s for r, s in got if r == "leaks"]
+        assert leaks.index("firing") < leaks.index("resolved"), (channel, got)
+    pd = {(r["rule"], r["status"]): r["state"] for r in n["outbox"] if r["channel"] == "pagerduty"}
+    assert pd[("leaks", "firing")] == "expired" and pd[("leaks", "resolved")] == "skipped"
