@@ -3,7 +3,8 @@ human. Knows ``schemas`` and ``detectors``' result types; never Kafka.
 
 Reading order: ``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
 ``notify.py`` (webhook, Slack, PagerDuty, Alertmanager, the dispatcher with silences and
-rate limits), ``queries.py`` (the analysts' named queries) and ``report.py`` (dashboard
+rate limits), ``outbox.py`` (every alert state change owed to every channel, delivered
+concurrently with retries that survive restarts), ``queries.py`` (the analysts' named queries) and ``report.py`` (dashboard
 panels shared by Grafana and the static HTML report).
 """
 

@@ -1,8 +1,9 @@
 """The stream layer: the only package that knows Kafka (faust on aiokafka).
 
 Reading order: ``settings.py`` (every ``INFERSIGHT_*`` variable), ``topics.py`` (every topic,
-once), ``agents.py`` (one agent per hop: score_events, evaluate_rules, notify_alerts),
-``app.py`` (builds the faust app from settings), ``cli.py`` (the ``infersight`` command),
+once), ``agents.py`` (one agent per hop: score_events, evaluate_rules, notify_alerts,
+deliver_alerts), ``app.py`` (builds the faust app from settings; health, bounded shutdown),
+``logsafety.py`` (no credentials in HTTP client logs), ``cli.py`` (the ``infersight`` command),
 ``publish.py`` (the publisher helper for services), ``broker.py`` and ``demo.py`` (the
 embedded default).
 """
