@@ -4,8 +4,8 @@ human. Knows ``schemas`` and ``detectors``' result types; never Kafka.
 Reading order: ``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
 ``notify.py`` (webhook, Slack, PagerDuty, Alertmanager, the dispatcher with silences and
 rate limits), ``outbox.py`` (every alert state change owed to every channel, delivered
-concurrently with retries that survive restarts), ``queries.py`` (the analysts' named queries) and ``report.py`` (dashboard
-panels shared by Grafana and the static HTML report).
+concurrently with retries that survive restarts), ``queries.py`` (the analysts' named
+queries) and ``report.py`` (dashboard panels shared by Grafana and the static HTML report).
 """
 
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, SinkUnavailable

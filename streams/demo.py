@@ -46,11 +46,13 @@ class WebhookReceiver:
         #: that arrives while it is set is kept in ``late`` instead: its sender timed out.
         self.delay_s = 0.0
         self.late: list[bytes] = []
+        self.arrivals: list[float] = []  # time.monotonic() of every POST, late ones included
         received = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.arrivals.append(time.monotonic())
                 if received.delay_s:
                     received.late.append(raw)
                     time.sleep(received.delay_s)

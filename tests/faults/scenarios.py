@@ -484,6 +484,7 @@ def sigterm_during_outage(
     import httpx
 
     t0 = time.monotonic()
+    tmp.mkdir(parents=True, exist_ok=True)
     fault = tmp / "clickhouse.fault"
     fault.write_text("down")
     settings = worker_settings(
@@ -571,10 +572,10 @@ def duplicates_without_timestamp(bootstrap: str, tmp: Path, n: int, seed: int) -
                  f"toUnixTimestamp64Milli(timestamp) - {base_ms} = "
                  "toUInt64(replaceOne(event_id, 'dup-" + str(seed) + "-', '')) * 1000"})  # fmt: skip
     return fk.account(
-        "duplicate events without timestamps (each record sent twice)", published,
+        "duplicate events without timestamps (each record sent twice)", n,
         [f"dup-{seed}-{i}" for i in range(n)], [p],
         int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
-        at_record_time=int(p["queries"]["times"][0]["n"]),
+        records_sent=published, at_record_time=int(p["queries"]["times"][0]["n"]),
         rows_before_dedup=int(p["queries"]["raw_events"][0]["n"]),
     )  # fmt: skip
 
