@@ -45,6 +45,17 @@ def test_backfill_across_150_months_is_stored_in_one_write(sink) -> None:
     assert sink.scalar("SELECT count() FROM signals_v WHERE service = 'backfill'") == 150
 
 
+def test_a_backfill_across_150_months_reaches_the_rollups(sink) -> None:
+    """The rollup refresh after that backfill stores all 150 months (before migration 041
+    every refresh failed with ClickHouse's 100-partitions-per-insert limit)."""
+    from sinks.queries import refresh_rollups
+
+    refresh_rollups(sink)
+    assert sink.scalar("SELECT uniqExact(toYYYYMM(minute)) FROM rollup_events_minute "
+                       "WHERE service = 'backfill'") == 150  # fmt: skip
+    assert sink.scalar("SELECT sum(events) FROM events_per_hour WHERE service = 'backfill'") == 150
+
+
 def test_a_refused_event_is_isolated_and_the_rest_stored(sink) -> None:
     """A real ClickHouse constraint refuses one event of 40: the other 39 are stored, the one
     comes back with ClickHouse's error code and no column values."""
