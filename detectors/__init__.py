@@ -2,12 +2,12 @@
 
 Reading order: ``base.py`` (the ``Detector`` contract, ``NullDetector``, ``BatchFeatures``
 shared per batch, the lazy registry), ``cost.py`` and ``pii.py`` (model-free detectors),
-``embedding.py`` (the shared MiniLM embedding, one pass per batch), ``toxicity.py``,
-``injection.py``, ``hallucination.py``, ``pii_ner.py`` and ``hf.py`` (model detectors and
-local Hugging Face checkpoints), ``pipeline.py`` (runs the configured detectors and redacts
-what will be stored), ``drift.py`` and ``drift_streams.py`` (two-sample tests, monitors per
-stream), ``rules.py`` (alert rules, states, retraining policy). Heavy libraries are imported
-inside the detector that needs them, never here.
+``cache.py`` (the one lazy model cache), ``embedding.py`` (the shared MiniLM embedding, one
+pass per batch), ``toxicity.py``, ``injection.py``, ``hallucination.py``, ``pii_ner.py`` and
+``hf.py`` (model detectors and local Hugging Face checkpoints), ``pipeline.py`` (runs the
+configured detectors and redacts what will be stored), ``drift/`` (two-sample tests, the
+monitor per stream; its ``__init__`` gives its own reading order). Heavy libraries are
+imported inside the detector that needs them, never here.
 """
 
 from detectors.base import REGISTRY, BatchFeatures, Detector, NullDetector, create, register

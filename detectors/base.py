@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from schemas.errors import InfersightError
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -107,7 +108,7 @@ class NullDetector(Detector):
         ]
 
 
-class ModelIntegrityError(ValueError):
+class ModelIntegrityError(InfersightError, ValueError):
     """A model artefact does not match the sha256 its manifest records."""
 
 
@@ -125,7 +126,7 @@ def verified_bytes(path: Path, expected_sha256: str, retrain: str) -> bytes:
     return raw
 
 
-class UnknownDetector(KeyError):
+class UnknownDetector(InfersightError, KeyError):
     """A detector name in the configuration that is not registered."""
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 
 from detectors.base import BatchFeatures
+from detectors.cache import ModelCache
 from schemas.events import InferenceEvent
 
 if TYPE_CHECKING:
@@ -236,8 +237,7 @@ class Embedder:
         )
 
 
-_shared: dict[tuple[str, int, int, str | None], Embedder] = {}
-_shared_lock = threading.Lock()
+_shared: ModelCache[tuple[str, int, int, str | None], Embedder] = ModelCache()
 
 
 #: What ``get_embedder()`` returns when called without options: set once per process by the
@@ -268,10 +268,7 @@ def get_embedder(
         precision = _default["precision"]
         cache_dir = cache_dir or _default["cache_dir"]
     key = (precision, batch_size, max_seq_length, cache_dir)
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = Embedder(precision, batch_size, max_seq_length, cache_dir)
-        return _shared[key]
+    return _shared.get(key, lambda: Embedder(precision, batch_size, max_seq_length, cache_dir))
 
 
 def _field_text(event: InferenceEvent, field: Field) -> str:

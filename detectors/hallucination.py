@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from detectors.base import BatchFeatures, Detector, verified_bytes
+from detectors.cache import ModelCache
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -179,20 +179,7 @@ def extract_features(
         responses = encode([e.response for e in events])
     relevance = np.einsum("ij,ij->i", prompts, responses).astype(float)
 
-    plans: list[tuple[list[str], list[str], list[str]] | None] = []
-    texts: dict[str, int] = {}
-    for event in events:
-        if not event.context or not event.response.strip():
-            plans.append(None)
-            continue
-        claims = split_sentences(event.response)[:MAX_CLAIMS] or [event.response.strip()]
-        chunks = _chunks([d.text for d in event.context]) or ["(empty context)"]
-        asked = split_sentences(event.prompt_text)
-        question = asked[-1][-_QUOTE_CHARS * 2 :] if asked else ""
-        probes = [_probe(c, question) for c in claims]
-        for text in (*probes, *chunks):
-            texts.setdefault(text, len(texts))
-        plans.append((claims, probes, chunks))
+    plans, texts = _plan(events)
     vectors = encode(list(texts)) if texts else np.zeros((0, 0), dtype=np.float32)
 
     out: list[EventFeatures] = []
@@ -230,6 +217,29 @@ def extract_features(
     return out
 
 
+_Plan = tuple[list[str], list[str], list[str]]
+
+
+def _plan(events: Sequence[InferenceEvent]) -> tuple[list[_Plan | None], dict[str, int]]:
+    """Per event (claims, probes, chunks), None without context or response; and every
+    distinct text to embed, with its row in the one ``encode`` call."""
+    plans: list[_Plan | None] = []
+    texts: dict[str, int] = {}
+    for event in events:
+        if not event.context or not event.response.strip():
+            plans.append(None)
+            continue
+        claims = split_sentences(event.response)[:MAX_CLAIMS] or [event.response.strip()]
+        chunks = _chunks([d.text for d in event.context]) or ["(empty context)"]
+        asked = split_sentences(event.prompt_text)
+        question = asked[-1][-_QUOTE_CHARS * 2 :] if asked else ""
+        probes = [_probe(c, question) for c in claims]
+        for text in (*probes, *chunks):
+            texts.setdefault(text, len(texts))
+        plans.append((claims, probes, chunks))
+    return plans, texts
+
+
 @dataclass(frozen=True)
 class Combiner:
     """Standardised logistic regression over :data:`FEATURES`."""
@@ -245,55 +255,54 @@ class Combiner:
         return 1.0 / (1.0 + np.exp(-(z + self.intercept)))
 
 
-_combiners: dict[str, Combiner] = {}
-_nli: dict[str, Any] = {}
-_lock = threading.Lock()
+_combiners: ModelCache[str, Combiner] = ModelCache()
+_nli: ModelCache[str, tuple[Any, Any, int]] = ModelCache()
 
 
 def load_combiner(model_dir: str | Path = DEFAULT_MODEL_DIR) -> Combiner:
     """Load ``combiner.json`` once per process after checking its sha256 against the manifest."""
     model_dir = Path(model_dir)
     key = str(model_dir.resolve())
-    with _lock:
-        if key not in _combiners:
-            manifest = json.loads((model_dir / "manifest.json").read_text())
-            path = model_dir / manifest["artefact"]
-            raw = verified_bytes(path, manifest["sha256"], "scripts/train_hallucination.py")
-            spec = json.loads(raw)
-            if tuple(spec["features"]) != FEATURES:
-                msg = f"{path} was trained on features {spec['features']}, expected {FEATURES}"
-                raise ValueError(msg)
-            _combiners[key] = Combiner(
-                mean=np.array(spec["mean"], dtype=np.float64),
-                scale=np.array(spec["scale"], dtype=np.float64),
-                coef=np.array(spec["coef"], dtype=np.float64),
-                intercept=float(spec["intercept"]),
-                sha256=manifest["sha256"],
-            )
-        return _combiners[key]
+    return _combiners.get(key, lambda: _read_combiner(model_dir))
+
+
+def _read_combiner(model_dir: Path) -> Combiner:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    path = model_dir / manifest["artefact"]
+    raw = verified_bytes(path, manifest["sha256"], "scripts/train_hallucination.py")
+    spec = json.loads(raw)
+    if tuple(spec["features"]) != FEATURES:
+        msg = f"{path} was trained on features {spec['features']}, expected {FEATURES}"
+        raise ValueError(msg)
+    return Combiner(
+        mean=np.array(spec["mean"], dtype=np.float64),
+        scale=np.array(spec["scale"], dtype=np.float64),
+        coef=np.array(spec["coef"], dtype=np.float64),
+        intercept=float(spec["intercept"]),
+        sha256=manifest["sha256"],
+    )
 
 
 def _load_nli(model_dir: str) -> tuple[Any, Any, int]:
     """Tokenizer, model and entailment label index of a local sequence-classification NLI model."""
     key = str(Path(model_dir).resolve())
-    with _lock:
-        if key not in _nli:
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    return _nli.get(key, lambda: _read_nli(key, model_dir))
 
-            tokenizer = AutoTokenizer.from_pretrained(key, local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                key, local_files_only=True
-            ).eval()
-            labels = {int(i): str(n).lower() for i, n in model.config.id2label.items()}
-            entail = [i for i, n in labels.items() if n.startswith("entail")]
-            if not entail:
-                msg = (
-                    f"nli_model_dir {model_dir!r} has labels {labels}; "
-                    "none starts with 'entail', so entailment cannot be read from it"
-                )
-                raise ValueError(msg)
-            _nli[key] = (tokenizer, model, entail[0])
-        return _nli[key]  # type: ignore[no-any-return]  # stored above
+
+def _read_nli(key: str, model_dir: str) -> tuple[Any, Any, int]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(key, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(key, local_files_only=True).eval()
+    labels = {int(i): str(n).lower() for i, n in model.config.id2label.items()}
+    entail = [i for i, n in labels.items() if n.startswith("entail")]
+    if not entail:
+        msg = (
+            f"nli_model_dir {model_dir!r} has labels {labels}; "
+            "none starts with 'entail', so entailment cannot be read from it"
+        )
+        raise ValueError(msg)
+    return tokenizer, model, entail[0]
 
 
 def _entailment(model_dir: str, premises: list[str], hypotheses: list[str]) -> np.ndarray:

@@ -16,10 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from detectors.cache import ModelCache
+from schemas.errors import InfersightError
+
 __all__ = ["CheckpointError", "SequenceClassifier", "get_classifier", "label_index"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InfersightError, ValueError):
     """A checkpoint directory that is missing, incomplete, or lacks the asked-for label."""
 
 
@@ -168,8 +171,7 @@ class SequenceClassifier:
         )
 
 
-_shared: dict[tuple[str, int, int], SequenceClassifier] = {}
-_shared_lock = threading.Lock()
+_shared: ModelCache[tuple[str, int, int], SequenceClassifier] = ModelCache()
 
 
 def get_classifier(
@@ -177,7 +179,4 @@ def get_classifier(
 ) -> SequenceClassifier:
     """The process-wide classifier for this checkpoint: it loads once per process."""
     key = (str(Path(path).resolve()), max_length, batch_size)
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = SequenceClassifier(path, max_length, batch_size)
-        return _shared[key]
+    return _shared.get(key, lambda: SequenceClassifier(path, max_length, batch_size))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import BatchFeatures, Detector, verified_bytes
+from detectors.cache import ModelCache
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -55,8 +55,7 @@ class InjectionHead:
         return 1.0 / (1.0 + np.exp(-h.reshape(-1)))
 
 
-_heads: dict[str, InjectionHead] = {}
-_heads_lock = threading.Lock()
+_heads: ModelCache[str, InjectionHead] = ModelCache()
 
 
 def load_head(model_dir: str | Path = DEFAULT_MODEL_DIR) -> InjectionHead:
@@ -69,19 +68,20 @@ def load_head(model_dir: str | Path = DEFAULT_MODEL_DIR) -> InjectionHead:
     """
     model_dir = Path(model_dir)
     key = str(model_dir.resolve())
-    with _heads_lock:
-        if key not in _heads:
-            manifest = json.loads((model_dir / "manifest.json").read_text())
-            path = model_dir / manifest["artefact"]
-            raw = verified_bytes(path, manifest["sha256"], "scripts/train_injection.py")
-            with np.load(io.BytesIO(raw)) as arrays:
-                n = sum(1 for k in arrays.files if k.startswith("w"))
-                _heads[key] = InjectionHead(
-                    weights=tuple(arrays[f"w{i}"].astype(np.float64) for i in range(n)),
-                    biases=tuple(arrays[f"b{i}"].astype(np.float64) for i in range(n)),
-                    sha256=manifest["sha256"],
-                )
-        return _heads[key]
+    return _heads.get(key, lambda: _read_head(model_dir))
+
+
+def _read_head(model_dir: Path) -> InjectionHead:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    path = model_dir / manifest["artefact"]
+    raw = verified_bytes(path, manifest["sha256"], "scripts/train_injection.py")
+    with np.load(io.BytesIO(raw)) as arrays:
+        n = sum(1 for k in arrays.files if k.startswith("w"))
+        return InjectionHead(
+            weights=tuple(arrays[f"w{i}"].astype(np.float64) for i in range(n)),
+            biases=tuple(arrays[f"b{i}"].astype(np.float64) for i in range(n)),
+            sha256=manifest["sha256"],
+        )
 
 
 def _quote(text: str) -> str:

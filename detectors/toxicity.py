@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from detectors.base import BatchFeatures, Detector, ModelIntegrityError, verified_bytes
+from detectors.cache import ModelCache
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -33,10 +32,9 @@ MODEL_DIR = Path(__file__).resolve().parent / "models" / "toxicity"
 HEAD_PATH = MODEL_DIR / "head.json"
 HEAD_FORMAT = "infersight-linear-head/1"
 
-_head_lock = threading.Lock()
+_heads: ModelCache[str, tuple[np.ndarray, float]] = ModelCache()
 
 
-@lru_cache(maxsize=8)
 def _read_head(path: str) -> tuple[np.ndarray, float]:
     raw = Path(path).read_bytes()
     if Path(path) == HEAD_PATH:
@@ -52,8 +50,8 @@ def _read_head(path: str) -> tuple[np.ndarray, float]:
 
 def load_head(path: str | Path | None = None) -> tuple[np.ndarray, float]:
     """(coefficients, intercept) of a linear head; the packaged one is hash-checked."""
-    with _head_lock:
-        return _read_head(str(Path(path).resolve() if path is not None else HEAD_PATH))
+    key = str(Path(path).resolve() if path is not None else HEAD_PATH)
+    return _heads.get(key, lambda: _read_head(key))
 
 
 class ToxicityDetector(Detector):

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from schemas.errors import InfersightError
 from schemas.events import InferenceEvent
 from schemas.results import ReasonCode
 
@@ -28,7 +29,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "InvalidEvent", "parse_event"]
 DEFAULT_MAX_BYTES = 1_048_576
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(InfersightError, ValueError):
     """A message that is not a valid ``InferenceEvent``; routed to the dead-letter topic."""
 
     def __init__(

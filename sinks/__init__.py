@@ -1,22 +1,33 @@
-"""Where results go: ClickHouse (embedded chDB or a server) and the notifiers that reach a
-human. Knows ``schemas`` and ``detectors``' result types; never Kafka.
+"""Where results go: ClickHouse (embedded chDB or a server). Knows ``schemas`` and
+``detectors``' result types; never Kafka, never ``alerting``.
 
-Reading order: ``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
-``notify.py`` (webhook, Slack, PagerDuty, Alertmanager, the dispatcher with silences and
-rate limits), ``outbox.py`` (every alert state change owed to every channel, delivered
-concurrently with retries that survive restarts), ``queries.py`` (the analysts' named
-queries) and ``report.py`` (dashboard panels shared by Grafana and the static HTML report).
+Reading order: ``sql.py`` (literals and time helpers), ``rows.py`` (the stream's rows),
+``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
+``alert_store.py`` (every alerting table, written under the sink's lock), ``backoff.py``
+(capped exponential retries), ``queries.py`` (the analysts' named queries, priced by
+``prices.py``), ``tables.py`` (results as text) and ``report.py`` (dashboard panels shared by
+Grafana and the static HTML report).
+
+Importing this package loads nothing: names resolve on first use, so importing the settings
+(``streams.settings`` → ``sinks.clickhouse``) pulls in no model code.
 """
 
-from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, SinkUnavailable
-from sinks.notify import DeliveryError, MemoryNotifier, Notifier, WebhookNotifier
+from __future__ import annotations
 
-__all__ = [
-    "ClickHouseSettings",
-    "ClickHouseSink",
-    "DeliveryError",
-    "MemoryNotifier",
-    "Notifier",
-    "SinkUnavailable",
-    "WebhookNotifier",
-]
+import importlib
+from typing import Any
+
+__all__ = ["AlertStore", "ClickHouseSettings", "ClickHouseSink", "SinkUnavailable"]
+
+_WHERE = {
+    "AlertStore": "sinks.alert_store",
+    "ClickHouseSettings": "sinks.clickhouse",
+    "ClickHouseSink": "sinks.clickhouse",
+    "SinkUnavailable": "sinks.clickhouse",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'sinks' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -13,26 +13,51 @@ key identifies a row (event_id, detector, ...), and the ``*_v`` views read ``FIN
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-import orjson
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from detectors.drift import DriftResult
-from detectors.pipeline import ScoredEvent
-from schemas.results import Alert, DeadLetter, RetrainingEvent
+from schemas.errors import InfersightError
+from schemas.results import DeadLetter
+from sinks.backoff import Backoff
+from sinks.rows import (
+    DEADLETTER_COLUMNS,
+    DRIFT_COLUMNS,
+    DRIFT_STATE_COLUMNS,
+    EMBEDDING_COLUMNS,
+    EVENT_COLUMNS,
+    SIGNAL_COLUMNS,
+    deadletter_row,
+    drift_row,
+    drift_state_row,
+    embedding_rows,
+    event_row,
+    signal_rows,
+)
+from sinks.sql import naive, sql_literal
+from sinks.storage_errors import (
+    MAX_PARTITIONS_PER_INSERT,
+    Captured,
+    Rejected,
+    clickhouse_error,
+    is_transient,
+    native_stderr,
+    single_statement,
+)
+
+if TYPE_CHECKING:
+    from detectors.drift.monitor import DriftResult
+    from detectors.pipeline import ScoredEvent
 
 __all__ = [
     "ClickHouseSettings",
@@ -49,55 +74,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SinkUnavailable(RuntimeError):
+class SinkUnavailable(InfersightError, RuntimeError):
     """ClickHouse could not be reached or refused a write; the caller retries or holds."""
-
-
-#: ClickHouse error codes that say nothing about the rows: the same insert can succeed later
-#: (timeouts, network, memory, too many parts, overload), or the operator must fix the
-#: server (read-only, access, missing tables after a failed migration). Held and retried.
-TRANSIENT_CODES = frozenset({
-    3, 16, 32, 47, 60, 81, 159, 160, 164, 173, 202, 209, 210, 236, 241, 242, 252, 285, 319,
-    394, 425, 439, 497, 516, 999, 1000,
-})  # fmt: skip
-#: Per-insert limit of ClickHouse (``max_partitions_per_insert_block``, default 100): inserts
-#: are grouped so that no block touches more months than this.
-MAX_PARTITIONS_PER_INSERT = 50
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True when a failed write may succeed unchanged later (hold and retry), False when
-    ClickHouse refused these rows for what they hold (isolate and dead-letter them).
-
-    Anything that is not a ClickHouse error with a code (connection refused, a timeout, a
-    driver error) is transient: holding is safe, dead-lettering valid events is not.
-    ``Code: 252`` is both "Too many parts" (transient: merges catch up) and "Too many
-    partitions for single INSERT block" (permanent for that block: a smaller block works).
-    """
-    code = getattr(exc, "code", None)
-    if not isinstance(code, int):
-        found = re.search(r"\bCode: (\d+)\.", str(exc))
-        if found is None:
-            return True
-        code = int(found[1])
-    if code == 252:
-        return "too many partitions" not in str(exc).lower()
-    return code in TRANSIENT_CODES
-
-
-def clickhouse_error(exc: BaseException, limit: int = 300) -> str:
-    """ClickHouse's error for a dead letter: code and reason, never the row's values
-    (``Column values: ...`` can hold the offending text)."""
-    text = " ".join(str(exc).split())
-    text = re.split(r"\s*Column values:", text, maxsplit=1)[0]
-    return text[:limit]
-
-
-class Rejected(NamedTuple):
-    """An event ClickHouse refused for its content, with ClickHouse's reason."""
-
-    scored: ScoredEvent
-    error: str
 
 
 class ClickHouseSettings(BaseModel):
@@ -169,157 +147,6 @@ def migrations() -> list[Migration]:
     return found
 
 
-EVENT_COLUMNS = [
-    "event_id", "timestamp", "service", "environment", "operation", "provider",
-    "request_model", "model", "prompt", "prompt_messages", "response", "context",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
-    "latency_ms", "ttft_ms", "status", "error_type", "finish_reasons", "user_id", "session_id",
-    "prompt_template_id", "prompt_template_version", "experiment", "variant", "segments",
-    "metadata", "pii_types", "ingested_at",
-]  # fmt: skip
-SIGNAL_COLUMNS = [
-    "event_id", "timestamp", "service", "environment", "model", "detector", "score", "fired",
-    "reason", "detail", "ingested_at",
-]  # fmt: skip
-DEADLETTER_COLUMNS = [
-    "topic", "partition", "offset", "reason", "message", "event_id", "original_size",
-    "original_sha256", "received_at",
-]  # fmt: skip
-ALERT_COLUMNS = [
-    "alert_id", "fingerprint", "episode_id", "rule", "status", "severity", "service", "model",
-    "summary", "value", "threshold", "window_start", "window_end", "labels",
-    "sample_event_ids", "evidence_sql", "runbook_url", "created_at",
-]  # fmt: skip
-DRIFT_COLUMNS = [
-    "service", "model", "field", "test", "window_index", "window_start", "window_end", "n_ref",
-    "n_cur", "statistic", "p_value", "alpha", "significant", "drift", "streak", "reason",
-    "detail", "sample_event_ids",
-]  # fmt: skip
-DRIFT_STATE_COLUMNS = [
-    "service", "model", "field", "state_b64", "updated_at",
-]  # fmt: skip
-RETRAINING_COLUMNS = [
-    "retraining_id", "service", "model", "reason", "triggered_by", "since", "window_start",
-    "window_end", "statistics", "selection_sql", "created_at",
-]  # fmt: skip
-
-
-def _naive(ts: datetime) -> datetime:
-    """UTC wall time: clickhouse-connect writes naive datetimes as given."""
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-def event_row(s: ScoredEvent, now: datetime) -> list[Any]:
-    e = s.event
-    messages = (
-        ""
-        if isinstance(e.prompt, str)
-        else orjson.dumps([m.model_dump() for m in e.prompt]).decode()
-    )
-    return [
-        e.event_id, _naive(e.timestamp), e.service, e.environment, e.operation,
-        e.provider or "", e.request_model, e.model, e.prompt_text, messages, e.response,
-        [d.text for d in e.context], e.usage.input_tokens, e.usage.output_tokens,
-        e.usage.cache_read_tokens, e.usage.cache_write_tokens, s.cost_usd, e.latency_ms,
-        e.ttft_ms, e.status, e.error_type or "", list(e.finish_reasons), e.user_id or "",
-        e.session_id or "", e.prompt_template_id or "", e.prompt_template_version or "",
-        e.experiment or "", e.variant or "", list(e.segments), dict(e.metadata), s.pii_types,
-        now,
-    ]  # fmt: skip
-
-
-def signal_rows(s: ScoredEvent, now: datetime) -> list[list[Any]]:
-    e = s.event
-    return [
-        [
-            e.event_id,
-            _naive(e.timestamp),
-            e.service,
-            e.environment,
-            e.model,
-            sig.detector,
-            sig.score,
-            int(sig.fired),
-            sig.reason,
-            orjson.dumps(sig.detail).decode(),
-            now,
-        ]  # fmt: skip
-        for sig in s.signals
-    ]
-
-
-EMBEDDING_COLUMNS = [
-    "event_id", "timestamp", "service", "environment", "model", "field", "embedding_model",
-    "vector", "ingested_at",
-]  # fmt: skip
-
-
-def embedding_rows(s: ScoredEvent, embedding_model: str, now: datetime) -> list[list[Any]]:
-    e = s.event
-    return [
-        [e.event_id, _naive(e.timestamp), e.service, e.environment, e.model, field,
-         embedding_model, vector.astype("float32").tolist(), now]
-        for field, vector in s.embeddings.items()
-    ]  # fmt: skip
-
-
-def deadletter_row(d: DeadLetter) -> list[Any]:
-    return [
-        d.topic, d.partition, d.offset, d.reason.value, d.message, d.event_id or "",
-        d.original_size, d.original_sha256, _naive(d.received_at),
-    ]  # fmt: skip
-
-
-def alert_row(a: Alert) -> list[Any]:
-    return [
-        a.alert_id, a.fingerprint, a.episode_id, a.rule, a.status.value, a.severity.value,
-        a.service, a.model, a.summary, a.value, a.threshold, _naive(a.window_start),
-        _naive(a.window_end), dict(a.labels), list(a.sample_event_ids), a.evidence_sql,
-        a.runbook_url or "", _naive(a.created_at),
-    ]  # fmt: skip
-
-
-def retraining_row(r: RetrainingEvent) -> list[Any]:
-    return [
-        r.retraining_id, r.service, r.model, r.reason, r.triggered_by, _naive(r.since),
-        _naive(r.window_start), _naive(r.window_end), dict(r.statistics), r.selection_sql,
-        _naive(r.created_at),
-    ]  # fmt: skip
-
-
-class _Captured:
-    text = ""
-    failed = False
-
-
-@contextlib.contextmanager
-def _native_stderr() -> Iterator[_Captured]:
-    """Capture what chDB's C++ code writes to file descriptor 2 while it opens a directory:
-    a refused open (another process holds the directory) is explained by our error
-    instead of a raw server log line; after a successful open it is passed on unchanged."""
-    import sys
-    import tempfile
-
-    got = _Captured()
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (embedded in something odd): no capture
-        yield got
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield got
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            got.text = tmp.read().decode(errors="replace")
-            if got.text and not got.failed:
-                sys.stderr.write(got.text)
-
-
 class ClickHouseSink:
     """Synchronous ClickHouse access for one process: migrate, write batches, query.
 
@@ -341,11 +168,11 @@ class ClickHouseSink:
         import clickhouse_connect
 
         s = self.settings
-        native = _Captured()
+        native = Captured()
         try:
             if s.embedded:
                 s.data_dir.mkdir(parents=True, exist_ok=True)
-                with _native_stderr() as native:
+                with native_stderr() as native:
                     try:
                         boot = clickhouse_connect.get_client(interface="chdb", path=str(s.data_dir))
                     except Exception:
@@ -437,6 +264,11 @@ class ClickHouseSink:
         if rows:
             self.client.insert(table, rows, column_names=columns)
 
+    def insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        """Insert ``rows`` (lists in ``columns`` order) under the sink's lock."""
+        with self._lock:
+            self._insert(table, rows, columns)
+
     def _insert_by_month(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
         """Insert rows partitioned by ``toYYYYMM(timestamp)`` in blocks of at most
         ``MAX_PARTITIONS_PER_INSERT`` months: a backfill spanning years would otherwise
@@ -515,7 +347,7 @@ class ClickHouseSink:
         ``embedding_model`` (a label such as ``all-MiniLM-L6-v2/fp32``) the events'
         embeddings go to the ``embeddings`` table.
         """
-        now = _naive(datetime.now(UTC))
+        now = naive(datetime.now(UTC))
         deadletters = [deadletter_row(d) for d in dead]
         rejected: list[Rejected] = []
         with self._lock:
@@ -551,17 +383,9 @@ class ClickHouseSink:
         self, results: Sequence[DriftResult], states: Mapping[tuple[str, str, str], bytes]
     ) -> None:
         """Tested drift windows (``drift_results``) and monitor states (``drift_state``)."""
-        now = _naive(datetime.now(UTC))
-        rows = []
-        for r in results:
-            row = r.to_row()
-            row["window_start"] = _naive(row["window_start"])
-            row["window_end"] = _naive(row["window_end"])
-            rows.append([row[c] for c in DRIFT_COLUMNS])
-        state_rows = [
-            [svc, model, field, base64.b64encode(blob).decode(), now]
-            for (svc, model, field), blob in states.items()
-        ]
+        now = naive(datetime.now(UTC))
+        rows = [drift_row(r) for r in results]
+        state_rows = [drift_state_row(key, blob, now) for key, blob in states.items()]
         with self._lock:
             try:
                 self._insert("drift_results", rows, DRIFT_COLUMNS)
@@ -573,8 +397,6 @@ class ClickHouseSink:
 
     def load_drift_state(self, key: tuple[str, str, str]) -> bytes | None:
         """The latest saved state of one drift stream, or None."""
-        from detectors.rules import sql_literal
-
         service, model, field = key
         blob = self.scalar(
             "SELECT argMax(state_b64, updated_at) FROM drift_state WHERE "
@@ -582,16 +404,6 @@ class ClickHouseSink:
             f"AND field = {sql_literal(field)} HAVING count() > 0"
         )
         return base64.b64decode(blob) if blob else None
-
-    def write_alerts(self, alerts: Sequence[Alert]) -> None:
-        with self._lock:
-            self._insert("alerts", [alert_row(a) for a in alerts], ALERT_COLUMNS)
-
-    def write_retraining(self, events: Sequence[RetrainingEvent]) -> None:
-        with self._lock:
-            self._insert(
-                "retraining_events", [retraining_row(r) for r in events], RETRAINING_COLUMNS
-            )
 
     # -- reads ------------------------------------------------------------------------
     def query(
@@ -623,49 +435,6 @@ class ClickHouseSink:
         return rows[0][0] if rows else None
 
 
-def single_statement(sql: str) -> str:
-    """``sql`` without trailing semicolons, or ``ValueError`` if it holds more than one
-    statement. Quotes (``'`` ``"`` `````), ``--``/``#`` comments and ``/* */`` are skipped, so
-    a ``;`` inside a string literal is not a separator.
-
-    >>> single_statement("SELECT ';' AS x;  ")
-    "SELECT ';' AS x"
-    >>> single_statement("SELECT 1; DROP TABLE events")
-    Traceback (most recent call last):
-    ...
-    ValueError: one SQL statement at a time: found 2 (separated by ';')
-    """
-    parts: list[str] = []
-    start = i = 0
-    n = len(sql)
-    while i < n:
-        c = sql[i]
-        if c in "'\"`":
-            i += 1
-            while i < n and sql[i] != c:
-                i += 2 if sql[i] == "\\" else 1
-        elif sql.startswith("--", i) or c == "#":
-            i = sql.find("\n", i)
-            i = n if i < 0 else i
-        elif sql.startswith("/*", i):
-            i = sql.find("*/", i + 2)
-            i = n if i < 0 else i + 1
-        elif c == ";":
-            parts.append(sql[start:i])
-            start = i + 1
-        i += 1
-    parts.append(sql[start:])
-    stripped = [p for p in parts if re.sub(r"--[^\n]*|#[^\n]*|/\*.*?\*/|\s", "", p, flags=re.S)]
-    if len(stripped) != 1:
-        msg = (
-            f"one SQL statement at a time: found {len(stripped)} (separated by ';')"
-            if stripped
-            else "no SQL statement given"
-        )
-        raise ValueError(msg)
-    return stripped[0].strip()
-
-
 def retrying(
     action: Callable[[], T],
     *,
@@ -680,18 +449,16 @@ def retrying(
     down instead of buffering without bound. ``should_stop`` ends the wait on shutdown by
     re-raising the last error.
     """
-    delay = initial_s
-    attempt = 0
+    backoff = Backoff(initial_s, max_s)
     while True:
         try:
             return action()
         except SinkUnavailable as exc:
-            attempt += 1
+            delay = backoff.failure()
             if on_failure is not None:
-                on_failure(exc, attempt, delay)
+                on_failure(exc, backoff.attempt, delay)
             if should_stop():
                 raise
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and not should_stop():
                 time.sleep(min(0.1, delay))
-            delay = min(delay * 2, max_s)

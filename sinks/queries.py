@@ -17,16 +17,14 @@ datetime.date(2026, 1, 2)
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from schemas.errors import InfersightError
 from sinks.clickhouse import ClickHouseSink
+from sinks.prices import cache_read_saving
 
 __all__ = [
     "QUERIES",
@@ -35,8 +33,6 @@ __all__ = [
     "Param",
     "QueryError",
     "QueryResult",
-    "cell_text",
-    "format_result",
     "refresh_rollups",
     "run_query",
 ]
@@ -53,7 +49,7 @@ ROLLUP_VIEWS = (
 DRIFT_TABLE = "drift_results"
 
 
-class QueryError(ValueError):
+class QueryError(InfersightError, ValueError):
     """A named query cannot run as asked: unknown name or parameter, bad value, missing table."""
 
 
@@ -302,47 +298,6 @@ ORDER BY day, provider, model
 """
 
 
-def cache_read_saving(
-    provider: str, model: str, day: date, calls: int, input_tokens: int, cache_read_tokens: int
-) -> Decimal | None:
-    """What ``cache_read_tokens`` would have cost at the full input price, minus what they
-    cost as cache reads, in USD, from the genai-prices table in force at noon of ``day``.
-
-    Prices are linear in tokens except for models with context-length tiers; the tier is
-    chosen from the average call (``input_tokens / calls``), which is exact when every call
-    falls in the same tier. None when the model has no known price.
-
-    Examples
-    --------
-    >>> cache_read_saving("openai", "gpt-4o", date(2025, 6, 1), 2, 4000, 2000)
-    Decimal('0.0025')
-    """
-    from genai_prices import Usage, calc_price  # lazy: the price table is large
-
-    avg_input = max(1, round(input_tokens / calls))
-    avg_read = min(avg_input, max(1, round(cache_read_tokens / calls)))
-    at = datetime.combine(day, time(12), tzinfo=UTC)
-    for provider_id in [provider, None] if provider else [None]:
-        try:
-            full = calc_price(
-                Usage(input_tokens=avg_input),
-                model_ref=model,
-                provider_id=provider_id,
-                genai_request_timestamp=at,
-            )
-            cached = calc_price(
-                Usage(input_tokens=avg_input, cache_read_tokens=avg_read),
-                model_ref=model,
-                provider_id=provider_id,
-                genai_request_timestamp=at,
-            )
-        except LookupError:
-            continue
-        per_token = (Decimal(full.total_price) - Decimal(cached.total_price)) / avg_read
-        return (per_token * cache_read_tokens).normalize()
-    return None
-
-
 def _price_cache_savings(result: QueryResult) -> QueryResult:
     rows = [
         (*row, cache_read_saving(row[1], row[2], row[0], row[3], row[4], row[5]))
@@ -470,62 +425,3 @@ def refresh_rollups(sink: ClickHouseSink) -> None:
     for view in ROLLUP_VIEWS:
         sink.query(f"SYSTEM REFRESH VIEW {view}")
         sink.query(f"SYSTEM WAIT VIEW {view}")
-
-
-# -- output -----------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """JSON-friendly value: exact decimals as strings, times in ISO 8601, NaN as null."""
-    if isinstance(value, Decimal):
-        return f"{value:f}"  # never exponent notation (0E-9)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def cell_text(value: Any) -> str:
-    """One value as table/CSV text: exact decimals, ISO times, lists comma-joined."""
-    value = _plain(value)
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def format_result(result: QueryResult, fmt: str = "table") -> str:
-    """Render as an aligned text ``table``, ``csv`` (with header) or ``json`` (a list of
-    objects; decimals as strings so that no digit is lost).
-
-    Examples
-    --------
-    >>> print(format_result(QueryResult(["model", "cost_usd"], [("gpt-4o", Decimal("1.5"))])))
-    model   cost_usd
-    ------  --------
-    gpt-4o  1.5
-    """
-    if fmt == "json":
-        objs = [dict(zip(result.columns, map(_plain, row), strict=True)) for row in result.rows]
-        return json.dumps(objs, indent=2, ensure_ascii=False)
-    cells = [[cell_text(v) for v in row] for row in result.rows]
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows(cells)
-        return out.getvalue().rstrip("\n")
-    if fmt == "table":
-        widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)),
-            "  ".join("-" * w for w in widths),
-            *("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells),
-        ]
-        return "\n".join(line.rstrip() for line in lines)
-    msg = f"fmt must be 'table', 'csv' or 'json', got {fmt!r}"
-    raise ValueError(msg)

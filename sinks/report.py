@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from sinks.clickhouse import ClickHouseSink
-from sinks.queries import QUERIES, cell_text, refresh_rollups, run_query
+from sinks.queries import QUERIES, refresh_rollups, run_query
+from sinks.tables import cell_text
 
 __all__ = [
     "ALL_SERVICES",
@@ -140,38 +141,39 @@ def expand_macros(sql: str, start: datetime, end: datetime, service: str = ALL_S
 
 
 # -- Grafana ----------------------------------------------------------------------------------
+def _grafana_panel(i: int, p: Panel, ds: dict[str, str]) -> dict[str, Any]:
+    """One panel: tables full width, time series two to a row."""
+    table = p.kind == "table"
+    return {
+        "id": i + 1,
+        "type": p.kind,
+        "title": p.title,
+        "datasource": ds,
+        "gridPos": {
+            "h": 9,
+            "w": 24 if table else 12,
+            "x": 0 if table else 12 * (i % 2),
+            "y": 9 * (i // 2),
+        },  # fmt: skip
+        "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
+        "options": {} if table else {"legend": {"displayMode": "list"}},
+        "targets": [
+            {
+                "refId": "A",
+                "datasource": ds,
+                "editorType": "sql",
+                "queryType": "table" if table else "timeseries",
+                "format": 1 if table else 0,
+                "rawSql": p.sql,
+            }
+        ],
+    }
+
+
 def grafana_dashboard() -> dict[str, Any]:
     """The overview dashboard for grafana-clickhouse-datasource (plugin v4 query model)."""
     ds = {"type": "grafana-clickhouse-datasource", "uid": DATASOURCE_UID}
-    panels = []
-    for i, p in enumerate(PANELS):
-        table = p.kind == "table"
-        panels.append(
-            {
-                "id": i + 1,
-                "type": p.kind,
-                "title": p.title,
-                "datasource": ds,
-                "gridPos": {
-                    "h": 9,
-                    "w": 24 if table else 12,
-                    "x": 0 if table else 12 * (i % 2),
-                    "y": 9 * (i // 2),
-                },  # fmt: skip
-                "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
-                "options": {} if table else {"legend": {"displayMode": "list"}},
-                "targets": [
-                    {
-                        "refId": "A",
-                        "datasource": ds,
-                        "editorType": "sql",
-                        "queryType": "table" if table else "timeseries",
-                        "format": 1 if table else 0,
-                        "rawSql": p.sql,
-                    }
-                ],
-            }
-        )
+    panels = [_grafana_panel(i, p, ds) for i, p in enumerate(PANELS)]
     return {
         "uid": "infersight-overview",
         "title": "infersight: LLM inference overview",

@@ -3,7 +3,9 @@
 Reading order: ``settings.py`` (every ``INFERSIGHT_*`` variable), ``topics.py`` (every topic,
 once), ``agents.py`` (one agent per hop: score_events, evaluate_rules, notify_alerts,
 deliver_alerts), ``app.py`` (builds the faust app from settings; health, bounded shutdown),
-``logsafety.py`` (no credentials in HTTP client logs), ``cli.py`` (the ``infersight`` command),
+``logsafety.py`` (no credentials in HTTP client logs), ``cli.py`` (the ``infersight``
+command, with ``cli_analyst.py`` and ``cli_alerts.py``), ``summary.py`` (the demo's closing
+summary),
 ``publish.py`` (the publisher helper for services), ``broker.py`` and ``demo.py`` (the
 embedded default).
 """

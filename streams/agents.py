@@ -4,12 +4,13 @@
 (and ``llm.deadletter.v1`` for what cannot be accepted)
 ``ClickHouse → evaluate_rules (timer, leader only) → llm.alerts.v1 · llm.retraining.v1``
 ``llm.alerts.v1 → notify_alerts → alert_outbox → deliver_alerts (timer, leader only) →
-webhook, Slack, PagerDuty, Alertmanager`` (the monitor also enqueues as it stores)
+webhook, Slack, PagerDuty, Alertmanager`` (evaluate_rules also enqueues as it stores)
 
 Delivery is at-least-once with commit-after-write: agents iterate
 ``stream.noack().noack_take(n, within=t)`` with concurrency 1 and ack each message only after
-its results are in ClickHouse and its outputs are acknowledged by the broker (DESIGN.md:
-faust #606 and #315). ClickHouse's ReplacingMergeTree tables absorb the replays.
+its results are in ClickHouse and its outputs are acknowledged by the broker (README.md,
+"Delivery guarantees": faust-streaming #606 and #315). ClickHouse's ReplacingMergeTree tables
+absorb the replays.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -26,27 +27,26 @@ from typing import Any
 import faust
 import orjson
 
-from detectors.drift import DriftResult
-from detectors.drift_streams import DriftBank, StreamKey
+from alerting.dispatch import active_silences
+from alerting.engine import Evaluation, RuleEngine
+from alerting.outbox import Outbox
+from detectors.drift.bank import DriftBank, StreamKey
+from detectors.drift.monitor import DriftResult
 from detectors.pipeline import ScoredEvent, ScoringPipeline
-from detectors.rules import Evaluation, RuleEngine
 from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
 from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
+from sinks.alert_store import AlertStore
+from sinks.backoff import retry_async
 from sinks.clickhouse import ClickHouseSink, Rejected, retrying
-from sinks.notify import AlertStore
-from sinks.outbox import Outbox
+from streams.lifecycle import Progress
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["MonitorHop", "NotifyHop", "Progress", "ScoreHop", "wire"]
+__all__ = ["EvaluateRules", "NotifyAlerts", "ScoreEvents", "wire"]
 
 log = logging.getLogger(__name__)
-
-
-def _json(model: Any) -> bytes:
-    return orjson.dumps(model.model_dump(mode="json"))
 
 
 def _record_time(message: Any) -> datetime | None:
@@ -55,58 +55,17 @@ def _record_time(message: Any) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts and ts > 0 else None
 
 
-class Progress:
-    """When the ingest hop last finished a batch, and what it holds now: the facts behind
-    ``/healthz``, ``/readyz`` and the staleness gauge. Times are ``time.monotonic()``."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last_stored: float | None = None
-        self.in_flight = 0
-        self.batch_started: float | None = None
-
-    def begin(self, n: int) -> None:
-        self.in_flight = n
-        self.batch_started = time.monotonic()
-
-    def done(self) -> None:
-        self.in_flight = 0
-        self.batch_started = None
-        self.last_stored = time.monotonic()
-
-    def idle_s(self, now: float | None = None) -> float:
-        """Seconds since the last batch was stored (since start-up before the first)."""
-        now = time.monotonic() if now is None else now
-        return now - (self.last_stored if self.last_stored is not None else self.started)
+def _json(model: Any) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json"))
 
 
 class _Hop:
+    """What every hop has: the metrics, a stopping flag, and publishing that waits for the
+    broker's acknowledgement."""
+
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self.stopping = False
-
-    async def process(self, batch: Sequence[faust.EventT]) -> None:
-        raise NotImplementedError
-
-    async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
-        """``process`` until it succeeds. A crashed agent would leave the batch unacked
-        behind later acked ones (blocking commits) and lose its place; retrying the same
-        batch keeps order, and every step of ``process`` is safe to repeat."""
-        delay = 0.5
-        attempt = 0
-        while True:
-            try:
-                await self.process(batch)
-                return
-            except Exception:
-                attempt += 1
-                self.metrics.inc("batch_retries", hop=type(self).__name__)
-                if self.stopping:
-                    raise
-                log.exception("%s failed on a batch of %d (attempt %d); retrying in %.1fs",
-                              type(self).__name__, len(batch), attempt, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, max_delay_s)
 
     async def _publish(self, sends: Sequence[tuple[faust.TopicT, bytes | None, bytes]]) -> None:
         """Send and wait until the broker has every message (before we ack the input)."""
@@ -115,7 +74,35 @@ class _Hop:
             await asyncio.gather(*futures)
 
 
-class ScoreHop(_Hop):
+class _BatchHop(_Hop, ABC):
+    """A hop fed by an agent: its work on a batch (``process``), retried in place until it
+    succeeds (``run``)."""
+
+    @abstractmethod
+    async def process(self, batch: Sequence[faust.EventT]) -> None:
+        """Do the hop's work on ``batch`` and ack it; safe to repeat after a failure."""
+
+    async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
+        """``process`` until it succeeds. A crashed agent would leave the batch unacked
+        behind later acked ones (blocking commits) and lose its place; retrying the same
+        batch keeps order, and every step of ``process`` is safe to repeat."""
+        name = type(self).__name__
+
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
+            self.metrics.inc("batch_retries", hop=name)
+            if not self.stopping:
+                log.exception("%s failed on a batch of %d (attempt %d); retrying in %.1fs",
+                              name, len(batch), attempt, delay)  # fmt: skip
+
+        await retry_async(
+            lambda: self.process(batch),
+            max_s=max_delay_s,
+            should_stop=lambda: self.stopping,
+            on_failure=failed,
+        )
+
+
+class ScoreEvents(_BatchHop):
     """Parse, score, store, publish — then ack. Nothing is acked before it is durable."""
 
     def __init__(
@@ -206,12 +193,6 @@ class ScoreHop(_Hop):
     ) -> list[Rejected]:
         """Store the batch, holding consumption through transient failures; returns the
         events ClickHouse refused for their content (the rest is stored)."""
-
-        def failed(exc: Exception, attempt: int, delay: float) -> None:
-            self.metrics.inc("sink_failures")
-            log.warning("ClickHouse write failed (attempt %d, holding consumption, retry in "
-                        "%.1fs): %s", attempt, delay, exc)  # fmt: skip
-
         label = None
         if self.settings.drift.enabled and self.settings.drift.store_embeddings:
             label = f"all-MiniLM-L6-v2/{self.settings.detectors.embedding_precision}"
@@ -222,9 +203,14 @@ class ScoreHop(_Hop):
                 self.sink.write_drift(*drift)
             return rejected
 
-        return self._retrying(write, failed)
+        return self._retrying(write)
 
-    def _retrying(self, action: Any, failed: Any) -> Any:
+    def _retrying(self, action: Any) -> Any:
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
+            self.metrics.inc("sink_failures")
+            log.warning("ClickHouse write failed (attempt %d, holding consumption, retry in "
+                        "%.1fs): %s", attempt, delay, exc)  # fmt: skip
+
         return retrying(
             action,
             initial_s=self.sink.settings.retry_initial_s,
@@ -235,25 +221,25 @@ class ScoreHop(_Hop):
 
     def _store(
         self,
-        batch_scored: list[ScoredEvent],
+        scored: list[ScoredEvent],
         dead: list[DeadLetter],
         drift: tuple[list[DriftResult], dict[StreamKey, bytes]],
         by_event: dict[int, faust.EventT],
     ) -> list[ScoredEvent]:
         """Write, then dead-letter (``storage_rejected``) what ClickHouse refused; returns
         the events that are stored."""
-        rejected = self._write(batch_scored, dead, drift)
+        rejected = self._write(scored, dead, drift)
         if not rejected:
-            return batch_scored
+            return scored
         refused = {id(r.scored) for r in rejected}
         more = [
             self._dead(by_event[id(r.scored.event)], ReasonCode.STORAGE_REJECTED,
                        f"ClickHouse refused the event: {r.error}", event_id=r.scored.event.event_id)
             for r in rejected
         ]  # fmt: skip
-        self._retrying(lambda: self.sink.write_results([], more), lambda *_: None)
+        self._retrying(lambda: self.sink.write_results([], more))
         dead.extend(more)
-        return [s for s in batch_scored if id(s) not in refused]
+        return [s for s in scored if id(s) not in refused]
 
     async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
         self.progress.begin(len(batch))
@@ -295,7 +281,7 @@ class ScoreHop(_Hop):
             ev.ack()
 
 
-class MonitorHop(_Hop):
+class EvaluateRules(_Hop):
     """Evaluate rules over stored results; store state changes, then publish alerts and
     retraining events. State is rebuilt from ClickHouse (``alert_states``) on first use and
     whenever this worker resumes ticking after a gap (it lost and regained leadership while
@@ -328,7 +314,7 @@ class MonitorHop(_Hop):
         return self.sink.query(sql)[1]
 
     def _restore(self) -> None:
-        n = self.engine.restore_from(self._query)
+        n = self.engine.restore_from(self.store)
         firing = sum(1 for s in self.engine.states.values() if s.state == "firing")
         log.info("monitor restored %d series (%d firing) from ClickHouse", n, firing)
 
@@ -342,9 +328,9 @@ class MonitorHop(_Hop):
             ev = self.engine.evaluate(now, self._query)
             if self.outbox is not None:  # owed to every channel before anything else
                 self.outbox.enqueue(ev.alerts)
-            self.sink.write_alerts(ev.alerts)
+            self.store.write_alerts(ev.alerts)
             self.store.write_transitions(ev.transitions)
-            self.sink.write_retraining(ev.retraining)
+            self.store.write_retraining(ev.retraining)
         except Exception:
             # Nothing was stored or published: forget this evaluation, the next one redoes it.
             self.engine.rollback(before)
@@ -368,18 +354,16 @@ class MonitorHop(_Hop):
             (self.topics.alerts, a.rule.encode(), _json(a)) for a in alerts
         ]
         sends += [(self.topics.retraining, r.model.encode(), _json(r)) for r in retraining]
-        delay = 0.5
-        while True:  # stored already: publishing must not be skipped, or the page is lost
-            try:
-                await self._publish(sends)
-                break
-            except Exception:
-                self.metrics.inc("monitor_publish_failures")
-                if self.stopping:
-                    raise
+
+        def failed(exc: Exception, attempt: int, delay: float) -> None:
+            self.metrics.inc("monitor_publish_failures")
+            if not self.stopping:
                 log.exception("publishing %d alerts failed; retrying in %.1fs", len(sends), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+
+        # Stored already: publishing must not be skipped, or the page is lost.
+        await retry_async(
+            lambda: self._publish(sends), should_stop=lambda: self.stopping, on_failure=failed
+        )
         for a in alerts:
             self.metrics.inc("alerts_published", status=a.status.value, rule=a.rule)
             log.warning("ALERT %s %s", a.status.value.upper(), a.summary)
@@ -387,7 +371,7 @@ class MonitorHop(_Hop):
         return alerts
 
 
-class NotifyHop(_Hop):
+class NotifyAlerts(_BatchHop):
     """Alerts reach their channels through the ``Outbox``: the monitor enqueues every state
     change as it stores it; this hop enqueues what arrives on ``llm.alerts.v1`` too (a no-op
     for what is there already) and, on a timer, delivers what is due (channels concurrently,
@@ -425,7 +409,7 @@ class NotifyHop(_Hop):
     async def deliver(self) -> None:
         """Send what is due; a failure here is logged and retried at the next tick."""
         try:
-            silences = await self._run(self.store.silences)
+            silences = await self._run(active_silences, self.store)
             records = await self.outbox.deliver(self._run, silences)
             if records:
                 await self._run(self.store.write_notifications, records)
@@ -447,9 +431,9 @@ def wire(
     app: faust.App,
     settings: Settings,
     topics: Topics,
-    score: ScoreHop,
-    monitor: MonitorHop,
-    notify: NotifyHop,
+    score: ScoreEvents,
+    monitor: EvaluateRules,
+    notify: NotifyAlerts,
 ) -> None:
     """Attach the agents, the monitor timer and the shutdown hook to ``app``."""
     ingest = settings.ingest

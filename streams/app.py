@@ -7,23 +7,14 @@ the CLI, the demo and the tests share one construction path.
 from __future__ import annotations
 
 import logging
-import os
 import ssl
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 
-from detectors.base import create
-from detectors.drift_streams import DriftBank
-from detectors.embedding import configure as configure_embedding
-from detectors.pii import RegexPIIDetector
-from detectors.pipeline import ScoringPipeline
-from detectors.rules import DEFAULT_RULES_FILE, Rule, RuleEngine, RuleSet, load_rules
-from sinks.clickhouse import ClickHouseSink
-from sinks.notify import (
+from alerting.channels import (
     AlertmanagerNotifier,
     MemoryNotifier,
     Notifier,
@@ -31,21 +22,28 @@ from sinks.notify import (
     SlackNotifier,
     WebhookNotifier,
 )
-from sinks.outbox import Outbox
-from streams.agents import MonitorHop, NotifyHop, ScoreHop, wire
+from alerting.engine import RuleEngine
+from alerting.outbox import Outbox
+from alerting.rulefile import DEFAULT_RULES_FILE, load_rules
+from alerting.rules import RuleSet
+from detectors.base import create
+from detectors.drift.bank import DriftBank
+from detectors.embedding import configure as configure_embedding
+from detectors.pii import RegexPIIDetector
+from detectors.pipeline import ScoringPipeline
+from sinks.clickhouse import ClickHouseSink
+from streams.agents import EvaluateRules, NotifyAlerts, ScoreEvents, wire
+from streams.lifecycle import Health
 from streams.logsafety import redact_http_logs
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.topics import TOPIC_NAMES, declare
 
 __all__ = [
-    "BoundedWorker",
     "Built",
-    "Health",
     "build",
     "build_notifiers",
     "build_pipeline",
-    "default_rules",
     "load_ruleset",
     "ensure_topics",
     "kafka_credentials",
@@ -88,14 +86,10 @@ CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")
 
 
 def load_ruleset(settings: Settings) -> RuleSet:
-    """The rules file (default: detectors/alert_rules.yaml), validated; ``${name}`` values
+    """The rules file (default: alerting/alert_rules.yaml), validated; ``${name}`` values
     read the monitor settings. Raises ``RuleFileError`` naming the file, rule and key."""
     m = settings.monitor
     return load_rules(m.rules_file or DEFAULT_RULES_FILE, m.model_dump(), channels=CHANNELS)
-
-
-def default_rules(settings: Settings) -> list[Rule]:
-    return list(load_ruleset(settings).rules)
 
 
 def build_notifiers(alerts: AlertSettings) -> list[Notifier]:
@@ -169,110 +163,15 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
         await admin.close()
 
 
-class Health:
-    """Is the stream moving? Computed when an endpoint is read, and set as gauges:
-    ``seconds_since_last_stored_batch``, ``ingest_in_flight`` and ``consumer_lag``.
-
-    ``consumer_lag`` is, per assigned partition of the inference topic, the high watermark
-    the broker reported in its last fetch response minus the group's committed offset,
-    summed. On Kafka that is the standard lag. tansu reports high watermarks low after
-    batched writes (DESIGN.md: its end offsets are wrong for them), so there the gauge can
-    read up to one producer batch per partition short; a stall is still seen through
-    ``ingest_in_flight`` (messages held by the ingest hop), which does not depend on it.
-    """
-
-    def __init__(self, app: faust.App, score: ScoreHop, stall_after_s: float, metrics: Metrics):
-        self.app = app
-        self.score = score
-        self.stall_after_s = stall_after_s
-        self.metrics = metrics
-
-    def lag(self) -> tuple[int, int]:
-        """(consumer lag, assigned partitions of the inference topic)."""
-        try:
-            consumer = self.app.consumer
-            topic = self.score.topics.inference.get_topic_name()
-            tps = [tp for tp in consumer.assignment() if tp.topic == topic]
-        except Exception:  # not started yet
-            return 0, 0
-        lag = 0
-        for tp in tps:
-            try:
-                high = consumer.highwater(tp)
-            except Exception:  # no fetch response yet for this partition
-                continue
-            done = consumer._committed_offset.get(tp)  # faust keeps no public accessor
-            lag += max(0, (high or 0) - (done or 0))
-        return lag, len(tps)
-
-    def report(self) -> dict[str, Any]:
-        p = self.score.progress
-        idle = p.idle_s()
-        lag, assigned = self.lag()
-        backlog = p.in_flight + lag
-        stalled = backlog > 0 and idle > self.stall_after_s
-        self.metrics.set("seconds_since_last_stored_batch", round(idle, 3))
-        self.metrics.set("ingest_in_flight", p.in_flight)
-        self.metrics.set("consumer_lag", lag)
-        self.metrics.set("stalled", int(stalled))
-        return {
-            "status": "stalled" if stalled else "ok",
-            "seconds_since_last_stored_batch": round(idle, 3),
-            "in_flight": p.in_flight,
-            "consumer_lag": lag,
-            "assigned_partitions": assigned,
-            "stall_after_s": self.stall_after_s,
-        }
-
-
-class BoundedWorker(faust.Worker):
-    """``faust.Worker`` whose shutdown always ends within ``timeout_s``.
-
-    faust waits for in-flight messages before it runs ``on_before_shutdown``, and a batch
-    held by a failing write would be in flight for ever; so the signal itself tells the
-    hops to give up (their batches stay unacked, hence uncommitted, and are read again
-    after a restart), and a watchdog ends the process if shutdown still has not finished
-    when the time is up. Only what was stored was acked, so only that can be committed.
-    """
-
-    def __init__(self, built: Built, timeout_s: float, **kw: Any) -> None:
-        super().__init__(built.app, **kw)
-        self.built = built
-        self.timeout_s = timeout_s
-        self._watchdog: threading.Timer | None = None
-
-    def _begin_stop(self, why: str) -> None:
-        self.built.stop_hops()
-        if self._watchdog is None:
-            log.warning("%s: stopping (at most %.0fs)", why, self.timeout_s)
-            self._watchdog = threading.Timer(self.timeout_s, self._give_up)
-            self._watchdog.daemon = True
-            self._watchdog.start()
-
-    def _give_up(self) -> None:
-        log.error("shutdown did not finish within %.0fs (INFERSIGHT_SHUTDOWN_TIMEOUT_S); "
-                  "exiting now: nothing unstored was committed", self.timeout_s)  # fmt: skip
-        logging.shutdown()
-        os._exit(1)
-
-    def _on_sigterm(self) -> None:
-        self._begin_stop("SIGTERM")
-        super()._on_sigterm()
-
-    def _on_sigint(self) -> None:
-        self._begin_stop("SIGINT")
-        super()._on_sigint()
-
-
 @dataclass
 class Built:
     app: faust.App
     sink: ClickHouseSink
     pipeline: ScoringPipeline
     metrics: Metrics
-    score: ScoreHop
-    monitor: MonitorHop
-    notify: NotifyHop
+    score: ScoreEvents
+    monitor: EvaluateRules
+    notify: NotifyAlerts
 
     def stop_hops(self) -> None:
         """Make every hop give up retrying: their batches stay uncommitted."""
@@ -287,9 +186,51 @@ def build(settings: Settings) -> Built:
             "`infersight demo` to start a local broker"
         )
         raise ValueError(msg)
-    redact_http_logs()  # notifier URLs (Slack's is a credential) never reach the log
     k = settings.kafka
-    app = faust.App(
+    redact_http_logs()  # notifier URLs (Slack's is a credential) never reach the log
+    app = _faust_app(settings)
+    topics = declare(app, k)
+    metrics = Metrics()
+    sink = ClickHouseSink(settings.clickhouse)
+    pipeline = build_pipeline(settings)
+    sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+    model_executor = ThreadPoolExecutor(1, thread_name_prefix="detectors")
+    notifiers = build_notifiers(settings.alerts) or [MemoryNotifier()]
+    ruleset = load_ruleset(settings)
+    engine = RuleEngine(
+        ruleset.rules,
+        renotify_s=settings.alerts.renotify_interval_s,
+        policy=ruleset.retraining,
+    )
+    drift = None
+    if settings.drift.enabled:
+        drift = DriftBank(
+            settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
+        )
+    score = ScoreEvents(
+        settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
+    )
+    a = settings.alerts
+    outbox = Outbox(
+        sink, notifiers, expiry_s=a.delivery_expiry_s, backoff_s=a.backoff_s,
+        backoff_max_s=a.delivery_backoff_max_s, rate_limit_per_minute=a.rate_limit_per_minute,
+    )  # fmt: skip
+    monitor = EvaluateRules(
+        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s, outbox
+    )
+    notify = NotifyAlerts(outbox, metrics, sink, sink_executor)
+    wire(app, settings, topics, score, monitor, notify)
+
+    topic = topics.inference.get_topic_name()
+    health = Health(app, topic, score.progress, settings.stall_after_s, metrics)
+    _pages(app, metrics, health, lambda: score.stopping)
+    return Built(app, sink, pipeline, metrics, score, monitor, notify)
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    """The faust app for these Kafka settings: at-least-once, acks from every replica."""
+    k = settings.kafka
+    return faust.App(
         settings.app_id,
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
         broker_credentials=kafka_credentials(k),
@@ -316,54 +257,25 @@ def build(settings: Settings) -> Built:
         # write never is. Unacked means uncommitted: it is read again after a restart.
         stream_wait_empty=False,
     )
-    topics = declare(app, k)
-    metrics = Metrics()
-    sink = ClickHouseSink(settings.clickhouse)
-    pipeline = build_pipeline(settings)
-    sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
-    model_executor = ThreadPoolExecutor(1, thread_name_prefix="detectors")
-    notifiers = build_notifiers(settings.alerts) or [MemoryNotifier()]
-    ruleset = load_ruleset(settings)
-    engine = RuleEngine(
-        ruleset.rules,
-        renotify_s=settings.alerts.renotify_interval_s,
-        policy=ruleset.retraining,
-    )
-    drift = None
-    if settings.drift.enabled:
-        drift = DriftBank(
-            settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
-        )
-    score = ScoreHop(
-        settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
-    )
-    a = settings.alerts
-    outbox = Outbox(
-        sink, notifiers, expiry_s=a.delivery_expiry_s, backoff_s=a.backoff_s,
-        backoff_max_s=a.delivery_backoff_max_s, rate_limit_per_minute=a.rate_limit_per_minute,
-    )  # fmt: skip
-    monitor = MonitorHop(
-        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s, outbox
-    )
-    notify = NotifyHop(outbox, metrics, sink, sink_executor)
-    wire(app, settings, topics, score, monitor, notify)
 
-    health = Health(app, score, settings.stall_after_s, metrics)
+
+def _pages(app: faust.App, metrics: Metrics, health: Health, stopping: Any) -> None:
+    """``/healthz`` (liveness), ``/readyz`` (readiness), ``/stats`` (JSON counters) and
+    ``/metrics`` (Prometheus)."""
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        """Liveness: 503 when the stream is stalled (no batch stored for stall_after_s while
-        messages wait)."""
+        """503 when the stream is stalled (nothing stored for stall_after_s while messages
+        wait)."""
         report = health.report()
         return web.json(report, status=503 if report["status"] == "stalled" else 200)
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        """Readiness: 503 while stalled, before the first partition assignment, and while
-        stopping."""
+        """503 while stalled, before the first partition assignment, and while stopping."""
         report = health.report()
         ready = report["status"] == "ok" and report["assigned_partitions"] > 0
-        ready = ready and not score.stopping
+        ready = ready and not stopping()
         return web.json({**report, "ready": ready}, status=200 if ready else 503)
 
     @app.page("/stats")
@@ -375,5 +287,3 @@ def build(settings: Settings) -> Built:
     async def prometheus(web: Any, request: Any) -> Any:
         health.report()
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
-
-    return Built(app, sink, pipeline, metrics, score, monitor, notify)

@@ -22,32 +22,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sinks.tables import render_table
+from streams import cli_alerts, cli_analyst
+from streams.settings import load_settings
+
 __all__ = ["main"]
 
 log = logging.getLogger("infersight")
 
 
-def _settings(**overrides: Any) -> Any:
-    from pydantic import ValidationError
-
-    from streams.settings import Settings
-
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors(include_url=False):
-            var = "INFERSIGHT_" + "_".join(str(p) for p in err["loc"] if isinstance(p, str)).upper()
-            lines.append(f"  {var}: {err['msg']}")
-        msg = "invalid configuration:\n" + "\n".join(lines)
-        raise SystemExit(msg) from None
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
-    from detectors.rules import RuleFileError
-    from streams.app import BoundedWorker, build, ensure_topics
+    from alerting.rulefile import RuleFileError
+    from streams.app import build, ensure_topics
+    from streams.lifecycle import BoundedWorker
 
-    settings = _settings()
+    settings = load_settings()
     if not settings.kafka.bootstrap:
         print(
             "infersight worker: INFERSIGHT_KAFKA_BOOTSTRAP is not set (host:port of a Kafka "
@@ -68,8 +57,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
     worker = BoundedWorker(
-        built, settings.shutdown_timeout_s, loglevel=settings.log_level, quiet=True
-    )
+        built.app, built.stop_hops, settings.shutdown_timeout_s,
+        loglevel=settings.log_level, quiet=True,
+    )  # fmt: skip
     worker.execute_from_commandline()
     return 0
 
@@ -78,7 +68,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from streams.app import aiokafka_security
     from streams.publish import Publisher, publish_lines, read_lines
 
-    settings = _settings()
+    settings = load_settings()
     if not settings.kafka.bootstrap:
         print("infersight publish: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
         return 2
@@ -107,7 +97,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     from sinks.clickhouse import ClickHouseSink
 
-    sink = ClickHouseSink(_settings().clickhouse)
+    sink = ClickHouseSink(load_settings().clickhouse)
     applied = sink.migrate()
     print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
     return 0
@@ -122,12 +112,7 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
         w.writerow(columns)
         w.writerows(rows)
     else:
-        cells = [[str(c) for c in columns]] + [[str(v) for v in r] for r in rows]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-        for n, r in enumerate(cells):
-            print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-            if n == 0:
-                print("  ".join("-" * w for w in widths))
+        print(render_table(columns, rows))
 
 
 def cmd_db_query(args: argparse.Namespace) -> int:
@@ -138,7 +123,7 @@ def cmd_db_query(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"infersight db query: {exc}; run them one by one", file=sys.stderr)
         return 2
-    sink = ClickHouseSink(_settings().clickhouse)
+    sink = ClickHouseSink(load_settings().clickhouse)
     # readonly=1: reads only, and the query cannot change settings to lift it.
     settings = None if args.write else {"readonly": 1}
     try:
@@ -185,7 +170,7 @@ def explain(exc: BaseException) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(_settings(), events=args.events, seed=args.seed)
+    return run_demo(load_settings(), events=args.events, seed=args.seed)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -217,18 +202,8 @@ def parser() -> argparse.ArgumentParser:
                    help="allow a statement that changes data (still one statement)")  # fmt: skip
     q.set_defaults(func=cmd_db_query)
 
-    try:  # analyst commands (query library, report) when present
-        from streams import cli_analyst
-    except ImportError:
-        pass
-    else:
-        cli_analyst.register(sub)
-    try:  # on-call commands (alerts list|silence|unsilence|test|check)
-        from streams import cli_alerts
-    except ImportError:
-        pass
-    else:
-        cli_alerts.register(sub)
+    cli_analyst.register(sub)  # query library, report
+    cli_alerts.register(sub)  # alerts list|silence|unsilence|test|check
     return p
 
 

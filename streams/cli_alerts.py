@@ -25,36 +25,27 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sinks.tables import render_table
+
 __all__ = ["cmd_check", "cmd_list", "cmd_silence", "cmd_test", "cmd_unsilence", "register"]
 
 
 def _settings(settings: Any) -> Any:
     if settings is not None:
         return settings
-    from streams.cli import _settings as load
+    from streams.settings import load_settings
 
-    return load()
+    return load_settings()
 
 
 def _store(settings: Any) -> Any:
+    from sinks.alert_store import AlertStore
     from sinks.clickhouse import ClickHouseSink
-    from sinks.notify import AlertStore
 
     sink = ClickHouseSink(settings.clickhouse)
     if settings.clickhouse.embedded:
         sink.migrate()
     return AlertStore(sink)
-
-
-def _table(columns: list[str], rows: list[list[Any]]) -> str:
-    cells = [columns] + [[str(v) for v in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = []
-    for n, r in enumerate(cells):
-        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _rule_rows(rules: Any) -> list[list[Any]]:
@@ -72,7 +63,7 @@ _RULE_COLUMNS = ["rule", "metric", "condition", "window", "for", "severity", "gr
 
 def cmd_check(args: argparse.Namespace, settings: Any = None) -> int:
     """Validate a rules file (default: the configured one) and print its rules."""
-    from detectors.rules import DEFAULT_RULES_FILE, RuleFileError, load_rules
+    from alerting.rulefile import DEFAULT_RULES_FILE, RuleFileError, load_rules
     from streams.app import CHANNELS
 
     settings = _settings(settings)
@@ -82,7 +73,7 @@ def cmd_check(args: argparse.Namespace, settings: Any = None) -> int:
     except RuleFileError as exc:
         print(f"infersight alerts check: {exc}", file=sys.stderr)
         return 2
-    print(_table(_RULE_COLUMNS, _rule_rows(ruleset.rules)))
+    print(render_table(_RULE_COLUMNS, _rule_rows(ruleset.rules)))
     p = ruleset.retraining
     which = "every rule" if p.rules is None else ", ".join(sorted(p.rules))
     print(f"\nretraining: {which}; after {p.sustained_s:g}s firing; cooldown {p.cooldown_s:g}s "
@@ -93,7 +84,8 @@ def cmd_check(args: argparse.Namespace, settings: Any = None) -> int:
 
 def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
     """Rules, the state of every series (latest transition) and the active silences."""
-    from detectors.rules import RESTORE_STATES_SQL, RuleFileError
+    from alerting.dispatch import active_silences
+    from alerting.rulefile import RuleFileError
     from streams.app import load_ruleset
 
     settings = _settings(settings)
@@ -103,7 +95,7 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
         print(f"infersight alerts list: {exc}", file=sys.stderr)
         return 2
     store = _store(settings)
-    _, states = store.sink.query(RESTORE_STATES_SQL)
+    states = store.series_states()
     wanted = set(args.state or [])
     series = [
         [rule, ",".join(f"{k}={v}" for k, v in labels.items()), state, f"{value:g}",
@@ -112,41 +104,19 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
         if not wanted or state in wanted
     ]  # fmt: skip
     series.sort(key=lambda r: (r[2] != "firing", r[0], r[1]))
-    silences = store.silences()
+    silences = active_silences(store)
     if args.format == "json":
-        import json
-
-        out = {
-            "rules": [dict(zip(_RULE_COLUMNS, r, strict=True)) for r in _rule_rows(rules)],
-            "series": [
-                dict(
-                    zip(["rule", "labels", "state", "value", "since", "episode_id"], r, strict=True)
-                )
-                for r in series
-            ],  # fmt: skip
-            "silences": [
-                {
-                    "id": s.silence_id,
-                    "matchers": [str(m) for m in s.matchers],
-                    "starts_at": s.starts_at.isoformat(),
-                    "ends_at": s.ends_at.isoformat(),
-                    "created_by": s.created_by,
-                    "comment": s.comment,
-                }
-                for s in silences
-            ],  # fmt: skip
-        }
-        print(json.dumps(out, default=str))
+        print(_list_json(rules, series, silences))
         return 0
-    print(_table(_RULE_COLUMNS, _rule_rows(rules)))
+    print(render_table(_RULE_COLUMNS, _rule_rows(rules)))
     print()
     if series:
-        print(_table(["rule", "series", "state", "value", "since", "episode"], series))
+        print(render_table(["rule", "series", "state", "value", "since", "episode"], series))
     else:
         print("no series evaluated yet")
     print()
     if silences:
-        print(_table(
+        print(render_table(
             ["silence", "matchers", "until", "by", "comment"],
             [[s.silence_id, " ".join(str(m) for m in s.matchers), f"{s.ends_at:%Y-%m-%d %H:%M}Z",
               s.created_by or "-", s.comment or "-"] for s in silences],
@@ -156,10 +126,35 @@ def cmd_list(args: argparse.Namespace, settings: Any = None) -> int:
     return 0
 
 
+def _list_json(rules: Any, series: list[list[Any]], silences: list[Any]) -> str:
+    """``alerts list --format json``: rules, series states and silences as one object."""
+    import json
+
+    out = {
+        "rules": [dict(zip(_RULE_COLUMNS, r, strict=True)) for r in _rule_rows(rules)],
+        "series": [
+            dict(zip(["rule", "labels", "state", "value", "since", "episode_id"], r, strict=True))
+            for r in series
+        ],
+        "silences": [
+            {
+                "id": s.silence_id,
+                "matchers": [str(m) for m in s.matchers],
+                "starts_at": s.starts_at.isoformat(),
+                "ends_at": s.ends_at.isoformat(),
+                "created_by": s.created_by,
+                "comment": s.comment,
+            }
+            for s in silences
+        ],
+    }
+    return json.dumps(out, default=str)
+
+
 def cmd_silence(args: argparse.Namespace, settings: Any = None) -> int:
     """Store a silence; prints its id (for ``unsilence``)."""
-    from detectors.rules import parse_duration
-    from sinks.notify import Matcher, Silence
+    from alerting.dispatch import Matcher, Silence
+    from alerting.rulefile import parse_duration
 
     try:
         matchers = tuple(Matcher.parse(m) for m in args.matchers)
@@ -172,7 +167,7 @@ def cmd_silence(args: argparse.Namespace, settings: Any = None) -> int:
     except ValueError as exc:
         print(f"infersight alerts silence: {exc}", file=sys.stderr)
         return 2
-    _store(_settings(settings)).add_silence(silence)
+    _store(_settings(settings)).write_silence(silence)
     print(silence.silence_id)
     what = " ".join(str(m) for m in matchers)
     print(f"silenced {what} until {silence.ends_at:%Y-%m-%d %H:%M:%S}Z", file=sys.stderr)
@@ -181,7 +176,9 @@ def cmd_silence(args: argparse.Namespace, settings: Any = None) -> int:
 
 def cmd_unsilence(args: argparse.Namespace, settings: Any = None) -> int:
     """End an active silence now."""
-    if not _store(_settings(settings)).expire_silence(args.silence_id):
+    from alerting.dispatch import expire_silence
+
+    if not expire_silence(_store(_settings(settings)), args.silence_id):
         print(f"infersight alerts unsilence: no active silence {args.silence_id!r} "
               "(`infersight alerts list` shows them)", file=sys.stderr)  # fmt: skip
         return 2
@@ -191,8 +188,9 @@ def cmd_unsilence(args: argparse.Namespace, settings: Any = None) -> int:
 
 def cmd_test(args: argparse.Namespace, settings: Any = None) -> int:
     """Send a sample alert (and with --resolve its resolve) through one configured channel."""
+    from alerting.channels import AlertGroup, DeliveryError
+    from alerting.dispatch import sample_alert
     from schemas.results import AlertStatus
-    from sinks.notify import AlertGroup, DeliveryError, sample_alert
     from streams.app import build_notifiers
 
     settings = _settings(settings)

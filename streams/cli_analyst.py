@@ -25,9 +25,9 @@ __all__ = ["cmd_query", "cmd_report", "register"]
 def _settings(settings: ClickHouseSettings | None) -> ClickHouseSettings:
     if settings is not None:
         return settings
-    from streams.settings import Settings
+    from streams.settings import load_settings
 
-    return Settings().clickhouse
+    return load_settings().clickhouse
 
 
 def _sink(settings: ClickHouseSettings) -> ClickHouseSink:
@@ -57,7 +57,8 @@ def _list_queries() -> str:
 
 def cmd_query(args: argparse.Namespace, settings: ClickHouseSettings | None = None) -> int:
     """Run a named query and print it in ``args.format``."""
-    from sinks.queries import QueryError, format_result, run_query
+    from sinks.queries import QueryError, run_query
+    from sinks.tables import format_result
 
     if args.list or not args.name:
         print(_list_queries())

@@ -187,6 +187,33 @@ def _wait_processed(worker: WorkerProcess, expected: int, timeout_s: float) -> d
     raise TimeoutError(msg)
 
 
+def _demo_settings(settings: Settings, bootstrap: str, hook_url: str) -> Settings:
+    """The demo's overrides: the local broker and webhook, a free web port, a 2 s monitor,
+    every detector and small drift windows unless the operator configured them."""
+    return settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(update={"bootstrap": bootstrap}),
+            "web_port": settings.web_port if settings.web_port != 6066 else free_port(),
+            "monitor": settings.monitor.model_copy(update={"interval_s": 2.0}),
+            # The demo shows every detector, opt-in ones included.
+            "detectors": settings.detectors.model_copy(
+                update={"enabled": ["cost", "pii", "toxicity", "injection", "hallucination"]}
+            )
+            if "detectors" not in settings.model_fields_set
+            else settings.detectors,
+            # ~500 events per series in the demo: small windows so drift can be seen.
+            "drift": settings.drift.model_copy(
+                update={"reference_size": 150, "window_size": 100, "n_streams": 12}
+            )
+            if "drift" not in settings.model_fields_set
+            else settings.drift,
+            "alerts": settings.alerts.model_copy(
+                update={"webhook_url": settings.alerts.webhook_url or hook_url}
+            ),
+        }
+    )
+
+
 def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
     from streams.app import ensure_topics
     from streams.demo_data import generate
@@ -199,28 +226,7 @@ def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
     print(f"infersight demo (run {run_id}) — data under {data_dir}", file=sys.stderr)
     worker: WorkerProcess | None = None
     with _maybe_broker(settings, data_dir) as bootstrap, WebhookReceiver() as hook:
-        settings = settings.model_copy(
-            update={
-                "kafka": settings.kafka.model_copy(update={"bootstrap": bootstrap}),
-                "web_port": settings.web_port if settings.web_port != 6066 else free_port(),
-                "monitor": settings.monitor.model_copy(update={"interval_s": 2.0}),
-                # The demo shows every detector, opt-in ones included.
-                "detectors": settings.detectors.model_copy(
-                    update={"enabled": ["cost", "pii", "toxicity", "injection", "hallucination"]}
-                )
-                if "detectors" not in settings.model_fields_set
-                else settings.detectors,
-                # ~500 events per series in the demo: small windows so drift can be seen.
-                "drift": settings.drift.model_copy(
-                    update={"reference_size": 150, "window_size": 100, "n_streams": 12}
-                )
-                if "drift" not in settings.model_fields_set
-                else settings.drift,
-                "alerts": settings.alerts.model_copy(
-                    update={"webhook_url": settings.alerts.webhook_url or hook.url}
-                ),
-            }
-        )
+        settings = _demo_settings(settings, bootstrap, hook.url)
         print(
             f"broker: {bootstrap}   alerts webhook: {settings.alerts.webhook_url}", file=sys.stderr
         )

@@ -101,9 +101,9 @@ class DemoMessage:
     event_id: str | None = None
 
 
-def _event(
-    rng: random.Random, run_id: str, now: datetime, i: int, shifted: bool = False
-) -> dict[str, object]:
+def _texts(rng: random.Random, i: int, shifted: bool) -> tuple[str, str, str, str, str]:
+    """Service, provider, model, prompt and response of one event (PII, injections, toxic
+    answers and leaks mixed in at their rates)."""
     service = rng.choice(list(SERVICES))
     provider, model = rng.choice(SERVICES[service])
     q = rng.randrange(len(QUESTIONS))
@@ -126,6 +126,13 @@ def _event(
             email2=f"admin{i}@corp.example", phone2=f"+1 212-555-{rng.randrange(1000, 9999)}",
             key="sk-live" + "x" * 4 + "-" + uuid.UUID(int=rng.getrandbits(128)).hex,
         )  # fmt: skip
+    return service, provider, model, prompt_text, response
+
+
+def _event(
+    rng: random.Random, run_id: str, now: datetime, i: int, shifted: bool = False
+) -> dict[str, object]:
+    service, provider, model, prompt_text, response = _texts(rng, i, shifted)
     input_tokens = rng.randint(200, 4000) if service != "search-rag" else rng.randint(2000, 8000)
     cached = rng.randint(0, input_tokens // 2) if rng.random() < 0.3 else 0
     error = rng.random() < 0.02

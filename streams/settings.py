@@ -25,6 +25,7 @@ __all__ = [
     "KafkaSettings",
     "MonitorSettings",
     "Settings",
+    "load_settings",
 ]
 
 
@@ -135,7 +136,7 @@ class DetectorSettings(BaseModel):
 
 
 class DriftSettings(BaseModel):
-    """Embedding drift per (service, model) and field (detectors/drift.py)."""
+    """Embedding drift per (service, model) and field (detectors/drift/)."""
 
     enabled: bool = Field(default=True, description="Embed every event and test for drift.")
     fields: list[Literal["prompt", "response"]] = Field(
@@ -198,7 +199,7 @@ class MonitorSettings(BaseModel):
     )
     rules_file: Path | None = Field(
         default=None,
-        description="YAML alert rules (see detectors/alert_rules.yaml, the default when unset); "
+        description="YAML alert rules (see alerting/alert_rules.yaml, the default when unset); "
         "validated at start-up. ${name} in it reads the monitor setting of that name.",
     )
 
@@ -318,3 +319,19 @@ class Settings(BaseSettings):
                 update={"data_dir": self.data_dir / "clickhouse"}
             )
         return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and ``overrides``); on a bad value, exit with one
+    line per offending ``INFERSIGHT_*`` variable instead of a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            var = "INFERSIGHT_" + "_".join(str(p) for p in err["loc"] if isinstance(p, str)).upper()
+            lines.append(f"  {var}: {err['msg']}")
+        msg = "invalid configuration:\n" + "\n".join(lines)
+        raise SystemExit(msg) from None

@@ -119,7 +119,7 @@ def embeddings(per_pool: int) -> tuple[dict[str, np.ndarray], dict[str, list[str
 
 def make_tests() -> dict[str, Any]:
     from detectors.drift import LSDD, MMD, DomainClassifier, ProjectedKS
-    from detectors.drift_alibi import AlibiTest
+    from detectors.drift.alibi import AlibiTest
 
     return {
         "mmd": lambda: MMD(),

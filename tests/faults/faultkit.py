@@ -324,7 +324,7 @@ def log_text(paths: Iterable[Path]) -> str:
 
 
 def signature_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """Check ``X-Infersight-Signature`` as a receiver would (sinks/notify.py's scheme)."""
+    """Check ``X-Infersight-Signature`` as a receiver would (alerting/channels/webhook.py's scheme)."""
     import hashlib
     import hmac
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from alerting.channels import WebhookNotifier
 from schemas.results import Alert
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, SinkUnavailable
-from sinks.notify import WebhookNotifier
 from streams.app import aiokafka_security, kafka_credentials
 from streams.demo import settings_env
 from streams.settings import KafkaSettings, Settings

@@ -25,9 +25,11 @@ from detectors.pii import Finding
 from detectors.pipeline import ScoredEvent
 from schemas.events import InferenceEvent
 from schemas.results import Alert, AlertStatus, Severity, Signal
+from sinks.alert_store import AlertStore
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
-from sinks.queries import QUERIES, QueryError, format_result, refresh_rollups, run_query
+from sinks.queries import QUERIES, QueryError, refresh_rollups, run_query
 from sinks.report import PANELS, expand_macros, render_report
+from sinks.tables import format_result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -214,8 +216,8 @@ def db(tmp_path_factory: pytest.TempPathFactory):
     data = build()
     sink.write_results(data.scored)
     sink.write_results(data.scored[::3])  # a redelivered batch before the rollups ran
-    sink.write_alerts(data.alerts)
-    sink.write_alerts(data.alerts)
+    AlertStore(sink).write_alerts(data.alerts)
+    AlertStore(sink).write_alerts(data.alerts)
     sink.query(DRIFT_INSERT)
     sink.query(DRIFT_INSERT)  # a window re-tested after a restart collapses
     refresh_rollups(sink)

@@ -23,7 +23,8 @@ from detectors.drift import (
     is_refusal,
     window_alpha,
 )
-from detectors.drift_alibi import AlibiTest
+from detectors.drift.alibi import AlibiTest
+from sinks.rows import DRIFT_COLUMNS, drift_row
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -267,7 +268,7 @@ def test_rolling_reference_absorbs_quiet_windows_but_never_drifted_ones() -> Non
 
 
 def test_drift_result_row_matches_the_clickhouse_table() -> None:
-    """to_row() gives exactly the columns of drift_results (computed_at has a default)."""
+    """drift_row() gives exactly the columns of drift_results (computed_at has a default)."""
     ddl = (REPO / "schemas" / "clickhouse" / "010_drift.sql").read_text()
     body = ddl[ddl.index("CREATE TABLE IF NOT EXISTS drift_results") :].split("ENGINE")[0]
     columns = re.findall(r"^\s{4}(\w+)\s", body, flags=re.M)
@@ -276,8 +277,9 @@ def test_drift_result_row_matches_the_clickhouse_table() -> None:
     mon.learn(gaussian(60, 100), timestamps=[T0] * 100)
     row = mon.check()
     assert row is not None
-    assert [*row.to_row(), "computed_at"] == columns
-    assert json.loads(row.to_row()["detail"])["test"]["n_permutations"] == 100
+    assert [*DRIFT_COLUMNS, "computed_at"] == columns
+    values = dict(zip(DRIFT_COLUMNS, drift_row(row), strict=True))
+    assert json.loads(values["detail"])["test"]["n_permutations"] == 100
 
 
 # --- real text ---------------------------------------------------------------------------

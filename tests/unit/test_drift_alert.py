@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from detectors.rules import DEFAULT_RULES_FILE, RuleEngine, load_rules
+from alerting.engine import RuleEngine
+from alerting.rulefile import DEFAULT_RULES_FILE, load_rules
 from schemas.results import AlertStatus
 
 REASON = ("prompt embeddings of bot/gpt-4o: MMD statistic 0.31, p=2e-16 < alpha=0.0017; "

@@ -1,18 +1,17 @@
 """HallucinationDetector: claim support on real HaluEval rows, the committed combiner, the
-optional NLI path, and the shared detector checks."""
+optional NLI path (the shared checks are in test_detector_checks.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from detectors.base import BatchFeatures, create
+from detectors.base import BatchFeatures
 from detectors.hallucination import (
     DEFAULT_MODEL_DIR,
     FEATURES,
@@ -209,25 +208,7 @@ def test_nli_checkpoint_without_an_entailment_label_is_refused(tmp_path, qa):
         HallucinationDetector(nli_model_dir=str(tmp_path)).score_batch(qa[0][:1])
 
 
-# The shared detector checks ---------------------------------------------------------------
-
-
-def test_score_batch_is_pure_and_repeatable(detector, qa):
-    """Scoring the same batch twice gives identical signals and does not change the events."""
-    events = qa[0][:4]
-    before = [e.model_dump() for e in events]
-    assert detector.score_batch(events) == detector.score_batch(events)
-    assert [e.model_dump() for e in events] == before
-
-
-def test_one_signal_per_event_in_order_with_scores_in_unit_interval(detector, qa):
-    """Signals come back one per event, in order, named for the detector, scores in [0, 1]."""
-    events = [*qa[0], _event(99, "Delhi", context=[])]
-    signals = detector.score_batch(events)
-    assert [s.event_id for s in signals] == [e.event_id for e in events]
-    assert {s.detector for s in signals} == {"hallucination"}
-    assert all(0.0 <= s.score <= 1.0 for s in signals)
-    assert detector.score_batch([]) == []
+# Batch features (the checks every detector passes are in test_detector_checks.py) -----
 
 
 def test_shared_embeddings_are_reused_through_batch_features(detector, qa):
@@ -237,27 +218,6 @@ def test_shared_embeddings_are_reused_through_batch_features(detector, qa):
     first = detector.score_batch(events, features)
     assert "embedding:prompt" in features and "embedding:response" in features
     assert detector.score_batch(events, features) == first
-
-
-def test_repr_shows_parameters():
-    """repr lists every constructor parameter."""
-    assert repr(HallucinationDetector(threshold=0.7)) == (
-        "HallucinationDetector(threshold=0.7, model_dir=None, nli_model_dir=None, nli_weight=0.5)"
-    )
-
-
-def test_pickling_round_trips_to_the_same_scores(detector, qa):
-    """A pickled and restored detector keeps its parameters and scores the same."""
-    events = qa[0][:4]
-    clone = pickle.loads(pickle.dumps(detector))
-    assert repr(clone) == repr(detector)
-    assert clone.score_batch(events) == detector.score_batch(events)
-
-
-def test_docstring_has_examples_and_registry_resolves():
-    """The class documents an Examples section and the registry builds it by name."""
-    assert "Examples\n    --------" in (HallucinationDetector.__doc__ or "")
-    assert isinstance(create("hallucination", threshold=0.9), HallucinationDetector)
 
 
 @pytest.mark.parametrize(

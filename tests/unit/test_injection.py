@@ -1,17 +1,17 @@
-"""InjectionDetector: the committed head, real labeled prompts, and the shared detector checks."""
+"""InjectionDetector: the committed head, real labeled prompts, and its own checks (the
+shared ones are in test_detector_checks.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from detectors.base import BatchFeatures, create
+from detectors.base import BatchFeatures
 from detectors.injection import DEFAULT_MODEL_DIR, InjectionDetector, load_head
 from schemas.events import ChatMessage, InferenceEvent
 
@@ -141,46 +141,7 @@ def test_prompt_embedding_is_shared_through_batch_features(detector, sample):
     assert detector.score_batch(events, features) == first
 
 
-# The shared detector checks ---------------------------------------------------------------
-
-
-def test_score_batch_is_pure_and_repeatable(detector, sample):
-    """Scoring the same batch twice gives identical signals and does not change the events."""
-    events, _ = sample
-    before = [e.model_dump() for e in events]
-    assert detector.score_batch(events) == detector.score_batch(events)
-    assert [e.model_dump() for e in events] == before
-
-
-def test_one_signal_per_event_in_order_with_scores_in_unit_interval(detector, sample):
-    """Signals come back one per event, in order, named for the detector, scores in [0, 1]."""
-    events, _ = sample
-    signals = detector.score_batch(events)
-    assert [s.event_id for s in signals] == [e.event_id for e in events]
-    assert {s.detector for s in signals} == {"injection"}
-    assert all(0.0 <= s.score <= 1.0 for s in signals)
-    assert detector.score_batch([]) == []
-
-
-def test_repr_shows_parameters():
-    """repr lists every constructor parameter."""
-    assert (
-        repr(InjectionDetector(threshold=0.7)) == "InjectionDetector(threshold=0.7, model_dir=None)"
-    )
-
-
-def test_pickling_round_trips_to_the_same_scores(detector, sample):
-    """A pickled and restored detector keeps its parameters and scores the same."""
-    events, _ = sample
-    clone = pickle.loads(pickle.dumps(detector))
-    assert repr(clone) == repr(detector)
-    assert clone.score_batch(events) == detector.score_batch(events)
-
-
-def test_docstring_has_examples_and_registry_resolves():
-    """The class documents an Examples section and the registry builds it by name."""
-    assert "Examples\n    --------" in (InjectionDetector.__doc__ or "")
-    assert isinstance(create("injection", threshold=0.9), InjectionDetector)
+# Batch features (the checks every detector passes are in test_detector_checks.py) -----
 
 
 @pytest.mark.parametrize("threshold", [0, -0.1, 1.5])

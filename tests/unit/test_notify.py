@@ -14,20 +14,19 @@ from typing import Any
 
 import pytest
 
-from detectors.rules import Rule, RuleEngine
-from schemas.results import Alert, Severity
-from sinks.notify import (
+from alerting.channels import (
     AlertGroup,
     AlertmanagerNotifier,
     DeliveryError,
-    Dispatcher,
-    Matcher,
     MemoryNotifier,
     PagerDutyNotifier,
-    Silence,
     SlackNotifier,
     WebhookNotifier,
 )
+from alerting.dispatch import Dispatcher, Matcher, Silence
+from alerting.engine import RuleEngine
+from alerting.rules import Rule
+from schemas.results import Alert, Severity
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from sinks.notify import (
+from alerting.channels import (
     AlertmanagerNotifier,
     PagerDutyNotifier,
     SlackNotifier,
     WebhookNotifier,
-    sample_alert,
 )
+from alerting.dispatch import sample_alert
 from streams.demo import WebhookReceiver
 
 SPOOF = "pay\u202egnp.exe\u2066x\u2069\u200f"

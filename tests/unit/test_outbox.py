@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from alerting.channels import PagerDutyNotifier, SlackNotifier, WebhookNotifier
+from alerting.dispatch import sample_alert
+from alerting.outbox import EXPIRED_RULE, Outbox
 from schemas.results import AlertStatus
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
-from sinks.notify import PagerDutyNotifier, SlackNotifier, WebhookNotifier, sample_alert
-from sinks.outbox import EXPIRED_RULE, Outbox
 from streams.broker import free_port
 from streams.demo import WebhookReceiver
 

@@ -1,8 +1,6 @@
-"""NERPIIDetector: names by presidio+spaCy, leakage vs echo, presidio redaction, shared checks."""
+"""NERPIIDetector: names by presidio+spaCy, leakage vs echo, presidio redaction."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 
@@ -181,7 +179,7 @@ def test_bad_parameters_are_rejected_by_name(params: dict, needle: str) -> None:
         NERPIIDetector(**params)
 
 
-# --- the shared detector checks -----------------------------------------------------------
+# --- more of the detector (the shared checks: test_detector_checks.py) ----------------
 
 
 def test_registry_builds_a_drop_in_scanner() -> None:
@@ -191,18 +189,6 @@ def test_registry_builds_a_drop_in_scanner() -> None:
     assert (d.name, d.source) == ("pii_ner", "ner")
 
 
-def test_score_batch_is_pure(det: NERPIIDetector, signals) -> None:  # type: ignore[no-untyped-def]
-    """Scoring the same batch again gives identical signals."""
-    assert det.score_batch(EVENTS) == signals
-
-
-def test_one_signal_per_event_in_order_with_nonnegative_scores(signals) -> None:  # type: ignore[no-untyped-def]
-    """One signal per event, in order, each score >= 0."""
-    assert [s.event_id for s in signals] == [e.event_id for e in EVENTS]
-    assert all(s.score >= 0 for s in signals)
-    assert {s.detector for s in signals} == {"pii_ner"}
-
-
 def test_repr_shows_parameters_but_not_the_salt() -> None:
     """repr lists every parameter; the hash salt is masked."""
     d = NERPIIDetector(context_words=4, redaction="hash", hash_salt="0123456789abcdef")
@@ -210,15 +196,3 @@ def test_repr_shows_parameters_but_not_the_salt() -> None:
     assert text.startswith("NERPIIDetector(min_leaks=1, entities=(")
     assert "context_words=4" in text and "redaction='hash'" in text
     assert "hash_salt='***'" in text and "0123456789abcdef" not in text
-
-
-def test_pickling_round_trips(det: NERPIIDetector, signals) -> None:  # type: ignore[no-untyped-def]
-    """A pickled detector scores like the original (the engine is per process, not pickled)."""
-    clone = pickle.loads(pickle.dumps(det))
-    assert repr(clone) == repr(det)
-    assert clone.score_batch(EVENTS) == signals
-
-
-def test_docstring_has_examples() -> None:
-    """The class docstring carries an Examples section."""
-    assert "Examples\n    --------" in (NERPIIDetector.__doc__ or "")

@@ -6,15 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.rules import Rule, RuleEngine, State, Transition, sql_literal
+from alerting.engine import RuleEngine, State, Transition
+from alerting.rules import RetrainPolicy, Rule
 from schemas.results import AlertStatus, Severity
+from sinks.sql import sql_literal
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def engine(rule: Rule | None = None, **kw: float) -> RuleEngine:
+def engine(
+    rule: Rule | None = None,
+    retrain_after_s: float = 900.0,
+    retrain_cooldown_s: float = 86_400.0,
+    **kw: float,
+) -> RuleEngine:
     rules = [rule or Rule("pii_leaks", "pii_leaks", 3, ">=", Severity.CRITICAL, window_s=300)]
-    return RuleEngine(rules, **kw)
+    policy = RetrainPolicy(None, retrain_after_s, retrain_cooldown_s)
+    return RuleEngine(rules, policy=policy, **kw)
 
 
 def rows(value: float):  # noqa: ANN201 - a fake query returning one series

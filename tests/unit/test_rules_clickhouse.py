@@ -9,9 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from detectors.rules import Rule, RuleEngine, State
+from alerting.channels import MemoryNotifier
+from alerting.dispatch import (
+    Dispatcher,
+    Matcher,
+    Silence,
+    active_silences,
+    delivery_log,
+    expire_silence,
+)
+from alerting.engine import RuleEngine, State
+from alerting.rules import Rule
+from sinks.alert_store import AlertStore
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
-from sinks.notify import AlertStore, Dispatcher, Matcher, MemoryNotifier, Silence
 from streams import cli_alerts
 from streams.settings import Settings
 
@@ -127,7 +137,7 @@ def test_transitions_stored_and_restored_prevent_a_second_page(sink: ClickHouseS
     store.write_transitions(ev.transitions)
     assert [a.status.value for a in ev.alerts] == ["firing"]
     second = RuleEngine([rule])
-    assert second.restore_from(lambda sql: sink.query(sql)[1]) == 1
+    assert second.restore_from(store) == 1
     [st] = second.states.values()
     assert (st.state, st.episode_id, st.since) == (State.FIRING, ev.alerts[0].episode_id, NOW)
     assert second.evaluate(NOW + timedelta(seconds=5), lambda sql: sink.query(sql)[1]).alerts == []
@@ -139,22 +149,22 @@ def test_silences_and_delivery_log_round_trip(sink: ClickHouseSink) -> None:
 
     store = AlertStore(sink)
     s = Silence((Matcher.parse("rule=~errors.*"),), NOW, NOW + timedelta(hours=1), "me", "deploy")
-    store.add_silence(s)
-    [loaded] = [x for x in store.silences() if x.silence_id == s.silence_id]
+    store.write_silence(s)
+    [loaded] = [x for x in active_silences(store) if x.silence_id == s.silence_id]
     assert loaded == s
     rule = Rule("errors_log", "error_rate", 0.2, ">")
     [alert] = RuleEngine([rule]).evaluate(NOW, lambda sql: sink.query(sql)[1]).alerts
     m = MemoryNotifier()
-    records = asyncio.run(Dispatcher([m]).dispatch([alert], store.silences()))
+    records = asyncio.run(Dispatcher([m]).dispatch([alert], active_silences(store)))
     assert [r.outcome for r in records] == ["silenced"]
-    assert store.expire_silence(s.silence_id)
-    assert s.silence_id not in {x.silence_id for x in store.silences()}
+    assert expire_silence(store, s.silence_id)
+    assert s.silence_id not in {x.silence_id for x in active_silences(store)}
     fresh = Dispatcher([m])
-    records = asyncio.run(fresh.dispatch([alert], store.silences()))
+    records = asyncio.run(fresh.dispatch([alert], active_silences(store)))
     assert [r.outcome for r in records] == ["sent"]
     store.write_notifications(records)
     restarted = Dispatcher([m])
-    restarted.log = store.delivery_log([alert.episode_id])
+    restarted.log = delivery_log(store, [alert.episode_id])
     assert asyncio.run(restarted.dispatch([alert])) == [] and len(m.sent) == 1
 
 

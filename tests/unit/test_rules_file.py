@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from detectors.rules import DEFAULT_RULES_FILE, METRICS, RuleFileError, load_rules
+from alerting.metrics import METRICS
+from alerting.rulefile import DEFAULT_RULES_FILE, RuleFileError, load_rules
 
 VARS = {"window_s": 300.0, "cost_budget_usd": 5.0, "pii_leak_threshold": 5,
         "retrain_after_s": 900.0, "retrain_cooldown_s": 86400.0}  # fmt: skip

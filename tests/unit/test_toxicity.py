@@ -1,11 +1,10 @@
 """ToxicityDetector: the packaged head on real texts, its artefact, the HF checkpoint mode and
-the shared detector checks."""
+its own checks (the shared ones: test_detector_checks.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from detectors import toxicity
-from detectors.base import BatchFeatures, create
+from detectors.base import BatchFeatures
 from detectors.toxicity import HEAD_PATH, ModelIntegrityError, ToxicityDetector, load_head
 from schemas.events import InferenceEvent
 
@@ -139,12 +138,8 @@ def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
     (tmp_path / "head.json").write_bytes(HEAD_PATH.read_bytes().replace(b"0", b"1", 1))
     monkeypatch.setattr(toxicity, "MODEL_DIR", tmp_path)
     monkeypatch.setattr(toxicity, "HEAD_PATH", tmp_path / "head.json")
-    toxicity._read_head.cache_clear()
-    try:
-        with pytest.raises(ModelIntegrityError, match="sha256"):
-            toxicity._read_head(str(tmp_path / "head.json"))
-    finally:
-        toxicity._read_head.cache_clear()
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        toxicity._read_head(str(tmp_path / "head.json"))  # the uncached reader
 
 
 def test_custom_head_file_is_used(tmp_path):
@@ -212,50 +207,7 @@ def test_hf_multi_label_checkpoint_scores_a_sigmoid(tmp_path):
     assert s.detail["label"] == "toxic"
 
 
-# --- shared detector checks -------------------------------------------------------------
-
-
-def test_registry_name_builds_the_detector():
-    """``create("toxicity")`` resolves to this class."""
-    assert isinstance(create("toxicity", threshold=0.7), ToxicityDetector)
-
-
-def test_score_batch_is_pure_and_repeatable(detector, real_events, real_signals):
-    """Scoring the same batch twice gives identical signals and leaves the events unchanged."""
-    before = [e.model_dump() for e in real_events]
-    assert detector.score_batch(real_events) == real_signals
-    assert [e.model_dump() for e in real_events] == before
-
-
-def test_scores_in_unit_interval_one_signal_per_event_in_order(real_events, real_signals):
-    """One signal per event, same order, scores in [0, 1]."""
-    assert [s.event_id for s in real_signals] == [e.event_id for e in real_events]
-    assert all(0.0 <= s.score <= 1.0 for s in real_signals)
-    assert all(s.detector == "toxicity" for s in real_signals)
-
-
-def test_empty_batch_gives_no_signals(detector):
-    """No events, no signals."""
-    assert detector.score_batch([]) == []
-
-
-def test_repr_shows_parameters():
-    """repr lists every constructor parameter."""
-    assert repr(ToxicityDetector(threshold=0.7)) == (
-        "ToxicityDetector(threshold=0.7, checkpoint=None, label=None, head=None)"
-    )
-
-
-def test_pickling_round_trips_and_scores_the_same(detector, real_events, real_signals):
-    """A pickled detector scores like the original."""
-    clone = pickle.loads(pickle.dumps(detector))
-    assert repr(clone) == repr(detector)
-    assert clone.score_batch(real_events) == real_signals
-
-
-def test_docstring_has_examples():
-    """The class docstring carries an Examples section."""
-    assert "Examples\n    --------" in (ToxicityDetector.__doc__ or "")
+# --- more of the detector (the shared checks: test_detector_checks.py) ----------------
 
 
 @pytest.mark.parametrize(

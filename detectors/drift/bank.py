@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.drift import DriftResult, EmbeddingDriftMonitor
+from detectors.drift.monitor import DriftResult, EmbeddingDriftMonitor
 from detectors.pipeline import ScoredEvent
 
 __all__ = ["DriftBank", "StreamKey"]

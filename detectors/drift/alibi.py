@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from detectors.drift import TwoSampleResult, TwoSampleTest, _as_matrix
+from detectors.drift.two_sample import TwoSampleResult, TwoSampleTest, as_matrix
 
 __all__ = ["AlibiTest"]
 
@@ -85,7 +85,7 @@ class AlibiTest(TwoSampleTest):
         import torch
 
         logging.getLogger("alibi_detect").setLevel(logging.WARNING)
-        x = _as_matrix(reference, "reference")
+        x = as_matrix(reference, "reference")
         with self._torch_threads():
             torch.manual_seed(self.seed)
             self._det = self._build(x)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alerting.channels.base import AlertGroup, DeliveryError, Notifier
+from alerting.dispatch import RateLimiter, Record, Silence
 from schemas.results import Alert, AlertStatus, Severity
-from sinks.notify import AlertGroup, DeliveryError, Notifier, RateLimiter, Record, Silence
 
 __all__ = ["EXPIRED_RULE", "Outbox", "OutboxRow", "expired_alert"]
 
