@@ -238,7 +238,10 @@ class AlertSettings(BaseModel):
         "overrides.",
     )
     rate_limit_per_minute: float = Field(
-        default=30.0, ge=0, description="Notifications per channel per minute (0: unlimited)."
+        default=30.0,
+        ge=0,
+        description="Notifications per channel per minute (0: unlimited); beyond it the "
+        "outbox delays deliveries, it never drops them.",
     )
     retries: int = Field(
         default=0,
