@@ -1,7 +1,10 @@
 """Pure computation: events in, ``Signal``s out. No Kafka, no ClickHouse, no asyncio.
 
 Reading order: ``base.py`` (the ``Detector`` contract, ``NullDetector``, ``BatchFeatures``
-shared per batch, the lazy registry), ``cost.py`` and ``pii.py`` (model-free detectors),
+shared per batch, the lazy registry), ``cost.py`` and ``pii.py`` (model-free detectors;
+``pii_patterns.py`` holds the PII and secret patterns, ``pii_policy.py`` whose data a span is
+and which leak kind, ``pii_policy_file.py`` the per-service YAML, ``redaction.py`` every other
+text field redacted and ids pseudonymised),
 ``cache.py`` (the one lazy model cache), ``embedding.py`` (the shared MiniLM embedding, one
 pass per batch), ``toxicity.py``, ``injection.py``, ``hallucination.py``, ``pii_ner.py`` and
 ``hf.py`` (model detectors and local Hugging Face checkpoints), ``pipeline.py`` (runs the

@@ -16,13 +16,13 @@ ClickHouse or an alert is the redacted text plus the findings (type, field, span
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
 from detectors.base import BatchFeatures, Detector
+from detectors.pii_patterns import PATTERNS, iban_ok
 from schemas.events import ChatMessage, ContextDocument, InferenceEvent
 from schemas.results import Signal
 
@@ -31,7 +31,10 @@ __all__ = [
     "RedactionMode",
     "RegexPIIDetector",
     "event_texts",
+    "find_all",
+    "find_phones",
     "find_pii",
+    "merge_findings",
     "map_finding_texts",
     "redact_event",
     "redact_text",
@@ -54,110 +57,16 @@ class Finding:
         return asdict(self)
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _card_ok(match: str) -> bool:
-    digits = re.sub(r"[ -]", "", match)
-    return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn(digits)
-
-
-def _iban_ok(match: str) -> bool:
-    s = match.replace(" ", "").upper()
-    if not 15 <= len(s) <= 34:
-        return False
-    moved = s[4:] + s[:4]
-    number = "".join(str(int(ch, 36)) for ch in moved)
-    return int(number) % 97 == 1
-
-
-def _ip_ok(match: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(match)
-    except ValueError:
-        return False
-    # Version-like strings such as 1.2.3.4 in prose are still addresses; only the
-    # unspecified and loopback addresses identify nobody.
-    return not (addr.is_unspecified or addr.is_loopback)
-
-
-# Order matters: on overlap the earlier pattern wins (secrets before numbers, cards before
-# phones), and within one pattern the longer span.
-_PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
-    (
-        "PRIVATE_KEY",
-        re.compile(
-            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]*?"
-            r"(?:-----END (?:[A-Z]+ )?PRIVATE KEY-----|$)"
-        ),
-        None,
-    ),
-    (
-        "API_KEY",
-        re.compile(
-            r"(?<![\w-])(?:"
-            r"sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
-            r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
-            r"|(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key id
-            r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}"  # GitHub
-            r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack
-            r"|AIza[0-9A-Za-z_-]{35}"  # Google
-            r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
-            r")"
-        ),
-        None,
-    ),
-    (
-        "SECRET",
-        re.compile(
-            r"(?i)\b(?:api[_-]?key|secret|token|password|passwd|pwd)[\"']?\s{0,3}[:=]\s{0,3}[\"']?"
-            r"([^\s\"',;]{8,})"
-        ),
-        None,
-    ),
-    (
-        "EMAIL_ADDRESS",
-        re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
-        None,
-    ),
-    # A card number stands alone: digits glued to letters are part of another code (the
-    # BBAN inside "GB76UVNR70568566246287" is Luhn-valid often enough to matter).
-    ("CREDIT_CARD", re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])"), _card_ok),
-    ("IBAN_CODE", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), _iban_ok),
-    (
-        "US_SSN",
-        re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])"),
-        None,
-    ),
-    (
-        "PHONE_NUMBER",
-        re.compile(
-            r"(?<![\w+])(?:"
-            r"(?:\+?1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]\d{3}[ .-]\d{4}"  # NANP
-            r"|\+[1-9]\d{0,2}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}"  # international, E.164
-            r")(?![\w-])"
-        ),
-        lambda m: 10 <= len(re.sub(r"\D", "", m)) <= 15,
-    ),
-    ("IP_ADDRESS", re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"), _ip_ok),
-    (
-        "IP_ADDRESS",
-        re.compile(
-            r"(?<![\w:])(?=[0-9A-Fa-f:]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:]{3,39}(?![\w:])"
-        ),
-        _ip_ok,
-    ),
-]
-
-#: Types that are secrets rather than personal data; named in reasons as such.
-SECRET_TYPES = frozenset({"API_KEY", "SECRET", "PRIVATE_KEY"})
+def _iban_spans(text: str, m: re.Match[str]) -> tuple[int, int] | None:
+    """The longest prefix of an IBAN-shaped match that passes mod-97 (a spaced IBAN may be
+    followed by more capitals, "... 7654 32 BIC ...", that the pattern took as its own)."""
+    s = m.group()
+    for end in range(len(s), 14, -1):
+        if end < len(s) and s[end].isalnum() and s[end - 1].isalnum():
+            continue  # only cut between groups
+        if iban_ok(s[:end].rstrip()):
+            return m.start(), m.start() + len(s[:end].rstrip())
+    return None
 
 
 def find_pii(text: str, field: str) -> list[Finding]:
@@ -165,10 +74,14 @@ def find_pii(text: str, field: str) -> list[Finding]:
     if not text:
         return []
     candidates: list[tuple[int, int, int, str]] = []
-    for rank, (kind, pattern, check) in enumerate(_PATTERNS):
-        group = 1 if pattern.groups else 0  # a pattern with a group redacts only the value
+    for rank, (kind, pattern, check) in enumerate(PATTERNS):
+        group = pattern.groups  # a pattern with groups redacts only the last: the value
         for m in pattern.finditer(text):
-            if check is None or check(m.group(group)):
+            if kind == "IBAN_CODE":
+                span = _iban_spans(text, m)
+                if span:
+                    candidates.append((*span, rank, kind))
+            elif check is None or check(m.group(group)):
                 candidates.append((m.start(group), m.end(group), rank, kind))
     candidates.sort(key=lambda c: (c[2], c[0], -(c[1] - c[0])))
     kept: list[tuple[int, int, str]] = []
@@ -276,18 +189,85 @@ def redact_event(
     )
 
 
-class RegexPIIDetector(Detector):
-    """Find PII and secrets in every text field; fire on *leakage*.
+#: Regions whose phone numbering plans are checked (presidio's PhoneRecognizer default set).
+PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+# A run of digits with phone separators, optionally opened by "+" or "(", standing alone: not
+# glued to letters or to more of a hyphenated code (a UUID's "04488396-642f").
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+(-])[+(]?\d[\d ().-]{4,20}\d(?![\w])(?!-\w)")
 
-    Leakage is PII or a secret in the response whose text did not appear in the prompt or the
-    retrieved context (echoing the user's own email back is not a leak). The score is the
-    number of leaked spans; ``detail`` lists every finding (type, field, span) — never the
-    text itself.
+
+def find_phones(
+    text: str, field: str, regions: Sequence[str], taken: Sequence[Finding] = ()
+) -> list[Finding]:
+    """Phone numbers in national or international formats, validated by libphonenumber.
+
+    The regex path knows NANP and ``+``-prefixed numbers; this finds, for example, UK
+    ``07911 123456`` or German ``030 901820``: each run of digits and separators outside
+    ``taken`` spans is parsed as a number of each of ``regions`` in turn and kept if valid
+    there.
+
+    >>> [f.type for f in find_phones("ring 07911 123456 today", "response", ("GB",))]
+    ['PHONE_NUMBER']
+    """
+    if not regions or sum(ch.isdigit() for ch in text) < 7:
+        return []
+    import phonenumbers
+
+    out = []
+    for m in _PHONE_CANDIDATE.finditer(text):
+        if sum(ch.isdigit() for ch in m.group()) < 7:
+            continue
+        if any(m.start() < f.end and f.start < m.end() for f in taken):
+            continue
+        for region in regions:
+            try:
+                number = phonenumbers.parse(m.group(), region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                out.append(Finding(field, "PHONE_NUMBER", m.start(), m.end()))
+                break
+    return out
+
+
+def merge_findings(first: list[Finding], later: list[Finding]) -> list[Finding]:
+    """``first`` plus the ``later`` findings that overlap none of those already kept."""
+    kept = list(first)
+    for f in sorted(later, key=lambda f: (f.start, -(f.end - f.start))):
+        if all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    return sorted(kept, key=lambda f: (f.start, f.end))
+
+
+def find_all(text: str, field: str, regions: Sequence[str] = PHONE_REGIONS) -> list[Finding]:
+    """:func:`find_pii` plus national-format phone numbers (the default scanner's view)."""
+    found = find_pii(text, field)
+    return merge_findings(found, find_phones(text, field, regions, found))
+
+
+class RegexPIIDetector(Detector):
+    """Find PII and secrets in every text field; fire on a *leak*, judged by a leak policy.
+
+    A leak is PII or a secret in the response of one of three kinds (see
+    :mod:`detectors.pii_policy`): ``secret`` (a credential the user did not paste into this
+    prompt, always critical), ``third_party_from_context`` (personal data copied from a
+    retrieved record that is not the requester's own) and ``not_in_any_input`` (personal data
+    from nowhere). The requester's own data (prompt, ``user_id``, identity metadata) and
+    published company contacts are not leaks. The score is the number of leaked spans of the
+    kinds the policy pages on; the reason names kinds, types and the input each span came
+    from, and ``detail`` carries ``kind``, ``severity`` and every leak and finding (type,
+    field, span) — never the text itself.
 
     Parameters
     ----------
     min_leaks
         Number of leaked spans at or above which the signal fires.
+    policy
+        Path of a leak policy YAML file (``detectors/pii_policy.yaml`` when ``None``),
+        validated here, at start-up.
+    phone_regions
+        Regions (ISO 3166 codes) whose numbering plans validate national-format phone
+        numbers; empty turns this off.
 
     Examples
     --------
@@ -295,7 +275,7 @@ class RegexPIIDetector(Detector):
     >>> echo = InferenceEvent(service="s", model="m", event_id="e1",
     ...     prompt="my mail is a@example.com", response="Noted: a@example.com")
     >>> leak = InferenceEvent(service="s", model="m", event_id="e2",
-    ...     prompt="who owns card 4111 1111 1111 1111?", response="bob@corp.example owns it")
+    ...     prompt="who owns card 4111 1111 1111 1111?", response="bob@corpmail.com owns it")
     >>> [s.fired for s in RegexPIIDetector().score_batch([echo, leak])]
     [False, True]
     """
@@ -303,16 +283,31 @@ class RegexPIIDetector(Detector):
     name: ClassVar[str] = "pii"
     source: ClassVar[str] = "regex"
 
-    def __init__(self, min_leaks: int = 1) -> None:
+    def __init__(
+        self,
+        min_leaks: int = 1,
+        policy: str | None = None,
+        phone_regions: Sequence[str] = PHONE_REGIONS,
+    ) -> None:
+        from detectors.pii_policy_file import load_policy
+
         if min_leaks < 1:
             msg = f"min_leaks must be >= 1, got {min_leaks!r}"
             raise ValueError(msg)
+        phone_regions = tuple(phone_regions)
+        if not all(isinstance(r, str) and len(r) == 2 and r.isupper() for r in phone_regions):
+            msg = f"phone_regions must be two-letter region codes, got {phone_regions!r}"
+            raise ValueError(msg)
         self.min_leaks = min_leaks
+        self.policy = str(policy) if policy is not None else None
+        self.phone_regions = phone_regions
+        self.policies = load_policy(policy)
 
     def find(self, events: Sequence[InferenceEvent]) -> list[list[Finding]]:
         """Findings per event, over every text field."""
         return [
-            [f for field, text in event_texts(e) for f in find_pii(text, field)] for e in events
+            [f for field, text in event_texts(e) for f in find_all(text, field, self.phone_regions)]
+            for e in events
         ]
 
     def findings(
@@ -332,21 +327,23 @@ class RegexPIIDetector(Detector):
         ]
 
     def _score(self, event: InferenceEvent, findings: list[Finding]) -> Signal:
-        known = event.prompt_text + "\n" + "\n".join(d.text for d in event.context)
-        leaked = [
-            f
-            for f in findings
-            if f.field == "response" and event.response[f.start : f.end] not in known
-        ]
+        leaks = self.policies.for_service(event.service).judge(event, findings)
+        paged = [x for x in leaks if x.paged]
         in_prompt = sorted({f.type for f in findings if f.field.startswith("prompt")})
-        fired = len(leaked) >= self.min_leaks
-        if leaked:
-            kinds = sorted({f.type for f in leaked})
-            what = "secret" if set(kinds) <= SECRET_TYPES else "PII"
-            reason = (
-                f"response leaks {len(leaked)} {what} span(s) not present in the prompt "
-                f"or context: {', '.join(kinds)}"
-            )
+        fired = len(paged) >= self.min_leaks
+        top = max(leaks, key=lambda x: (x.paged, _SEVERITY_RANK[x.severity]), default=None)
+        if leaks:
+            parts = []
+            for kind in ("secret", "third_party_from_context", "not_in_any_input"):
+                of_kind = [x for x in leaks if x.kind == kind]
+                if not of_kind:
+                    continue
+                types = ", ".join(sorted({x.type for x in of_kind}))
+                sources = ", ".join(sorted({x.source for x in of_kind if x.source != "none"}))
+                where = f" copied from {sources}" if sources else " in no input"
+                note = "" if of_kind[0].paged else " (not paged by policy)"
+                parts.append(f"{kind}: {len(of_kind)} span(s) of {types}{where}{note}")
+            reason = "response leaks " + "; ".join(parts)
         elif findings:
             reason = f"PII present but not leaked (prompt: {', '.join(in_prompt) or 'none'})"
         else:
@@ -354,12 +351,18 @@ class RegexPIIDetector(Detector):
         return Signal(
             detector=self.name,
             event_id=event.event_id,
-            score=float(len(leaked)),
+            score=float(len(paged)),
             fired=fired,
             reason=reason,
             detail={
-                "leaked_types": sorted({f.type for f in leaked}),
+                "kind": top.kind if top else None,
+                "severity": top.severity if top else None,
+                "leaks": [x.as_dict() for x in leaks],
+                "leaked_types": sorted({x.type for x in paged}),
                 "prompt_types": in_prompt,
                 "findings": [f.as_dict() for f in findings],
             },
         )
+
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

@@ -29,7 +29,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from detectors.pii import Finding, RegexPIIDetector, event_texts, find_pii, map_finding_texts
+from detectors.pii import (
+    PHONE_REGIONS,
+    Finding,
+    RegexPIIDetector,
+    event_texts,
+    find_phones,
+    find_pii,
+    map_finding_texts,
+    merge_findings,
+)
 from schemas.events import InferenceEvent
 
 if TYPE_CHECKING:  # heavy imports happen inside the functions that need them
@@ -54,8 +63,6 @@ SPACY_TO_PRESIDIO: dict[str, str] = {
     "ORG": "ORGANIZATION",
     "NORP": "NRP",
 }
-#: Regions whose phone numbering plans are checked (presidio's PhoneRecognizer default set).
-PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
 #: Entities the NER step can report.
 NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION", "ORGANIZATION", "NRP")
 
@@ -65,8 +72,6 @@ _FIELD_KINDS = ("prompt", "response", "context", "metadata", "user_id", "session
 # Letters-first words; the apostrophe and hyphen keep "O'Brien" and "Jean-Luc" whole.
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _TOKEN = re.compile(r"\S+")
-# A run of digits with phone separators, optionally opened by "+" or "(".
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+(])[+(]?\d[\d ().-]{4,20}\d(?!\d)")
 
 
 def model_path() -> str:
@@ -140,40 +145,6 @@ def get_analyzer(entities: tuple[str, ...] = NER_ENTITIES) -> AnalyzerEngine:
         supported_languages=["en"],
         context_aware_enhancer=NoContext(),
     )
-
-
-def find_phones(
-    text: str, field: str, regions: Sequence[str], taken: Sequence[Finding] = ()
-) -> list[Finding]:
-    """Phone numbers in national or international formats, validated by libphonenumber.
-
-    The regex path knows NANP and ``+``-prefixed numbers; this finds, for example, UK
-    ``07911 123456`` or German ``030 901820``: each run of digits and separators outside
-    ``taken`` spans is parsed as a number of each of ``regions`` in turn and kept if valid
-    there.
-
-    >>> [f.type for f in find_phones("ring 07911 123456 today", "response", ("GB",))]
-    ['PHONE_NUMBER']
-    """
-    if not regions or sum(ch.isdigit() for ch in text) < 7:
-        return []
-    import phonenumbers
-
-    out = []
-    for m in _PHONE_CANDIDATE.finditer(text):
-        if sum(ch.isdigit() for ch in m.group()) < 7:
-            continue
-        if any(m.start() < f.end and f.start < m.end() for f in taken):
-            continue
-        for region in regions:
-            try:
-                number = phonenumbers.parse(m.group(), region)
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(number):
-                out.append(Finding(field, "PHONE_NUMBER", m.start(), m.end()))
-                break
-    return out
 
 
 @functools.cache
@@ -292,8 +263,9 @@ class NERPIIDetector(RegexPIIDetector):
     """Find PII with regex and NER (names, places, organisations); fire on leakage.
 
     A drop-in scanner for the pipeline: ``find``/``findings`` return
-    :class:`~detectors.pii.Finding` lists with ``detector`` "regex" or "ner". Leakage is the
-    regex detector's rule: PII in the response whose text is not in the prompt or context.
+    :class:`~detectors.pii.Finding` lists with ``detector`` "regex" or "ner". Leaks are judged
+    by the same leak policy as the regex detector (:mod:`detectors.pii_policy`); names count
+    when copied from another person's record, not when they come from nowhere.
 
     Parameters
     ----------
@@ -320,19 +292,23 @@ class NERPIIDetector(RegexPIIDetector):
     hash_salt
         Salt for the hash operator; at least 16 characters, or empty for a random salt per
         span (not repeatable).
+    policy
+        Path of a leak policy YAML file (``detectors/pii_policy.yaml`` when ``None``).
 
     Examples
     --------
-    >>> from schemas.events import InferenceEvent
+    >>> from schemas.events import ContextDocument, InferenceEvent
     >>> echo = InferenceEvent(service="s", model="m", event_id="e1",
     ...     prompt="Please greet Angela Merkel.", response="Hello, Angela Merkel!")
-    >>> leak = InferenceEvent(service="s", model="m", event_id="e2",
-    ...     prompt="Who has the account?", response="It belongs to Barack Obama in Chicago.")
+    >>> leak = InferenceEvent(service="s", model="m", event_id="e2", user_id="u9",
+    ...     prompt="Who else is on a performance plan?",
+    ...     context=[ContextDocument(text="Active plans: Steven Clarke (engineering).")],
+    ...     response="Steven Clarke in engineering is.")
     >>> det = NERPIIDetector()
     >>> [s.fired for s in det.score_batch([echo, leak])]
     [False, True]
     >>> [(f.type, f.detector) for f in det.find([leak])[0] if f.field == "response"]
-    [('PERSON', 'ner'), ('LOCATION', 'ner')]
+    [('PERSON', 'ner')]
     """
 
     name: ClassVar[str] = "pii_ner"
@@ -349,8 +325,9 @@ class NERPIIDetector(RegexPIIDetector):
         batch_size: int = 64,
         redaction: Operator = "replace",
         hash_salt: str = "",
+        policy: str | None = None,
     ) -> None:
-        super().__init__(min_leaks=min_leaks)
+        super().__init__(min_leaks=min_leaks, policy=policy, phone_regions=phone_regions)
         entities = tuple(entities)
         unknown = sorted(set(entities) - set(NER_ENTITIES))
         if not entities or unknown:
@@ -362,10 +339,6 @@ class NERPIIDetector(RegexPIIDetector):
             raise ValueError(msg)
         if context_words is not None and context_words < 1:
             msg = f"context_words must be >= 1 or None, got {context_words!r}"
-            raise ValueError(msg)
-        phone_regions = tuple(phone_regions)
-        if not all(isinstance(r, str) and len(r) == 2 and r.isupper() for r in phone_regions):
-            msg = f"phone_regions must be two-letter region codes, got {phone_regions!r}"
             raise ValueError(msg)
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size!r}"
@@ -380,7 +353,6 @@ class NERPIIDetector(RegexPIIDetector):
         self.ner_fields = ner_fields
         self.context_words = context_words
         self.gate = gate
-        self.phone_regions = phone_regions
         self.batch_size = batch_size
         self.redaction = redaction
         self.hash_salt = hash_salt
@@ -448,10 +420,4 @@ class NERPIIDetector(RegexPIIDetector):
         )
 
 
-def _merge(first: list[Finding], later: list[Finding]) -> list[Finding]:
-    """``first`` plus the ``later`` findings that overlap none of those already kept."""
-    kept = list(first)
-    for f in sorted(later, key=lambda f: (f.start, -(f.end - f.start))):
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
-    return sorted(kept, key=lambda f: (f.start, f.end))
+_merge = merge_findings

@@ -27,6 +27,7 @@ import orjson
 from detectors.base import BatchFeatures, Detector
 from detectors.embedding import Field, batch_embeddings
 from detectors.pii import Finding, RedactionMode, RegexPIIDetector, event_texts, redact_event
+from detectors.redaction import IdentifierMode, scrub_event
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -75,6 +76,12 @@ class ScoringPipeline:
         replace (``<EMAIL_ADDRESS>``), mask (``*****``) or hash (``<EMAIL_ADDRESS:1f2e...>``).
     store_raw_pii
         Opt-in: keep the raw text. Findings are still recorded.
+    hash_salt
+        Key of the identifier pseudonyms (and of redaction=hash).
+    identifiers
+        ``hash`` (default): ``user_id`` and ``session_id`` become keyed pseudonyms, and so
+        does an ``event_id`` that carries PII; ``redact``: PII inside them is redacted like
+        any other text (every user with an email id looks the same).
     embed_fields
         Fields whose shared embeddings are attached to each ``ScoredEvent`` (for drift);
         computed once per batch together with any detector that needs them.
@@ -88,6 +95,7 @@ class ScoringPipeline:
         store_raw_pii: bool = False,
         hash_salt: str = "",
         embed_fields: Sequence[Field] = (),
+        identifiers: IdentifierMode = "hash",
     ) -> None:
         names = [d.name for d in detectors]
         if len(set(names)) != len(names):
@@ -101,6 +109,7 @@ class ScoringPipeline:
         self.store_raw_pii = store_raw_pii
         self.hash_salt = hash_salt
         self.embed_fields = tuple(embed_fields)
+        self.identifiers = identifiers
 
     def score(
         self, events: Sequence[InferenceEvent]
@@ -151,8 +160,9 @@ class ScoringPipeline:
                 out.append(ScoredEvent(event, signals, findings[i], cost, emb))
                 continue
             stored = self._redact(event, findings[i])
-            raw = _raw_spans(event, findings[i])
-            signals = [_scrub_signal(s, raw) for s in signals]
+            stored, replaced = scrub_event(stored, event, self.hash_salt, self.identifiers)
+            raw = {**_raw_spans(event, findings[i]), **replaced}
+            signals = [_scrub_signal(s, raw, stored.event_id) for s in signals]
             out.append(ScoredEvent(stored, signals, findings[i], cost, emb))
         return out
 
@@ -190,7 +200,7 @@ def _json_safe(signal: Signal) -> Signal:
 
 def _scrub(value: Any, raw: dict[str, str]) -> Any:
     if isinstance(value, str):
-        for text, placeholder in raw.items():
+        for text, placeholder in sorted(raw.items(), key=lambda kv: -len(kv[0])):
             value = value.replace(text, placeholder)
         return value
     if isinstance(value, dict):
@@ -200,10 +210,15 @@ def _scrub(value: Any, raw: dict[str, str]) -> Any:
     return value
 
 
-def _scrub_signal(signal: Signal, raw: dict[str, str]) -> Signal:
-    """A detector may quote the text it judged (a hallucinated claim): never quote PII."""
-    if not raw:
+def _scrub_signal(signal: Signal, raw: dict[str, str], event_id: str) -> Signal:
+    """A detector may quote the text it judged (a hallucinated claim): never quote PII. The
+    signal carries the stored event's id (a pseudonym when the producer's id held PII)."""
+    if not raw and signal.event_id == event_id:
         return signal
     return signal.model_copy(
-        update={"reason": _scrub(signal.reason, raw), "detail": _scrub(signal.detail, raw)}
+        update={
+            "event_id": event_id,
+            "reason": _scrub(signal.reason, raw),
+            "detail": _scrub(signal.detail, raw),
+        }
     )

@@ -10,6 +10,7 @@ catches a bad rules file)::
     ├── sinks.clickhouse.SinkUnavailable       (RuntimeError) ClickHouse cannot be reached
     ├── sinks.queries.QueryError               (ValueError)  a named query or its parameters
     ├── alerting.rulefile.RuleFileError        (ValueError)  a rules file that cannot be used
+    ├── detectors.pii_policy_file.PolicyFileError (ValueError) a PII leak policy file
     └── alerting.channels.base.DeliveryError   (RuntimeError) a channel did not accept
 
 Messages say what happened and what to check.

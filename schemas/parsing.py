@@ -47,10 +47,29 @@ class InvalidEvent(InfersightError, ValueError):
         self.event_id = event_id
 
 
+def _field_names() -> frozenset[str]:
+    from schemas.events import ChatMessage, ContextDocument, TokenUsage
+
+    models = (InferenceEvent, ChatMessage, ContextDocument, TokenUsage)
+    names = {n for m in models for n in m.model_fields}
+    aliases = {"model", "[key]", "str", "list[ChatMessage]", "float", "int"}
+    return frozenset(names | aliases)
+
+
+_FIELDS = _field_names()
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    """Where an error is, naming schema fields and list positions only: a metadata key is
+    input (it may be an email address), so it is written ``<key>``."""
+    return ".".join(str(p) if isinstance(p, int) or p in _FIELDS else "<key>" for p in loc)
+
+
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    # Never copy the offending input into the envelope: it may be PII or megabytes.
+    # Never copy the offending input into the envelope: it may be PII or megabytes. Nor a
+    # dict key from it (pydantic's loc holds metadata keys): say which field and why.
     return [
-        {"loc": ".".join(str(p) for p in err["loc"]), "type": err["type"], "msg": err["msg"]}
+        {"loc": _loc(err["loc"]), "type": err["type"], "msg": err["msg"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
 
@@ -92,7 +111,11 @@ def parse_event(
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     version = data.get("schema_version", 1)
     if version != 1:
-        msg = f"schema_version {version!r} is not supported by llm.inference.v1 (expected 1)"
+        # The value itself is input (a producer's bug can put anything there): only a small
+        # version number is quoted.
+        small = isinstance(version, int) and not isinstance(version, bool) and -100 < version < 100
+        shown = f"{version}" if small else f"(a {type(version).__name__})"
+        msg = f"schema_version {shown} is not supported by llm.inference.v1 (expected 1)"
         raise InvalidEvent(ReasonCode.UNSUPPORTED_SCHEMA_VERSION, msg, event_id=event_id)
     if "timestamp" not in data and record_timestamp is not None:
         data["timestamp"] = record_timestamp

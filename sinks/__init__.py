@@ -5,8 +5,9 @@ Reading order: ``sql.py`` (literals and time helpers), ``rows.py`` (the stream's
 ``clickhouse.py`` (settings, migrations, idempotent batched writes, queries),
 ``alert_store.py`` (every alerting table, written under the sink's lock), ``backoff.py``
 (capped exponential retries), ``queries.py`` (the analysts' named queries, priced by
-``prices.py``), ``tables.py`` (results as text) and ``report.py`` (dashboard panels shared by
-Grafana and the static HTML report).
+``prices.py``; the live page's in ``live_queries.py``), ``tables.py`` (results as text),
+``charts.py`` (time-series charts drawn by the vendored uPlot in ``static/``) and
+``report.py`` (dashboard panels shared by Grafana, the static HTML report and the live page).
 
 Importing this package loads nothing: names resolve on first use, so importing the settings
 (``streams.settings`` → ``sinks.clickhouse``) pulls in no model code.

@@ -157,6 +157,7 @@ class ClickHouseSink:
     def __init__(self, settings: ClickHouseSettings | None = None) -> None:
         self.settings = settings or ClickHouseSettings()
         self._client: Any = None
+        self._reader: Any = None  # a second session, read-only: see read()
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -216,6 +217,9 @@ class ClickHouseSink:
 
     def close(self) -> None:
         with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             if self._client is not None:
                 try:
                     self._client.close()
@@ -429,6 +433,33 @@ class ClickHouseSink:
                 except Exception:  # noqa: S110 - not a SELECT: it has no columns to show
                     pass
             return columns, rows
+
+    def read(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+        """Run ``sql`` with ``readonly = 1`` (and ``settings``, e.g. ``max_execution_time``) on
+        a session of its own; returns column names, ClickHouse type names and rows.
+
+        Served queries run here, never on the writer's session: chDB keeps the settings of
+        a query that failed on its session, and ``readonly`` must never reach the writer.
+        For the same reason the read session is replaced after any error.
+        """
+        with self._lock:
+            if self._reader is None:
+                self._reader = self._connect()
+            try:
+                result = self._reader.query(
+                    sql, parameters=parameters, settings={**(settings or {}), "readonly": 1}
+                )
+            except Exception:
+                reader, self._reader = self._reader, None
+                reader.close()
+                raise
+            types = [t.name for t in result.column_types]
+            return list(result.column_names), types, list(result.result_rows)
 
     def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         _, rows = self.query(sql, parameters)

@@ -24,6 +24,7 @@ from typing import Any
 
 from schemas.errors import InfersightError
 from sinks.clickhouse import ClickHouseSink
+from sinks.live_queries import LIVE_QUERIES
 from sinks.prices import cache_read_saving
 
 __all__ = [
@@ -376,6 +377,25 @@ QUERIES: dict[str, NamedQuery] = {
         ),
     ]
 }
+
+
+def _live_queries() -> dict[str, NamedQuery]:
+    """The live page's queries (sinks/live_queries.py), with the library's parameters."""
+    shared = {p.name: p for p in (SINCE, UNTIL, SERVICE)}
+
+    def param(spec: Any) -> Param:
+        if isinstance(spec, str):
+            return shared[spec]
+        name, default = spec
+        return Param(name, "UInt32", default, "at most this many rows")
+
+    return {
+        name: NamedQuery(name, title, sql, tuple(param(p) for p in params), requires=needs)
+        for name, title, sql, params, needs in LIVE_QUERIES
+    }
+
+
+QUERIES.update(_live_queries())
 
 
 def _missing_tables(sink: ClickHouseSink, tables: Sequence[str]) -> list[str]:

@@ -4,8 +4,8 @@
 (``$__timeFilter(col)``, ``$__fromTime``, ``$__toTime``) and a ``${service}`` variable.
 ``grafana_dashboard()`` turns them into the dashboard provisioned from deploy/grafana/;
 ``render_report()`` substitutes the macros itself, runs the same SQL on a ClickHouseSink and
-draws the same charts with matplotlib into one self-contained HTML file (PNG images
-embedded as base64), for people without Grafana.
+draws the same charts (``sinks.charts``: uPlot, inlined) into one self-contained HTML
+file, for people without Grafana. The live page (``streams.live``) draws them too.
 
 Every panel reads the rollup views of migrations 030–032 (replay-proof, small), never the
 raw tables, except the tables below the charts that reuse named queries.
@@ -13,9 +13,7 @@ raw tables, except the tables below the charts that reuse named queries.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import re
 from collections.abc import Sequence
@@ -24,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from sinks.charts import Bucket, chart_div, choose_bucket, inline_scripts, series_chart
 from sinks.clickhouse import ClickHouseSink
 from sinks.queries import QUERIES, refresh_rollups, run_query
 from sinks.tables import cell_text
@@ -33,8 +32,10 @@ __all__ = [
     "DATASOURCE_UID",
     "PANELS",
     "Panel",
+    "data_extent",
     "expand_macros",
     "grafana_dashboard",
+    "panel_charts",
     "render_report",
 ]
 
@@ -53,49 +54,56 @@ class Panel:
     unit: str
     sql: str
     kind: str = "timeseries"  # or "table"
+    zero_fill: bool = True  # a bucket without rows is 0 (counts, costs), else a gap (rates)
+
+    def sql_at(self, grain: str) -> str:
+        """The SQL reading the ``minute`` or ``hour`` rollups (``$__grain``)."""
+        return self.sql.replace("$__grain", grain)
 
 
 PANELS: tuple[Panel, ...] = (
     Panel(
-        "Calls per hour by model",
+        "Calls by model",
         "short",
-        f"""SELECT hour AS time, model, sum(events) AS calls
-FROM events_per_hour
-WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+        f"""SELECT $__timeInterval($__grain) AS time, model, sum(events) AS calls
+FROM events_per_$__grain
+WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
 GROUP BY time, model ORDER BY time, model""",
     ),
     Panel(
-        "Cost per hour by model (USD)",
+        "Cost by model (USD)",
         "currencyUSD",
-        f"""SELECT hour AS time, model, toFloat64(sum(cost_usd)) AS cost_usd
-FROM events_per_hour
-WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+        f"""SELECT $__timeInterval($__grain) AS time, model, toFloat64(sum(cost_usd)) AS cost_usd
+FROM events_per_$__grain
+WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
 GROUP BY time, model ORDER BY time, model""",
     ),
     Panel(
         "p95 latency by model (ms)",
         "ms",
-        f"""SELECT hour AS time, model,
+        f"""SELECT $__timeInterval($__grain) AS time, model,
     quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3] AS p95_ms
-FROM rollup_events_hour AS r FINAL
-WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+FROM rollup_events_$__grain AS r FINAL
+WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
 GROUP BY time, model ORDER BY time, model""",
+        zero_fill=False,
     ),
     Panel(
         "Quality: share of scored events flagged, by detector",
         "percentunit",
-        f"""SELECT hour AS time, detector, sum(fired) / sum(scored) AS rate
-FROM detectors_per_hour
-WHERE $__timeFilter(hour) AND {_SERVICE_FILTER}
+        f"""SELECT $__timeInterval($__grain) AS time, detector, sum(fired) / sum(scored) AS rate
+FROM detectors_per_$__grain
+WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
   AND detector IN ('toxicity', 'pii', 'hallucination', 'injection')
 GROUP BY time, detector ORDER BY time, detector""",
+        zero_fill=False,
     ),
     Panel(
-        "Errors per hour by service",
+        "Errors by service",
         "short",
-        """SELECT hour AS time, service, sum(errors) AS errors
-FROM events_per_hour
-WHERE $__timeFilter(hour)
+        """SELECT $__timeInterval($__grain) AS time, service, sum(errors) AS errors
+FROM events_per_$__grain
+WHERE $__timeFilter($__grain)
 GROUP BY time, service ORDER BY time, service""",
     ),
     Panel(
@@ -119,8 +127,12 @@ def _ch_time(ts: datetime) -> str:
     return f"toDateTime('{ts.astimezone(UTC):%Y-%m-%d %H:%M:%S}', 'UTC')"
 
 
-def expand_macros(sql: str, start: datetime, end: datetime, service: str = ALL_SERVICES) -> str:
-    """Do what the Grafana ClickHouse plugin does to a panel's SQL, for one time range.
+def expand_macros(
+    sql: str, start: datetime, end: datetime, service: str = ALL_SERVICES, bucket_s: int = 3600
+) -> str:
+    """Do what the Grafana ClickHouse plugin does to a panel's SQL, for one time range and
+    bucket width (``$__timeInterval(col)``); ``$__grain`` (ours) picks the rollup that holds
+    the bucket: ``minute`` below an hour, ``hour`` from an hour on.
 
     Examples
     --------
@@ -131,12 +143,18 @@ def expand_macros(sql: str, start: datetime, end: datetime, service: str = ALL_S
     if "'" in service or "\\" in service:
         msg = f"service must not contain quotes or backslashes, got {service!r}"
         raise ValueError(msg)
+    sql = sql.replace("$__grain", "minute" if bucket_s < 3600 else "hour")
     sql = re.sub(
         r"\$__timeFilter\((\w+)\)",
         lambda m: f"{m[1]} >= {_ch_time(start)} AND {m[1]} <= {_ch_time(end)}",
         sql,
     )
     sql = sql.replace("$__fromTime", _ch_time(start)).replace("$__toTime", _ch_time(end))
+    sql = re.sub(
+        r"\$__timeInterval\((\w+)\)",
+        lambda m: f"toStartOfInterval({m[1]}, INTERVAL {int(bucket_s)} SECOND)",
+        sql,
+    )
     return sql.replace("${service}", service)
 
 
@@ -164,7 +182,7 @@ def _grafana_panel(i: int, p: Panel, ds: dict[str, str]) -> dict[str, Any]:
                 "editorType": "sql",
                 "queryType": "table" if table else "timeseries",
                 "format": 1 if table else 0,
-                "rawSql": p.sql,
+                "rawSql": p.sql_at("hour"),
             }
         ],
     }
@@ -205,39 +223,41 @@ def grafana_dashboard() -> dict[str, Any]:
     }
 
 
-# -- HTML report --------------------------------------------------------------------------
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
+# -- HTML report ------------------------------------------------------------------------------
+def data_extent(sink: Any, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """First and last bucket holding events in ``start``..``end`` (minute rollup, or the
+    hour rollup where minutes are not kept); None when the window is empty."""
+    for grain in ("minute", "hour"):
+        _, rows = sink.query(
+            f"SELECT min({grain}), max({grain}), count() FROM rollup_events_{grain} FINAL "
+            f"WHERE {grain} >= {_ch_time(start)} AND {grain} <= {_ch_time(end)}"
+        )
+        if rows and rows[0][2]:
+            first, last = rows[0][0], rows[0][1]
+            last = last + timedelta(minutes=1 if grain == "minute" else 60)
+            return first.replace(tzinfo=UTC), last.replace(tzinfo=UTC)
+    return None
 
 
-def _chart(panel: Panel, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display; must precede pyplot
-    import matplotlib.pyplot as plt
-
-    series: dict[str, tuple[list[datetime], list[float]]] = {}
-    for t, name, value in rows:
-        xs, ys = series.setdefault(str(name), ([], []))
-        xs.append(t)
-        ys.append(float(value))
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
-    for name, (xs, ys) in sorted(series.items()):
-        ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=name)
-    ax.set_title(panel.title, fontsize=10)
-    ax.set_ylabel(columns[2])
-    ax.grid(alpha=0.3)
-    if series:
-        ax.legend(fontsize=7, loc="upper left")
-    else:
-        ax.text(0.5, 0.5, "no data in range", ha="center", transform=ax.transAxes)
-    fig.autofmt_xdate()
-    try:
-        return _png(fig)
-    finally:
-        plt.close(fig)
+def panel_charts(
+    sink: Any, start: datetime, end: datetime, service: str = ALL_SERVICES
+) -> tuple[Bucket, list[tuple[Panel, Any]]]:
+    """Every panel over ``start``..``end``: a chart spec (``sinks.charts``) for a time
+    series, ``(columns, rows)`` for a table. The bucket follows the span of the data in the
+    window, and the axes stop where the data (or the window) does."""
+    extent = data_extent(sink, start, end)
+    bucket = choose_bucket(extent[1] - extent[0] if extent else end - start)
+    out: list[tuple[Panel, Any]] = []
+    for panel in PANELS:
+        sql = expand_macros(panel.sql, start, end, service, bucket.seconds)
+        columns, rows = sink.query(sql)
+        if panel.kind == "table":
+            out.append((panel, (columns, rows)))
+        else:
+            spec = series_chart(panel.title, panel.unit, rows, bucket_s=bucket.seconds,
+                                window=(start, end), zero_fill=panel.zero_fill)  # fmt: skip
+            out.append((panel, spec))
+    return bucket, out
 
 
 def _html_table(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
@@ -246,6 +266,14 @@ def _html_table(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(cell_text(v))}</td>" for v in r) + "</tr>" for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _bucket_words(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} day"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour"
+    return f"{seconds // 60} minute"
 
 
 def render_report(
@@ -260,6 +288,8 @@ def render_report(
 
     ``refresh`` first brings the rollups up to date (they refresh every minute by
     themselves; a report run right after a write would otherwise miss its last minute).
+    Charts are drawn in the browser by the vendored uPlot, inlined: the file needs no
+    network.
     """
     if until < since:
         msg = f"until ({until}) must not be before since ({since})"
@@ -268,16 +298,14 @@ def render_report(
         refresh_rollups(sink)
     start = datetime.combine(since, time(), tzinfo=UTC)
     end = datetime.combine(until + timedelta(days=1), time(), tzinfo=UTC) - timedelta(seconds=1)
-    parts = []
-    for panel in PANELS:
-        columns, rows = sink.query(expand_macros(panel.sql, start, end, service))
-        title = f"<h2>{html.escape(panel.title)}</h2>"
+    bucket, panels = panel_charts(sink, start, end, service)
+    charts, tables = [], []
+    for panel, result in panels:
         if panel.kind == "table":
-            parts.append(title + _html_table(columns, rows))
+            tables.append(f"<h2>{html.escape(panel.title)}</h2>" + _html_table(*result))
         else:
-            img = _chart(panel, columns, rows)
-            alt = html.escape(panel.title)
-            parts.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{img}"></figure>')
+            charts.append(chart_div(result))
+    parts = [f'<section class="charts">{"".join(charts)}</section>', *tables]
     params = {"since": since.isoformat(), "until": until.isoformat()}
     for name in REPORT_TABLES:
         query = QUERIES[name]
@@ -289,25 +317,31 @@ def render_report(
             f"<h2>{html.escape(query.title)} <code>infersight query {name}</code></h2>"
             + _html_table(result.columns, result.rows)
         )
+    out.write_text(_page(since, until, service, bucket, parts), encoding="utf-8")
+    return out
+
+
+def _page(since: date, until: date, service: str, bucket: Bucket, parts: list[str]) -> str:
     scope = "all services" if service == ALL_SERVICES else f"service {service}"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    doc = f"""<!doctype html>
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>infersight report {since} to {until}</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; color: #222; }}
-figure {{ margin: 1em 0; }}
 table {{ border-collapse: collapse; font-size: 12px; margin-bottom: 1.5em; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
 th {{ background: #f3f3f3; }}
-</style></head><body>
+</style>
+{inline_scripts()}
+</head><body>
 <h1>infersight report: {since} to {until} (UTC), {html.escape(scope)}</h1>
 <p>Generated {generated} from the rollups (each event counted once, redeliveries
-included). Charts match the Grafana dashboard <code>infersight-overview</code>.</p>
+included), one point per {_bucket_words(bucket.seconds)}; each axis spans the data inside
+the window. Charts match the Grafana dashboard <code>infersight-overview</code>.</p>
 {"".join(parts)}
+<script>InfersightCharts.renderAll();</script>
 </body></html>
 """
-    out.write_text(doc, encoding="utf-8")
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,7 +7,10 @@ deliver_alerts), ``app.py`` (builds the faust app from settings; health, bounded
 command, with ``cli_analyst.py`` and ``cli_alerts.py``), ``summary.py`` (the demo's closing
 summary),
 ``publish.py`` (the publisher helper for services), ``broker.py`` and ``demo.py`` (the
-embedded default).
+embedded default). The store while the worker runs: ``owner.py`` (one owner per embedded
+directory, ``worker.json``), ``serve.py`` (what is served: the SELECT gate, limits, formats),
+``api.py`` (its HTTP endpoints), ``live/`` (the live page), ``remote.py`` (the command line
+through the worker).
 """
 
 __all__: list[str] = []

@@ -32,7 +32,9 @@ from alerting.engine import Evaluation, RuleEngine
 from alerting.outbox import Outbox
 from detectors.drift.bank import DriftBank, StreamKey
 from detectors.drift.monitor import DriftResult
+from detectors.pii import find_pii
 from detectors.pipeline import ScoredEvent, ScoringPipeline
+from detectors.redaction import pseudonym, redact_free_text
 from schemas.events import InferenceEvent
 from schemas.parsing import InvalidEvent, parse_event
 from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
@@ -131,6 +133,17 @@ class ScoreEvents(_BatchHop):
         raw = msg.value if isinstance(msg.value, bytes) else b""
         key = msg.key if isinstance(msg.key, bytes) else None
         self.metrics.inc("deadlettered", reason=reason.value)
+        # The envelope's words never quote input: an exception text or an event id may.
+        # (original_b64 keeps the bytes for replay; that topic is as sensitive as the input.)
+        message = redact_free_text(message, "deadletter.message")
+        if kw.get("errors"):
+            kw["errors"] = [
+                {**e, "msg": redact_free_text(str(e.get("msg", "")), "deadletter.errors")}
+                for e in kw["errors"]
+            ]
+        event_id = kw.get("event_id")
+        if event_id and find_pii(event_id, "event_id"):
+            kw["event_id"] = pseudonym(event_id, self.pipeline.hash_salt)
         return DeadLetter.wrap(
             raw,
             reason=reason,

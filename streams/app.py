@@ -63,8 +63,13 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         if name == "pii_ner":  # one redaction setting for both PII paths
             out.setdefault("redaction", det.redaction)
             out.setdefault("hash_salt", salt)
+        if name in ("pii", "pii_ner") and det.pii_policy_file is not None:
+            out.setdefault("policy", str(det.pii_policy_file))
         return out
 
+    if not salt and det.identifiers == "hash" and not det.store_raw_pii:
+        log.warning("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
+                    "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
     detectors = [create(name, **params(name)) for name in det.enabled]
     scanner = next((d for d in detectors if d.name == det.pii_scanner), None)
     if scanner is None:
@@ -79,6 +84,7 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         store_raw_pii=det.store_raw_pii,
         hash_salt=salt,
         embed_fields=settings.drift.fields if settings.drift.enabled else (),
+        identifiers=det.identifiers,
     )
 
 
@@ -224,6 +230,7 @@ def build(settings: Settings) -> Built:
     topic = topics.inference.get_topic_name()
     health = Health(app, topic, score.progress, settings.stall_after_s, metrics)
     _pages(app, metrics, health, lambda: score.stopping)
+    _store_pages(app, sink, metrics)
     return Built(app, sink, pipeline, metrics, score, monitor, notify)
 
 
@@ -287,3 +294,10 @@ def _pages(app: faust.App, metrics: Metrics, health: Health, stopping: Any) -> N
     async def prometheus(web: Any, request: Any) -> Any:
         health.report()
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
+
+
+def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics) -> None:
+    """The store over HTTP (``/api/...``, streams.api) and the live page (``/``)."""
+    from streams import api, live
+
+    live.mount(app, api.mount(app, sink), metrics)

@@ -3,6 +3,7 @@
 ``infersight demo``                 everything on one machine: local broker, embedded ClickHouse
 ``infersight worker``               a faust worker against configured Kafka / ClickHouse
 ``infersight publish FILE.jsonl``   publish events from a file, with a progress bar
+``infersight topics create``       create missing topics (deployments' init step)
 ``infersight db migrate``           apply the ClickHouse DDL
 ``infersight db query SQL``         run one read-only SQL statement (``--write`` to change data)
 
@@ -31,12 +32,32 @@ __all__ = ["main"]
 log = logging.getLogger("infersight")
 
 
+def _own_directory(settings: Any) -> Any:
+    """The embedded directory's lock, taken before anything else (None on a server). A
+    directory another process holds ends the command with one line and status 2."""
+    if not settings.clickhouse.embedded:
+        return None
+    from streams.owner import DirectoryBusy, DirectoryLock
+
+    try:
+        return DirectoryLock.acquire(settings.clickhouse.data_dir, "infersight worker")
+    except DirectoryBusy as exc:
+        msg = (
+            f"infersight worker: {exc}; chDB allows one process per directory. Stop it, "
+            "give this worker its own INFERSIGHT_DATA_DIR, or run several workers on a "
+            "ClickHouse server (INFERSIGHT_CLICKHOUSE_URL)."
+        )
+        print(msg, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from alerting.rulefile import RuleFileError
     from streams.app import build, ensure_topics
     from streams.lifecycle import BoundedWorker
 
     settings = load_settings()
+    lock = _own_directory(settings)
     if not settings.kafka.bootstrap:
         print(
             "infersight worker: INFERSIGHT_KAFKA_BOOTSTRAP is not set (host:port of a Kafka "
@@ -56,12 +77,34 @@ def cmd_worker(args: argparse.Namespace) -> int:
     applied = built.sink.migrate()  # this process owns the ClickHouse directory from here on
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+    _announce(built.app, settings)
     worker = BoundedWorker(
         built.app, built.stop_hops, settings.shutdown_timeout_s,
         loglevel=settings.log_level, quiet=True,
     )  # fmt: skip
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if lock is not None:
+            from streams.owner import remove_discovery
+
+            remove_discovery(settings.clickhouse.data_dir)
+            lock.release()
     return 0
+
+
+def _announce(app: Any, settings: Any) -> None:
+    """Print the live page's address; once the web server is up, write the discovery file
+    that lets `infersight query | report | alerts` reach this worker."""
+    from streams.owner import LiveWorker, write_discovery
+
+    url = LiveWorker(0, settings.web_host, settings.web_port).url
+    print(f"live page: {url}/   (store API: {url}/api/queries)", file=sys.stderr)
+    if settings.clickhouse.embedded:
+
+        @app.task
+        async def announce() -> None:
+            write_discovery(settings.clickhouse.data_dir, settings.web_host, settings.web_port)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -95,11 +138,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import ClickHouseSink
+    from streams.remote import RemoteSink, open_store
 
-    sink = ClickHouseSink(load_settings().clickhouse)
+    sink = open_store(load_settings().clickhouse, "infersight db migrate")
+    if isinstance(sink, RemoteSink):
+        print(f"schema is up to date (the worker at {sink.worker.url} migrated at start)")
+        return 0
     applied = sink.migrate()
     print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from streams.app import ensure_topics
+
+    settings = load_settings()
+    if not settings.kafka.bootstrap:
+        print("infersight topics create: set INFERSIGHT_KAFKA_BOOTSTRAP=host:port", file=sys.stderr)
+        return 2
+    created = asyncio.run(ensure_topics(settings.kafka))
+    print(f"created: {', '.join(created)}" if created else "every topic exists")
     return 0
 
 
@@ -116,21 +174,33 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
 
 
 def cmd_db_query(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import ClickHouseSink, single_statement
+    from sinks.clickhouse import single_statement
+    from streams.remote import RemoteSink, StoreUnavailable, open_store
 
     try:
         sql = single_statement(args.sql)
     except ValueError as exc:
         print(f"infersight db query: {exc}; run them one by one", file=sys.stderr)
         return 2
-    sink = ClickHouseSink(load_settings().clickhouse)
-    # readonly=1: reads only, and the query cannot change settings to lift it.
-    settings = None if args.write else {"readonly": 1}
-    try:
-        columns, rows = sink.query(sql, settings=settings, columns_when_empty=True)
-    finally:
-        sink.close()
+    sink = open_store(load_settings().clickhouse, "infersight db query")
+    if isinstance(sink, RemoteSink):  # a running worker serves SELECTs only
+        if args.write:
+            msg = (
+                f"the worker (pid {sink.worker.pid}) owns the data directory and serves reads "
+                "only: stop it to run a statement that changes data"
+            )
+            raise StoreUnavailable(msg)
+        columns, rows = sink.query(sql)
+    else:
+        # readonly=1: reads only, and the query cannot change settings to lift it.
+        settings = None if args.write else {"readonly": 1}
+        try:
+            columns, rows = sink.query(sql, settings=settings, columns_when_empty=True)
+        finally:
+            sink.close()
     print_rows(columns, rows, args.format)
+    if isinstance(sink, RemoteSink) and sink.truncated:
+        print(f"(cut at {len(rows):,} rows by the worker's limit: add a LIMIT)", file=sys.stderr)
     return 0
 
 
@@ -202,6 +272,11 @@ def parser() -> argparse.ArgumentParser:
                    help="allow a statement that changes data (still one statement)")  # fmt: skip
     q.set_defaults(func=cmd_db_query)
 
+    topics = sub.add_parser("topics", help="Kafka topics")
+    tsub = topics.add_subparsers(dest="topics_command", required=True)
+    tc = tsub.add_parser("create", help="create missing topics (INFERSIGHT_KAFKA_PARTITIONS)")
+    tc.set_defaults(func=cmd_topics_create)
+
     cli_analyst.register(sub)  # query library, report
     cli_alerts.register(sub)  # alerts list|silence|unsilence|test|check
     return p
@@ -213,8 +288,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # A connection failure is reported once, by us, in one line: not by each retrying layer.
+    for noisy in ("urllib3.connectionpool", "clickhouse_connect.driver"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    from sinks.clickhouse import SinkUnavailable
+    from streams.remote import StoreUnavailable
+
     try:
         return int(args.func(args) or 0)
+    except (StoreUnavailable, SinkUnavailable) as exc:  # one line: what happened, what to do
+        if debug:
+            raise
+        print(f"infersight {args.command}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -9,8 +9,8 @@
 Matchers are ``label=value``, ``label!=value``, ``label=~regex`` or ``label!~regex`` over the
 alert's labels (rule, service, model, severity, owner, metric, and the rule's labels).
 Silences are stored in ClickHouse (table ``silences``); the notify hop reads them before every
-delivery. With the embedded engine only one process may open the data directory: run these
-against a ClickHouse server, or while the worker is stopped.
+delivery. With the embedded engine, while a worker runs they go through it (it owns the
+data directory and serves reads and silences); with none they open the directory.
 
 Each handler takes the parsed arguments and, optionally, the ``Settings`` to use. Exit
 status: 0 on success, 1 when a channel refused the test alert, 2 for bad input.
@@ -40,9 +40,11 @@ def _settings(settings: Any) -> Any:
 
 def _store(settings: Any) -> Any:
     from sinks.alert_store import AlertStore
-    from sinks.clickhouse import ClickHouseSink
+    from streams.remote import RemoteAlertStore, RemoteSink, open_store
 
-    sink = ClickHouseSink(settings.clickhouse)
+    sink = open_store(settings.clickhouse, "infersight alerts")
+    if isinstance(sink, RemoteSink):  # the worker owns the directory: silences through it
+        return RemoteAlertStore(sink)
     if settings.clickhouse.embedded:
         sink.migrate()
     return AlertStore(sink)

@@ -30,9 +30,13 @@ def _settings(settings: ClickHouseSettings | None) -> ClickHouseSettings:
     return load_settings().clickhouse
 
 
-def _sink(settings: ClickHouseSettings) -> ClickHouseSink:
-    sink = ClickHouseSink(settings)
-    if settings.embedded:  # our own data directory: bring the schema up to date first
+def _sink(settings: ClickHouseSettings, command: str = "infersight query") -> ClickHouseSink:
+    """The store: through the running worker that owns an embedded directory, else the
+    directory itself (schema brought up to date first) or the configured server."""
+    from streams.remote import open_store
+
+    sink = open_store(settings, command)
+    if settings.embedded:  # a no-op through a worker: it migrated when it started
         sink.migrate()
     return sink
 
@@ -86,9 +90,13 @@ def cmd_report(args: argparse.Namespace, settings: ClickHouseSettings | None = N
     today = datetime.now(UTC).date()
     until = args.until or today
     since = args.since or until - timedelta(days=args.days - 1)
-    sink = _sink(_settings(settings))
+    sink = _sink(_settings(settings), "infersight report")
     try:
-        out = render_report(sink, args.out, since, until, service=args.service or ALL_SERVICES)
+        refresh = getattr(sink, "refresh_rollups", None)  # through a worker: its own call
+        if refresh is not None:
+            refresh()
+        out = render_report(sink, args.out, since, until, service=args.service or ALL_SERVICES,
+                            refresh=refresh is None)  # fmt: skip
     except ValueError as exc:
         print(f"infersight report: {exc}", file=sys.stderr)
         return 2

@@ -233,6 +233,8 @@ def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
         asyncio.run(ensure_topics(settings.kafka))
         try:
             worker = WorkerProcess(settings, data_dir / "worker.log").start()
+            print(f"live page: http://127.0.0.1:{settings.web_port}/ (while the demo runs)",
+                  file=sys.stderr)  # fmt: skip
             # From 60% on, the support bot's users ask about finance: drift to be caught.
             messages = generate(events, seed=seed, run_id=run_id, shift_at=0.6)
 

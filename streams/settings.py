@@ -117,7 +117,22 @@ class DetectorSettings(BaseModel):
         description="Opt-in: store raw text with PII in ClickHouse. Off by default.",
     )
     hash_salt: SecretStr = Field(
-        default=SecretStr(""), description="Salt for redaction=hash (keep it secret)."
+        default=SecretStr(""),
+        description="INFERSIGHT_DETECTORS_HASH_SALT: key of the keyed hash (HMAC-SHA256) that "
+        "pseudonymises user_id, session_id and event ids carrying PII, and salt of "
+        "redaction=hash. Keep it secret and stable (changing it changes every pseudonym); "
+        "unset, pseudonyms are an unkeyed hash that anyone can test guesses against.",
+    )
+    identifiers: Literal["hash", "redact"] = Field(
+        default="hash",
+        description="user_id and session_id: hash (a keyed pseudonym, group-by still works) "
+        "or redact (PII inside them replaced by its type, like any other text).",
+    )
+    pii_policy_file: Path | None = Field(
+        default=None,
+        description="YAML leak policy for the pii and pii_ner detectors (default "
+        "detectors/pii_policy.yaml): which leak kinds page, allow-listed types and values, "
+        "which types are personal, identity metadata keys; per service. Validated at start-up.",
     )
 
     @model_validator(mode="after")

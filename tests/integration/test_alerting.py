@@ -87,7 +87,7 @@ def event(i: int, leak: bool, error: bool = False) -> tuple[bytes, bytes]:
         "service": "shop",
         "request_model": "gpt-4o",
         "prompt": "Where is my order?",
-        "response": f"Ask jane.doe{i}@example.com for details." if leak else "It ships today.",
+        "response": f"Ask jane.doe{i}@mailhost.net for details." if leak else "It ships today.",
         "status": "error" if error else "ok",
     }
     return b"shop|gpt-4o", orjson.dumps(body)

@@ -59,16 +59,42 @@ def test_names_in_response_are_flagged_by_ner(det: NERPIIDetector) -> None:
 
 
 def test_exact_fired_and_scores_on_seeded_batch(signals) -> None:  # type: ignore[no-untyped-def]
-    """Fired and score per event: only the unseen name, place and phone leak."""
+    """Fired and score per event: only the phone number from nowhere leaks. A public
+    figure's name and a city from nowhere are not personal data leaks (leak policy)."""
     assert [(s.event_id, s.fired, s.score) for s in signals] == [
         ("e0", False, 0.0),
-        ("e1", True, 2.0),
+        ("e1", False, 0.0),
         ("e2", False, 0.0),
         ("e3", True, 1.0),
         ("e4", False, 0.0),
     ]
-    assert signals[1].detail["leaked_types"] == ["LOCATION", "PERSON"]
     assert signals[3].detail["leaked_types"] == ["PHONE_NUMBER"]
+    assert signals[3].detail["kind"] == "not_in_any_input"
+    assert signals[3].detail["severity"] == "warning"
+
+
+def test_a_name_copied_from_another_persons_record_leaks(det: NERPIIDetector) -> None:
+    """A name taken from a retrieved record that is not the requester's is a
+    third_party_from_context leak; the payer's name on the requester's own statement is not."""
+    from schemas.events import ContextDocument
+
+    leak = InferenceEvent(
+        service="s", model="m", event_id="n1", user_id="emp-511",
+        prompt="Is anyone else on the team on a performance plan?",
+        context=[ContextDocument(text="Active PIPs (HR confidential): Steven Clarke (engineering).")],
+        response="Yes, Steven Clarke in engineering is on a plan.",
+    )  # fmt: skip
+    own = InferenceEvent(
+        service="s", model="m", event_id="n2", user_id="mgonzalez",
+        metadata={"customer_name": "Maria Gonzalez"},
+        prompt="Who sent me money last week?",
+        context=[ContextDocument(text="Account owner: Maria Gonzalez\n10/14 ZELLE FROM David Park +1,200.00")],
+        response="That was a Zelle transfer from David Park.",
+    )  # fmt: skip
+    fired = det.score_batch([leak, own])
+    assert [s.fired for s in fired] == [True, False]
+    assert fired[0].detail["kind"] == "third_party_from_context"
+    assert "context[0]" in fired[0].reason and "Steven" not in fired[0].reason
 
 
 def test_echoed_name_is_not_a_leak(signals) -> None:  # type: ignore[no-untyped-def]

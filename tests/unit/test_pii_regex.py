@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import string
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from detectors.pii import _luhn, find_pii, redact_text
+from detectors.pii import find_pii, redact_text
+from detectors.pii_patterns import _PLACEHOLDER, luhn
 
 FILLER = st.sampled_from(["please check", "the value is", "see", "ok:", "note that"])
 
@@ -15,7 +17,7 @@ FILLER = st.sampled_from(["please check", "the value is", "see", "ok:", "note th
 def luhn_complete(body: str) -> str:
     """``body`` plus the check digit that makes it Luhn-valid."""
     for d in "0123456789":
-        if _luhn(body + d):
+        if luhn(body + d):
             return body + d
     raise AssertionError("unreachable: one digit always completes a Luhn number")
 
@@ -34,10 +36,18 @@ def iban(country: str, bban: str) -> str:
     return f"{country}{98 - number % 97:02d}{bban}"
 
 
-ibans = st.builds(
-    iban,
-    st.sampled_from(["GB", "DE", "FR", "NL"]),
-    st.text(string.ascii_uppercase[:6] + string.digits, min_size=14, max_size=22),
+#: BBAN length per country (the IBAN is 4 longer), as the ISO 13616 registry has them.
+BBAN_LENGTHS = {"GB": 18, "DE": 18, "FR": 23, "NL": 14, "IT": 23, "ES": 20}
+ibans = st.sampled_from(sorted(BBAN_LENGTHS)).flatmap(
+    lambda country: st.builds(
+        iban,
+        st.just(country),
+        st.text(
+            string.ascii_uppercase[:6] + string.digits,
+            min_size=BBAN_LENGTHS[country],
+            max_size=BBAN_LENGTHS[country],
+        ),
+    )
 )
 
 
@@ -59,7 +69,7 @@ def test_luhn_valid_card_is_found(card: str, before: str, sep: str) -> None:
 def test_luhn_invalid_card_is_not_found(card: str, delta: int) -> None:
     """Changing the check digit breaks Luhn, and the number is no longer a card."""
     wrong = card[:-1] + str((int(card[-1]) + delta) % 10)
-    assert not _luhn(wrong)
+    assert not luhn(wrong)
     assert "CREDIT_CARD" not in {k for k, _ in kinds(f"number {wrong} here")}
 
 
@@ -127,7 +137,9 @@ def test_api_keys_are_found(secret: str, before: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(value=st.text(string.ascii_letters + string.digits + "!#$%", min_size=8, max_size=24))
 def test_password_assignment_redacts_only_the_value(value: str) -> None:
-    """``password=...`` is a SECRET spanning the value, not the key name."""
+    """``password=...`` is a SECRET spanning the value, not the key name (unless the value is
+    a variable or placeholder: ``$DB_PASS``, ``%PASS%``, ``changeme``)."""
+    assume(not _PLACEHOLDER.match(value))
     text = f"password={value}"
     assert kinds(text) == [("SECRET", value)]
 
@@ -155,3 +167,56 @@ def test_redaction_never_leaves_the_raw_span(pieces: list[str], mode: str) -> No
     assert len(found) == len(pieces)
     for f in found:
         assert text[f.start : f.end] not in redacted
+
+
+@settings(max_examples=100, deadline=None)
+@given(code=ibans, before=FILLER)
+def test_space_separated_iban_is_one_iban_never_a_card(code: str, before: str) -> None:
+    """An IBAN printed in groups of four is found whole, even when capitals follow it."""
+    spaced = " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+    assert kinds(f"{before} {spaced} BIC NWBKGB2L") == [("IBAN_CODE", spaced)]
+
+
+SECRET_VALUE = "tR9vB2kLmX4qZ8wN1pY6sD3fG7hJ0cV5uE2iO8aK"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "aws_secret_access_key = {v}",
+        "AWS_SECRET_ACCESS_KEY={v}",
+        "export DB_PASSWORD={v}",
+        "client_secret: {v}",
+        '{{"clientSecret": "{v}"}}',
+        'dbPassword := "{v}"',
+        "<password>{v}</password>",
+        "Authorization: Bearer {v}",
+        "postgres://app:{v}@db.internal:5432/app",
+        "the signing secret is {v}",
+        "{v}",
+    ],
+)
+def test_secret_forms_of_issue_11_are_found(template: str) -> None:
+    """Names after an underscore, camelCase, YAML/JSON/XML, headers, URLs, prose, bare AWS."""
+    text = template.format(v=SECRET_VALUE)
+    assert [(k, v) for k, v in kinds(text) if k in ("SECRET", "API_KEY")] == [
+        (kinds(text)[0][0], SECRET_VALUE)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'api_key = os.getenv("API_KEY")',
+        "password: ${DB_PASSWORD}",
+        "AWS_SECRET_ACCESS_KEY=<your-secret-key>",
+        "STRIPE_API_KEY=sk_test_xxxxxxxxxxxxxxxxxxxxxxxx",
+        'headers = {"Authorization": f"Bearer {token}"}',
+        "postgres://user:password@localhost:5432/app",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "password = self.password",
+        "db_password: ENC[AES256_GCM,data:8fK2m==,iv:Qx1==]",
+    ],
+)
+def test_code_that_talks_about_secrets_holds_none(text: str) -> None:
+    assert [k for k, _ in kinds(text) if k in ("SECRET", "API_KEY", "PRIVATE_KEY")] == []

@@ -55,8 +55,42 @@ def test_pii_is_redacted_in_every_text_field_before_storage() -> None:
     assert stored.response == "ring <PHONE_NUMBER>"
     assert stored.context[0].text == "card <CREDIT_CARD>"
     assert stored.metadata == {"note": "ssn <US_SSN>"}
-    assert stored.user_id == "<EMAIL_ADDRESS>"
+    assert stored.user_id is not None and stored.user_id.startswith("h:")
+    assert "bob" not in stored.user_id
     assert s.pii_types == ["CREDIT_CARD", "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN"]
+
+
+def test_identifiers_are_keyed_pseudonyms_that_keep_users_apart() -> None:
+    """The same user maps to the same pseudonym, different users to different ones, and the
+    pseudonym depends on the salt (nobody without it can test a guess)."""
+    events = [ev(i, user_id=u, session_id=f"s-{u}") for i, u in
+              enumerate(["ann@example.com", "bob@example.com", "ann@example.com"])]  # fmt: skip
+    scored, _ = ScoringPipeline([RegexPIIDetector()], hash_salt="a" * 16).score(events)
+    ids = [s.event.user_id for s in scored]
+    assert ids[0] == ids[2] != ids[1]
+    assert scored[0].event.session_id != scored[1].event.session_id
+    other, _ = ScoringPipeline([RegexPIIDetector()], hash_salt="b" * 16).score(events[:1])
+    assert other[0].event.user_id != ids[0]
+    old, _ = ScoringPipeline([RegexPIIDetector()], identifiers="redact").score(events[:1])
+    assert old[0].event.user_id == "<EMAIL_ADDRESS>"
+
+
+def test_every_other_text_field_is_redacted_and_signals_carry_the_stored_id() -> None:
+    """Fields the scanner does not read (environment, metadata keys, segments, role, ...) are
+    redacted too, and an event_id that carries PII is pseudonymised everywhere."""
+    e = InferenceEvent(
+        service="s", model="m", event_id="evt-ann@example.com", environment="ann@example.com",
+        prompt=[{"role": "4111 1111 1111 1111", "content": "hi"}], segments=["123-45-6789"],
+        experiment="exp 212-555-0199", metadata={"carl@example.com": "v"},
+        finish_reasons=["DB_PASSWORD=Wq8!zLr2#vNp4sTe"],
+    )  # fmt: skip
+    [s], _ = ScoringPipeline([RegexPIIDetector()]).score([e])
+    dumped = s.event.model_dump_json()
+    for raw in ("ann@", "4111", "123-45", "555-0199", "carl@", "Wq8!"):
+        assert raw not in dumped
+        assert all(raw not in sig.model_dump_json() for sig in s.signals)
+    assert s.event.event_id.startswith("h:")
+    assert {sig.event_id for sig in s.signals} == {s.event.event_id}
 
 
 def test_store_raw_pii_is_an_explicit_opt_in() -> None:
