@@ -177,21 +177,22 @@ def cmd_db_query(args: argparse.Namespace) -> int:
     from sinks.clickhouse import single_statement
     from streams.remote import RemoteSink, StoreUnavailable, open_store
 
-    try:
-        sql = single_statement(args.sql)
-    except ValueError as exc:
-        print(f"infersight db query: {exc}; run them one by one", file=sys.stderr)
-        return 2
     sink = open_store(load_settings().clickhouse, "infersight db query")
-    if isinstance(sink, RemoteSink):  # a running worker serves SELECTs only
+    if isinstance(sink, RemoteSink):  # a running worker serves one SELECT, and checks it
         if args.write:
             msg = (
                 f"the worker (pid {sink.worker.pid}) owns the data directory and serves reads "
                 "only: stop it to run a statement that changes data"
             )
             raise StoreUnavailable(msg)
-        columns, rows = sink.query(sql)
+        columns, rows = sink.query(args.sql)
     else:
+        try:
+            sql = single_statement(args.sql)
+        except ValueError as exc:
+            sink.close()
+            print(f"infersight db query: {exc}; run them one by one", file=sys.stderr)
+            return 2
         # readonly=1: reads only, and the query cannot change settings to lift it.
         settings = None if args.write else {"readonly": 1}
         try:

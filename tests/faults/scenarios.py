@@ -620,7 +620,7 @@ def slow_and_dead_receivers(
         create_topics(settings)
         ids = [f"leak-{i}" for i in range(3)]
         leaks = [orjson.dumps({"event_id": e, "service": "shop", "model": "gpt-4o",
-                               "prompt": "contact?", "response": f"Write to {e}@example.com"})
+                               "prompt": "contact?", "response": f"Write to {e}@northwind-mail.com"})
                  for e in ids]  # fmt: skip
         worker = _start(settings, "worker-0")
         t_pub = time.monotonic()

@@ -58,7 +58,7 @@ def test_worker_binds_its_host_serves_only_its_routes_and_logs_no_credentials(
             assert codes == {"/router/": 404, "/table/": 404, "/graph/": 404, "/healthz": 200,
                              "/metrics": 200}  # fmt: skip
             event = {"service": f"pay{BIDI}gnp", "model": "gpt-4o", "prompt": "my contact?",
-                     "response": "Write to jane.doe@example.com or call 415-555-0132."}  # fmt: skip
+                     "response": "Write to jane.doe@northwind-mail.com or call 415-555-0132."}  # fmt: skip
             publish(broker, settings.kafka.topic("llm.inference.v1"), [(None, orjson.dumps(event))])
             wait_for(lambda: len(hook.requests) >= 3, 60, "webhook, Slack and PagerDuty posts")
         finally:
