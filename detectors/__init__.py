@@ -6,8 +6,10 @@ shared per batch, the lazy registry), ``cost.py`` and ``pii.py`` (model-free det
 and which leak kind, ``pii_policy_file.py`` the per-service YAML, ``redaction.py`` every other
 text field redacted and ids pseudonymised),
 ``cache.py`` (the one lazy model cache), ``embedding.py`` (the shared MiniLM embedding, one
-pass per batch), ``toxicity.py``, ``injection.py``, ``hallucination.py``, ``pii_ner.py`` and
-``hf.py`` (model detectors and local Hugging Face checkpoints), ``pipeline.py`` (runs the
+pass per batch), ``toxicity.py``, ``injection.py``, ``hallucination.py`` (the lexical checks
+of one claim in ``hallucination_claims.py``, a batch's combiner inputs in
+``hallucination_features.py``), ``pii_ner.py`` and ``hf.py`` (model detectors and local
+Hugging Face checkpoints), ``pipeline.py`` (runs the
 configured detectors and redacts what will be stored), ``drift/`` (two-sample tests, the
 monitor per stream; its ``__init__`` gives its own reading order). Heavy libraries are
 imported inside the detector that needs them, never here.

@@ -1,31 +1,46 @@
 """Hallucination signals for RAG calls: is each claim of the answer supported by the context?
 
-No packaged NLI model exists offline, so the default signal is built from parts that do:
+No packaged NLI model exists offline, so the signal is built from parts that do. The answer
+is split into sentences (claims) and each claim is checked against the retrieved context
+(and the prompt) for the ways a fluent, on-topic answer goes wrong:
 
-- claim support: the answer is split into sentences (claims); each claim's support is its
-  largest cosine similarity, under the shared all-MiniLM-L6-v2 embedder, to a context chunk
-  (a sentence or two adjacent sentences of a retrieved document);
-- consistency: the share of the answer's content words, capitalised names and numbers (dates
-  included) that appear neither in the context nor in the prompt;
-combined by a logistic regression trained by ``scripts/train_hallucination.py`` on HaluEval
-QA (artefact and manifest in ``detectors/models/hallucination/``). Answer-question relevance
-(cosine of the prompt and response embeddings) is reported as evidence but kept out of the
-combiner: on HaluEval QA it mostly measures how much an answer restates its question (the
-hallucinated answers are full sentences, the right ones short spans), which would score
-well there and mean nothing elsewhere; the training script prints that ablation. Quality, cross-task
-results and throughput: ``benchmarks/quality/reports/hallucination.md``.
+- support: the claim's largest cosine similarity, under the shared all-MiniLM-L6-v2
+  embedder, to a context chunk (a sentence or two adjacent sentences), reported as evidence
+  and used to find the chunk a claim's negation is compared with;
+- novel content: the share of its content words (crudely stemmed) and capitalised names
+  that appear nowhere in the context or prompt;
+- underived numbers: numbers (digits, number words, times of day) that are neither in the
+  context nor derivable from its numbers by one step of arithmetic (sum, difference,
+  product, ratio, percentage, a common unit conversion), counting numbers already derived
+  earlier in the answer, so totals, conversions and date arithmetic are not accused;
+- unit and negation mismatches: a number the context has with another unit beside it; a
+  claim negated where its best-matching chunk is not (or the reverse);
+- misplaced anchors: a number or name the context does have, but among other words (the
+  right figure attributed to the wrong thing).
+
+The worst claim's lexical values go to a logistic regression trained by
+``scripts/train_hallucination.py`` on all three HaluEval tasks plus grounded answers
+perturbed programmatically (a swapped number, name, date or unit; a negation flipped).
+Artefact and manifest: ``detectors/models/hallucination/``; model card beside them.
+Quality, on HaluEval cross-task folds and on a frozen hand-written field set of RAG answers:
+``benchmarks/quality/reports/hallucination.md`` (``python -m
+benchmarks.quality.unseen_hallucination``).
 
 A user with an NLI checkpoint on disk can pass its folder as ``nli_model_dir``: each claim
 is then also checked for entailment by its best-matching context chunk, and the score
 blends both.
+
+Code: ``hallucination_claims.py`` (sentences, numbers and their derivation, the lexical checks
+of one claim), ``hallucination_features.py`` (a batch's claims embedded in one call, the
+combiner's inputs per event), this module (the combiner, sampling, the detector).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,10 +48,20 @@ import numpy as np
 
 from detectors.base import BatchFeatures, Detector, verified_bytes
 from detectors.cache import ModelCache
+from detectors.hallucination_claims import split_sentences
+from detectors.hallucination_features import (
+    CLAIM_FEATURES,
+    FEATURES,
+    QUOTE_CHARS,
+    EventFeatures,
+    aggregate,
+    extract_features,
+)
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
 __all__ = [
+    "CLAIM_FEATURES",
     "DEFAULT_MODEL_DIR",
     "FEATURES",
     "Combiner",
@@ -49,196 +74,6 @@ __all__ = [
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "hallucination"
 
-#: The combiner's inputs, in order.
-FEATURES = (
-    "support_min",
-    "support_mean",
-    "novel_word_frac",
-    "novel_name_frac",
-    "novel_number_frac",
-)
-
-MAX_CLAIMS = 32
-#: A claim of fewer words without end punctuation is a fragment, embedded after its question.
-FRAGMENT_WORDS = 6
-MAX_CHUNKS = 256
-_QUOTE_CHARS = 160
-
-# A sentence ends at . ! ? followed by space and a capital, digit or quote, or glued to a
-# capital after a lower-case letter or digit (HaluEval's knowledge strings concatenate
-# sentences: "century.First for Women").
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|(?<=[a-z0-9)\"'][.!?])(?=[A-Z])|\n+")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d")
-_NAME = re.compile(r"\b[A-Z][A-Za-z'\-]+")
-_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
-_STOP = frozenset(
-    """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each few
-    for from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just let me more most my myself no nor not now of off on once only
-    or other our ours out over own same she should so some such than that the their theirs
-    them then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yes sure well
-    think know like really one did didn't don't it's i'm i've that's there's what's""".split()
-)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split ``text`` into sentences (claims), dropping empty pieces.
-
-    >>> split_sentences("Arthur's Magazine came first.First for Women came in 1989. Yes!")
-    ["Arthur's Magazine came first.", 'First for Women came in 1989.', 'Yes!']
-    """
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
-
-
-def _chunks(documents: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for doc in documents:
-        sentences = split_sentences(doc)
-        out.extend(sentences)
-        out.extend(f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False))
-    return list(dict.fromkeys(out))[:MAX_CHUNKS]
-
-
-def _norm_number(token: str) -> str:
-    return token.replace(",", "").rstrip(".")
-
-
-def _vocabulary(text: str) -> tuple[set[str], set[str]]:
-    words = {w.lower() for w in _WORD.findall(text)}
-    numbers = {_norm_number(n) for n in _NUMBER.findall(text)}
-    return words, numbers
-
-
-@dataclass(frozen=True)
-class EventFeatures:
-    """The combiner's inputs for one event, and the evidence behind them."""
-
-    values: tuple[float, ...]
-    relevance: float = 0.0
-    claims: tuple[str, ...] = ()
-    support: tuple[float, ...] = ()
-    novel_names: tuple[str, ...] = ()
-    novel_numbers: tuple[str, ...] = ()
-    has_context: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(zip(FEATURES, self.values, strict=True))
-
-
-def _consistency(answer: str, source: str) -> tuple[float, float, float, list[str], list[str]]:
-    words, numbers = _vocabulary(source)
-    content = [w.lower() for w in _WORD.findall(answer) if w.lower() not in _STOP]
-    content = [w for w in content if not w[0].isdigit()]
-    novel_words = [w for w in content if w not in words]
-    names = [n for n in _NAME.findall(answer) if n.lower() not in _STOP]
-    novel_names = [n for n in names if n.lower() not in words]
-    nums = [_norm_number(n) for n in _NUMBER.findall(answer)]
-    novel_numbers = [n for n in nums if n not in numbers]
-
-    def frac(part: list[str], whole: list[str]) -> float:
-        return len(part) / len(whole) if whole else 0.0
-
-    return (
-        frac(novel_words, content),
-        frac(novel_names, names),
-        frac(novel_numbers, nums),
-        list(dict.fromkeys(novel_names)),
-        list(dict.fromkeys(novel_numbers)),
-    )
-
-
-def _probe(claim: str, question: str) -> str:
-    """The text embedded for a claim: a bare fragment ("Delhi") is read with its question."""
-    if question and len(claim.split()) < FRAGMENT_WORDS and claim[-1:] not in ".!?":
-        return f"{question} {claim}"
-    return claim
-
-
-def extract_features(
-    events: Sequence[InferenceEvent],
-    features: BatchFeatures | None = None,
-    encode: Callable[[Sequence[str]], np.ndarray] | None = None,
-) -> list[EventFeatures]:
-    """Combiner inputs for every event, with all claims and chunks embedded in one call.
-
-    ``encode`` replaces the shared embedder (the training script passes a caching one); by
-    default prompt and response vectors come from the batch's shared embeddings.
-    """
-    from detectors.embedding import batch_embeddings, get_embedder
-
-    if encode is None:
-        embedder = get_embedder()
-        encode = embedder.encode
-        prompts = batch_embeddings(events, "prompt", features, embedder)
-        responses = batch_embeddings(events, "response", features, embedder)
-    else:
-        prompts = encode([e.prompt_text for e in events])
-        responses = encode([e.response for e in events])
-    relevance = np.einsum("ij,ij->i", prompts, responses).astype(float)
-
-    plans, texts = _plan(events)
-    vectors = encode(list(texts)) if texts else np.zeros((0, 0), dtype=np.float32)
-
-    out: list[EventFeatures] = []
-    for event, plan, rel in zip(events, plans, relevance, strict=True):
-        if plan is None:
-            values = (0.0,) * len(FEATURES)
-            out.append(EventFeatures(values=values, relevance=float(rel), has_context=False))
-            continue
-        claims, probes, chunks = plan
-        c_vec = vectors[[texts[t] for t in probes]]
-        k_vec = vectors[[texts[t] for t in chunks]]
-        sims = c_vec @ k_vec.T
-        support = sims.max(axis=1).astype(float)
-        best = sims.argmax(axis=1)
-        source = event.prompt_text + "\n" + "\n".join(d.text for d in event.context)
-        words, names, numbers, novel_names, novel_numbers = _consistency(event.response, source)
-        values = (
-            float(support.min()),
-            float(support.mean()),
-            words,
-            names,
-            numbers,
-        )
-        out.append(
-            EventFeatures(
-                values=values,
-                relevance=float(rel),
-                claims=tuple(claims),
-                support=tuple(support),
-                novel_names=tuple(novel_names),
-                novel_numbers=tuple(novel_numbers),
-                extra={"best_chunks": [chunks[i] for i in best]},
-            )
-        )
-    return out
-
-
-_Plan = tuple[list[str], list[str], list[str]]
-
-
-def _plan(events: Sequence[InferenceEvent]) -> tuple[list[_Plan | None], dict[str, int]]:
-    """Per event (claims, probes, chunks), None without context or response; and every
-    distinct text to embed, with its row in the one ``encode`` call."""
-    plans: list[_Plan | None] = []
-    texts: dict[str, int] = {}
-    for event in events:
-        if not event.context or not event.response.strip():
-            plans.append(None)
-            continue
-        claims = split_sentences(event.response)[:MAX_CLAIMS] or [event.response.strip()]
-        chunks = _chunks([d.text for d in event.context]) or ["(empty context)"]
-        asked = split_sentences(event.prompt_text)
-        question = asked[-1][-_QUOTE_CHARS * 2 :] if asked else ""
-        probes = [_probe(c, question) for c in claims]
-        for text in (*probes, *chunks):
-            texts.setdefault(text, len(texts))
-        plans.append((claims, probes, chunks))
-    return plans, texts
-
 
 @dataclass(frozen=True)
 class Combiner:
@@ -249,6 +84,7 @@ class Combiner:
     coef: np.ndarray
     intercept: float
     sha256: str
+    threshold: float = 0.5
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         z = ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef
@@ -280,6 +116,7 @@ def _read_combiner(model_dir: Path) -> Combiner:
         coef=np.array(spec["coef"], dtype=np.float64),
         intercept=float(spec["intercept"]),
         sha256=manifest["sha256"],
+        threshold=float(spec.get("threshold", 0.5)),
     )
 
 
@@ -317,16 +154,42 @@ def _entailment(model_dir: str, premises: list[str], hypotheses: list[str]) -> n
 
 def _quote(text: str) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= _QUOTE_CHARS else flat[: _QUOTE_CHARS - 1] + "…"
+    return flat if len(flat) <= QUOTE_CHARS else flat[: QUOTE_CHARS - 1] + "…"
+
+
+def sampled(event_id: str, rate: float) -> bool:
+    """Whether an event is in the deterministic ``rate`` sample: the same event id is always
+    in or out, so a replayed event scores as it did the first time."""
+    if rate >= 1:
+        return True
+    digest = hashlib.sha256(event_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
 class HallucinationDetector(Detector):
     """Score how likely a RAG answer states things its retrieved context does not support.
 
-    For an event with context, the score is the combiner's probability of hallucination and
-    the reason quotes the least-supported claim. For an event without context groundedness
-    cannot be assessed: the score is 0, the signal never fires, and ``detail`` reports the
-    answer-question relevance (cosine of their embeddings) with ``assessed`` False.
+    For an event with context, the score is the combiner's probability that the answer is
+    not supported, and the reason quotes the weakest claim (the claim that scores highest on
+    its own) with the names and numbers the context does not back. The reason and detail
+    quote answer text: the scoring pipeline scrubs the PII it found from both before they
+    are stored or alerted on. For an event without context groundedness cannot be assessed:
+    the score is 0, the signal never fires, and ``detail`` reports the answer-question
+    relevance (cosine of their embeddings) with ``assessed`` False.
+
+    The default threshold, 0.73, was set on a calibration split (480 HaluEval events used
+    neither for training nor for evaluation, see the model card) as the lowest that fires on
+    at most 10% of grounded answers: there it fires on 10.0% of them and catches 17.1% of
+    the hallucinated ones. On the hand-written field set of RAG answers (never trained or
+    tuned on; ``benchmarks/quality/reports/hallucination.md``) it fires on 19.2% of the
+    grounded answers and catches 13.4% of the unsupported ones: the field-set AUC is 0.416,
+    below chance and below a names-and-numbers baseline (0.532). Do not page on this score.
+
+    Cost: one embedding pass over the claims and context chunks of a batch; measured end to
+    end at 160-440 ms per short-context event and 0.7-1.8 s per news-length document on two
+    CPU cores shared with five other jobs (load 7-15). Sampling policy: score every RAG event
+    while volume allows; above that set ``sample_rate`` (for example 0.1): a deterministic
+    share of the events with context, by event id, is assessed and the rest say so.
 
     Parameters
     ----------
@@ -340,20 +203,23 @@ class HallucinationDetector(Detector):
         context chunk and the score becomes a blend of the two.
     nli_weight
         Weight in [0, 1] of ``1 - min claim entailment`` in that blend.
+    sample_rate
+        Share in (0, 1] of events with context that are assessed, chosen by a hash of the
+        event id (replays agree); the others get score 0, never fire, and say so.
 
     Examples
     --------
     >>> from schemas.events import InferenceEvent, ContextDocument
-    >>> ctx = [ContextDocument(text="The Oberoi Group is a hotel company with its head office "
-    ...                             "in Delhi.")]
-    >>> q = "The Oberoi family is part of a hotel company that has a head office in what city?"
-    >>> det = HallucinationDetector(threshold=0.5)
+    >>> ctx = [ContextDocument(text="Annual plans may be refunded in full within 30 days of "
+    ...                             "purchase. After 30 days, annual plans are not refundable.")]
+    >>> q = "Can I get a refund on my annual plan after 40 days?"
+    >>> det = HallucinationDetector(threshold=0.6)
     >>> events = [
     ...     InferenceEvent(service="s", model="m", event_id="a", prompt=q, context=ctx,
-    ...                    response="Delhi"),
+    ...                    response="No. Refunds are only possible within 30 days of purchase."),
     ...     InferenceEvent(service="s", model="m", event_id="b", prompt=q, context=ctx,
-    ...                    response="The Oberoi family's hotel company is based in Mumbai."),
-    ...     InferenceEvent(service="s", model="m", event_id="c", prompt=q, response="Delhi"),
+    ...                    response="Yes, annual plans can be refunded within 60 days."),
+    ...     InferenceEvent(service="s", model="m", event_id="c", prompt=q, response="No."),
     ... ]
     >>> [(s.fired, s.detail["assessed"]) for s in det.score_batch(events)]
     [(False, True), (True, True), (False, False)]
@@ -363,10 +229,11 @@ class HallucinationDetector(Detector):
 
     def __init__(
         self,
-        threshold: float = 0.5,
+        threshold: float = 0.73,
         model_dir: str | None = None,
         nli_model_dir: str | None = None,
         nli_weight: float = 0.5,
+        sample_rate: float = 1.0,
     ) -> None:
         if not 0 < threshold <= 1:
             msg = f"threshold must be in (0, 1], got {threshold!r}"
@@ -383,24 +250,53 @@ class HallucinationDetector(Detector):
         if not 0 <= nli_weight <= 1:
             msg = f"nli_weight must be in [0, 1], got {nli_weight!r}"
             raise ValueError(msg)
+        if not 0 < sample_rate <= 1:
+            msg = f"sample_rate must be in (0, 1], got {sample_rate!r}"
+            raise ValueError(msg)
         self.threshold = threshold
         self.model_dir = model_dir
         self.nli_model_dir = nli_model_dir
         self.nli_weight = nli_weight
+        self.sample_rate = sample_rate
 
     def score_batch(
         self, events: Sequence[InferenceEvent], features: BatchFeatures | None = None
     ) -> list[Signal]:
         if not events:
             return []
-        combiner = load_combiner(self.model_dir or DEFAULT_MODEL_DIR)
-        rows = extract_features(events, features)
-        probs = combiner.probability(np.array([r.values for r in rows]))
-        entail = self._entailment(rows)
-        return [
-            self._signal(event, row, float(p), entail.get(i), combiner.sha256)
-            for i, (event, row, p) in enumerate(zip(events, rows, probs, strict=True))
-        ]
+        chosen = [i for i, e in enumerate(events) if sampled(e.event_id, self.sample_rate)]
+        out: dict[int, Signal] = {
+            i: self._skipped(e) for i, e in enumerate(events) if i not in set(chosen)
+        }
+        if chosen:
+            combiner = load_combiner(self.model_dir or DEFAULT_MODEL_DIR)
+            batch = [events[i] for i in chosen]
+            feats = features if len(chosen) == len(events) else None
+            rows = extract_features(batch, feats)
+            probs = combiner.probability(np.array([r.values for r in rows]))
+            entail = self._entailment(rows)
+            for j, (i, row, p) in enumerate(zip(chosen, rows, probs, strict=True)):
+                claim_probs = (
+                    combiner.probability(
+                        np.array([aggregate(np.array(v)) for v in row.claim_values])
+                    )
+                    if row.claim_values
+                    else np.zeros(0)
+                )
+                out[i] = self._signal(
+                    events[i], row, float(p), claim_probs, entail.get(j), combiner.sha256
+                )
+        return [out[i] for i in range(len(events))]
+
+    def _skipped(self, event: InferenceEvent) -> Signal:
+        return Signal(
+            detector=self.name,
+            event_id=event.event_id,
+            score=0.0,
+            fired=False,
+            reason=f"groundedness not assessed (outside the {self.sample_rate:.0%} sample)",
+            detail={"assessed": False, "sampled": False},
+        )
 
     def _entailment(self, rows: list[EventFeatures]) -> dict[int, np.ndarray]:
         if self.nli_model_dir is None:
@@ -424,6 +320,7 @@ class HallucinationDetector(Detector):
         event: InferenceEvent,
         row: EventFeatures,
         prob: float,
+        claim_probs: np.ndarray,
         entail: np.ndarray | None,
         sha256: str,
     ) -> Signal:
@@ -444,13 +341,13 @@ class HallucinationDetector(Detector):
         if entail is not None:
             score = (1 - self.nli_weight) * prob + self.nli_weight * (1 - float(entail.min()))
             detail["entailment"] = [round(float(x), 4) for x in entail]
-        weakest = int(np.argmin(row.support))
+        weakest = int(np.argmax(claim_probs)) if len(claim_probs) else 0
         fired = score >= self.threshold
         verdict = "may be hallucinated" if fired else "looks grounded"
         reason = (
             f"answer {verdict} (probability {score:.2f}, threshold {self.threshold:.2f}); "
-            f"least-supported claim (similarity {row.support[weakest]:.2f} to the context): "
-            f"{_quote(row.claims[weakest])!r}"
+            f"weakest claim (probability {claim_probs[weakest]:.2f} on its own, similarity "
+            f"{row.support[weakest]:.2f} to the context): {_quote(row.claims[weakest])!r}"
         )
         novel = [*row.novel_names, *row.novel_numbers]
         if novel:
@@ -460,6 +357,7 @@ class HallucinationDetector(Detector):
                 "combiner_probability": round(prob, 4),
                 "features": {k: round(v, 4) for k, v in row.as_dict().items()},
                 "claim_support": [round(s, 4) for s in row.support],
+                "claim_probability": [round(float(p), 4) for p in claim_probs],
                 "novel_names": list(row.novel_names),
                 "novel_numbers": list(row.novel_numbers),
                 "model_sha256": sha256[:16],

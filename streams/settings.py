@@ -87,11 +87,11 @@ class DetectorSettings(BaseModel):
         default_factory=lambda: ["cost", "pii", "toxicity"],
         description="Registry names, run in order (see detectors/base.py REGISTRY). "
         "toxicity is a head over the shared embedding (almost free once drift has embedded "
-        "the batch). Opt-in: injection (retrained with benign hard negatives it no longer "
-        "fires on the demo's support traffic, but still on 11% of hand-written product "
-        "requests: short instructions and role-play; reports/injection.md) and "
-        "hallucination (strong on QA-style RAG, near chance on dialogue and "
-        "summaries: benchmarks/quality/reports/hallucination.md).",
+        "the batch). Opt-in: injection (user message and retrieved documents; AUC 0.92 on a "
+        "frozen hand-written field set, short of its 0.97 target, ~3% of benign product "
+        "requests fired; benchmarks/quality/reports/injection.md) and hallucination "
+        "(strong on QA-style RAG, near chance on dialogue and summaries: "
+        "benchmarks/quality/reports/hallucination.md).",
     )
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

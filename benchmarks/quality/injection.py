@@ -6,7 +6,8 @@ tool's own 0.5 threshold, the false-positive rate on
 ``BENIGN_REQUESTS`` (realistic product requests written for this benchmark only), the fired
 share on the demo stream's benign prompts with recall on its injections, and throughput on
 this machine (end to end, including our embedding); writes
-``benchmarks/quality/reports/injection.{md,json,png}``.
+``benchmarks/quality/reports/injection_in_distribution.{md,json,png}`` (the
+    held-out figures of the training sources; unseen_injection.py holds the field set).
 
 Run from the repository root::
 
@@ -310,7 +311,7 @@ def write_reports(results: dict, benign: dict, command: str, env: str) -> None:
         )
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(REPORTS / "injection.png", dpi=110)
+    fig.savefig(REPORTS / "injection_in_distribution.png", dpi=110)
 
     lines = [
         "# Prompt-injection detection quality",
@@ -365,8 +366,8 @@ def write_reports(results: dict, benign: dict, command: str, env: str) -> None:
         if b.get("benign_fired"):
             lines += ["", f"Benign requests {tool} fires on:", ""]
             lines += [f"- {t}" for t in b["benign_fired"]]
-    lines += ["", "![ROC curves](injection.png)", ""]
-    (REPORTS / "injection.md").write_text("\n".join(lines))
+    lines += ["", "![ROC curves](injection_in_distribution.png)", ""]
+    (REPORTS / "injection_in_distribution.md").write_text("\n".join(lines))
     slim = {
         n: {
             **r,
@@ -374,7 +375,7 @@ def write_reports(results: dict, benign: dict, command: str, env: str) -> None:
         }
         for n, r in results.items()
     }
-    (REPORTS / "injection.json").write_text(
+    (REPORTS / "injection_in_distribution.json").write_text(
         json.dumps(
             {"command": command, "machine": env, "results": slim, "benign": benign}, indent=2
         )

@@ -1,5 +1,6 @@
-"""HallucinationDetector: claim support on real HaluEval rows, the committed combiner, the
-optional NLI path (the shared checks are in test_detector_checks.py)."""
+"""HallucinationDetector: per-claim checks on realistic answers, the committed combiner and its
+calibrated threshold, sampling, the optional NLI path (the shared checks are in
+test_detector_checks.py)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def qa_rows() -> list[dict[str, str]]:
 def qa(qa_rows) -> tuple[list[InferenceEvent], np.ndarray]:
     """Four seeded rows of the held-out HaluEval QA test split: eight events, pairs adjacent."""
     rows = qa_rows
-    test_ids = th.split_ids(len(rows))[1]
+    test_ids = th.split_ids(len(rows))[2]
     ids = np.sort(np.random.default_rng(SEED).choice(test_ids, size=4, replace=False))
     return th.events_for("qa", rows, ids)
 
@@ -56,15 +57,39 @@ def test_combiner_file_matches_its_manifest_hash():
     assert hashlib.sha256(raw).hexdigest() == manifest["sha256"]
     assert tuple(json.loads(raw)["features"]) == FEATURES
     assert load_combiner().coef.shape == (len(FEATURES),)
-    assert manifest["data"]["counts"]["test_rows"] == 2000
+    assert set(manifest["data"]["counts"]) == {"qa", "dialogue", "summarization"}
 
 
-def test_train_and_test_splits_are_disjoint_and_seeded():
+def test_default_threshold_is_the_calibrated_one_and_the_field_set_is_the_frozen_one():
+    """The class default is the threshold set on the calibration split, and the manifest
+    records the field set's hash as committed."""
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    assert HallucinationDetector().threshold == manifest["threshold"]["value"]
+    assert load_combiner().threshold == manifest["threshold"]["value"]
+    fieldsets = Path(__file__).resolve().parents[2] / "benchmarks/quality/fieldsets"
+    recorded = (fieldsets / "hallucination.sha256").read_text().split()[0]
+    assert manifest["field_set_sha256"] == recorded
+    assert hashlib.sha256((fieldsets / "hallucination.jsonl").read_bytes()).hexdigest() == recorded
+
+
+def test_train_calibration_and_test_splits_are_disjoint_and_seeded():
     """The id split is disjoint, covers every row, and is the same on every call."""
-    train, test = th.split_ids(10_000)
-    assert len(set(train) & set(test)) == 0
-    assert len(train) + len(test) == 10_000
-    assert np.array_equal(th.split_ids(10_000)[1], test)
+    train, cal, test = th.split_ids(10_000)
+    assert (
+        len(set(train) & set(test)) == len(set(train) & set(cal)) == len(set(cal) & set(test)) == 0
+    )
+    assert (len(train), len(cal), len(test)) == (7000, 1000, 2000)
+    assert np.array_equal(th.split_ids(10_000)[2], test)
+
+
+def test_perturbation_changes_one_detail_and_is_seeded():
+    """A grounded sentence perturbed with a fixed seed changes in one place, the same way twice."""
+    text = "The bridge opened in May 1932 and is 1,149 metres long."
+    first = th.perturb(text, ["Sydney"], np.random.default_rng(0))
+    assert first == th.perturb(text, ["Sydney"], np.random.default_rng(0))
+    assert first is not None and first[0] != text
+    changed = [a for a, b in zip(first[0].split(), text.split(), strict=False) if a != b]
+    assert len(changed) >= 1 and first[1] in {"number", "name", "negation", "month", "unit"}
 
 
 def test_tampered_combiner_is_refused(tmp_path):
@@ -87,28 +112,87 @@ def test_sentences_split_on_glued_knowledge_strings():
     ]
 
 
-def test_four_seeded_held_out_pairs_score_as_recorded(detector, qa):
-    """Four held-out QA pairs score as recorded: one subtle hallucination is caught, three not."""
-    events, labels = qa
-    signals = detector.score_batch(events)
-    assert labels.tolist() == [0, 1, 0, 1, 0, 1, 0, 1]
-    assert [s.fired for s in signals] == [False, False, False, True, False, False, False, False]
-    assert [s.score for s in signals] == pytest.approx(
-        [0.221, 0.217, 0.192, 0.989, 0.168, 0.139, 0.230, 0.224], abs=0.01
+GYM = [
+    ContextDocument(
+        text="Membership terms. The monthly plan costs EUR 39 and can be cancelled with one "
+        "month's notice. The annual plan costs EUR 390, paid upfront, and is not refundable."
+    ),
+    ContextDocument(
+        text="Guest passes: members on the annual plan receive 6 free guest passes per year. "
+        "Additional guest passes cost EUR 12 each. The sauna is open from 07:00 to 21:30."
+    ),
+]
+GYM_Q = "Which plan is cheaper over a year, and do I get guest passes?"
+
+
+def _gym(i: int, response: str) -> InferenceEvent:
+    return InferenceEvent(
+        service="svc", model="m", event_id=f"g{i}", prompt=GYM_Q, response=response, context=GYM
     )
-    assert signals[3].reason.startswith("answer may be hallucinated (probability 0.99")
 
 
-def test_sixteen_seeded_held_out_pairs_reach_the_recorded_auc(detector, qa_rows):
-    """On 16 seeded held-out QA pairs: AUC 0.906, 28 of 32 right at 0.5, 15 pairs ranked."""
-    from sklearn.metrics import roc_auc_score
+GYM_ANSWERS = [
+    # grounded: arithmetic from the context's numbers
+    "Twelve months on the monthly plan cost EUR 468, so the annual plan at EUR 390 saves you "
+    "EUR 78. Annual members also get 6 free guest passes a year.",
+    # grounded: paraphrase
+    "The annual plan is cheaper over a year, but you pay it all at once and can't get a refund. "
+    "It includes six guest passes; extra ones are EUR 12 each.",
+    # unsupported: a swapped number
+    "The annual plan costs EUR 390 and includes 10 free guest passes per year.",
+    # unsupported: a negation flip
+    "The annual plan costs EUR 390 upfront and is fully refundable if you cancel.",
+    # unsupported: an invented clause
+    "The annual plan is cheaper at EUR 390. Guest passes are free for the first visit, and "
+    "students get a 20% discount on both plans.",
+]
 
-    ids = np.sort(np.random.default_rng(4).choice(th.split_ids(len(qa_rows))[1], 16, replace=False))
-    events, labels = th.events_for("qa", qa_rows, ids)
-    scores = np.array([s.score for s in detector.score_batch(events)])
-    assert round(roc_auc_score(labels, scores), 3) == 0.906
-    assert int(((scores >= 0.5) == labels).sum()) == 28
-    assert int((scores[1::2] > scores[0::2]).sum()) == 15
+
+def test_derived_numbers_are_supported_and_swapped_ones_are_not():
+    """A total and a difference computed from the context's numbers are not flagged; a number
+    the context cannot give is."""
+    rows = extract_features([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
+    assert [r.novel_numbers for r in rows] == [(), (), ("10",), (), ("20",)]
+    assert [r.as_dict()["underived_number_max"] for r in rows] == [0.0, 0.0, 0.5, 0.0, 1.0]
+
+
+def test_unit_and_negation_mismatches_are_seen():
+    """The context's number with another unit beside it, and a flipped negation, are flagged."""
+    ctx = [ContextDocument(text="Individual events are limited to 32 KB. The service is not free.")]
+    q = "What is the per-event limit?"
+    rows = extract_features(
+        [
+            _event(0, "Each event can be up to 32 KB.", ctx, q),
+            _event(1, "Each event can be up to 32 MB.", ctx, q),
+            _event(2, "The service is free.", ctx, q),
+        ]
+    )
+    assert [r.as_dict()["unit_mismatch_max"] for r in rows] == [0.0, 1.0, 0.0]
+    assert [r.as_dict()["negation_mismatch_max"] for r in rows] == [0.0, 0.0, 1.0]
+
+
+def test_realistic_answers_score_as_recorded(detector):
+    """Five answers about one gym's terms score as recorded, misses included: the invented
+    clause fires, the grounded arithmetic scores at the threshold (0.73, its novel wording), the
+    swapped number and the negation flip stay below it (reports/hallucination.md
+    has the same pattern on the field set)."""
+    signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
+    # The first sits 0.003 above the threshold: its verdict is left to the score check.
+    assert [s.fired for s in signals][1:] == [False, False, False, True]
+    assert [s.score for s in signals] == pytest.approx(
+        [0.733, 0.559, 0.447, 0.476, 0.887], abs=0.01
+    )
+
+
+def test_reason_quotes_the_weakest_claim_and_what_the_context_lacks(detector):
+    """The reason quotes the claim that scores highest on its own and the number not in
+    context."""
+    signal = detector.score_batch([_gym(4, GYM_ANSWERS[4])])[0]
+    probs = signal.detail["claim_probability"]
+    claims = split_sentences(GYM_ANSWERS[4])
+    assert len(probs) == len(claims) == 2
+    assert f"{claims[probs.index(max(probs))]!r}" in signal.reason
+    assert signal.reason.endswith("not in context: 20")
 
 
 CTX = [ContextDocument(text="The Oberoi Group is a hotel company with its head office in Delhi.")]
@@ -126,26 +210,28 @@ def _event(i: int, response: str, context=CTX, prompt: str = QUESTION) -> Infere
     )
 
 
-def test_reason_quotes_the_least_supported_claim_and_the_unsupported_name(detector):
-    """The reason quotes the weakest claim and lists the name the context does not contain."""
+def test_name_absent_from_context_is_reported(detector):
+    """A city the context does not name is listed as not in context (the score, 0.47, stays
+    under the threshold: one novel name weighs little in the combiner)."""
     signal = detector.score_batch(
         [_event(0, "The Oberoi Group is a hotel company. Its head office is in Mumbai.")]
     )[0]
-    assert signal.fired
-    assert "'Its head office is in Mumbai.'" in signal.reason
     assert signal.reason.endswith("not in context: Mumbai")
     assert signal.detail["novel_names"] == ["Mumbai"]
     assert len(signal.detail["claim_support"]) == 2
+    assert signal.score == pytest.approx(0.47, abs=0.01)
 
 
-def test_number_absent_from_context_is_reported():
-    """A year in the answer that the context lacks counts as an unsupported number."""
-    ctx = [ContextDocument(text="The bridge opened in 1932 and cost 4.2 million pounds.")]
-    rows = extract_features(
-        [_event(0, "The bridge opened in 1932.", ctx), _event(1, "It opened in 1936.", ctx)]
-    )
-    assert [r.novel_numbers for r in rows] == [(), ("1936",)]
-    assert [r.as_dict()["novel_number_frac"] for r in rows] == [0.0, 1.0]
+def test_sampling_is_deterministic_by_event_id(detector):
+    """With sample_rate 0.25, the same events are assessed on every call, about a quarter."""
+    events = [_event(i, "Delhi.") for i in range(40)]
+    det = HallucinationDetector(sample_rate=0.25)
+    first = [s.detail["assessed"] for s in det.score_batch(events)]
+    assert first == [s.detail["assessed"] for s in det.score_batch(events)]
+    assert sum(first) == 10
+    skipped = det.score_batch(events)[first.index(False)]
+    assert (skipped.score, skipped.fired) == (0.0, False)
+    assert skipped.reason == "groundedness not assessed (outside the 25% sample)"
 
 
 def test_without_context_groundedness_is_not_assessed_and_never_fires(detector):
@@ -226,6 +312,7 @@ def test_shared_embeddings_are_reused_through_batch_features(detector, qa):
         ({"threshold": 0}, r"threshold must be in \(0, 1\], got 0"),
         ({"threshold": 1.2}, r"threshold must be in \(0, 1\], got 1.2"),
         ({"nli_weight": -0.1}, r"nli_weight must be in \[0, 1\], got -0.1"),
+        ({"sample_rate": 0}, r"sample_rate must be in \(0, 1\], got 0"),
         ({"model_dir": "/nonexistent"}, "model_dir must hold manifest.json"),
         ({"nli_model_dir": "/nonexistent"}, "nli_model_dir must be a local checkpoint folder"),
     ],
@@ -234,3 +321,18 @@ def test_invalid_parameters_are_rejected_with_their_name_and_value(params, messa
     """Each bad parameter raises a ValueError naming it and its value."""
     with pytest.raises(ValueError, match=message):
         HallucinationDetector(**params)
+
+
+def test_quoted_claim_reaches_storage_with_its_pii_redacted():
+    """Through the scoring pipeline the weakest claim is quoted, but an e-mail address in it
+    (not in the context, so a leak) is replaced before anything is stored."""
+    from detectors.pii import RegexPIIDetector
+    from detectors.pipeline import ScoringPipeline
+
+    event = _event(0, "Its head office is in Mumbai; write to ravi.k@oberoi-mail.example now.")
+    [scored], failed = ScoringPipeline([RegexPIIDetector(), HallucinationDetector()]).score([event])
+    assert failed == []
+    signal = next(s for s in scored.signals if s.detector == "hallucination")
+    assert "Its head office is in Mumbai; write to" in signal.reason
+    assert "ravi.k@oberoi-mail.example" not in signal.reason
+    assert "ravi.k@oberoi-mail.example" not in json.dumps(signal.detail)
