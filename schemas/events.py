@@ -48,14 +48,29 @@ TokenCount = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
 
 
 def _reject_nul(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        msg = "text contains a NUL character (\\x00)"
-        raise ValueError(msg)
+    """Refuse a NUL anywhere in a string, a list's items or a dict's keys and values."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            msg = "text contains a NUL character (\\x00)"
+            raise ValueError(msg)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
     return value
 
 
 class _Inbound(BaseModel):
+    """Inbound models: unknown fields ignored; a NUL character in any text field (every
+    field, nested lists and maps included, so a field added later is covered too) is
+    refused as a schema violation, never stored or stripped silently."""
+
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+
+    _nul = field_validator("*")(_reject_nul)
 
 
 class ChatMessage(_Inbound):
@@ -63,8 +78,6 @@ class ChatMessage(_Inbound):
 
     role: ShortText = Field(description="system, user, assistant, tool, ...")
     content: Text = Field(description="The message text.")
-
-    _nul = field_validator("role", "content")(_reject_nul)
 
 
 class ContextDocument(_Inbound):
@@ -74,8 +87,6 @@ class ContextDocument(_Inbound):
     id: ShortText | None = Field(default=None, description="Document id in the retriever.")
     source: ShortText | None = Field(default=None, description="Index, URL or collection.")
     score: float | None = Field(default=None, description="Retriever relevance score.")
-
-    _nul = field_validator("text", "id", "source")(_reject_nul)
 
 
 class TokenUsage(_Inbound):
@@ -126,7 +137,11 @@ class InferenceEvent(_Inbound):
     )
     timestamp: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
-        description="When the call started (RFC 3339). A naive time is taken as UTC.",
+        description="When the call started (RFC 3339). A naive time is taken as UTC. "
+        "Missing: the Kafka record's timestamp, never the time it was parsed, so a "
+        "redelivered record (a replay, a producer retry) is stored once. Two separate "
+        "publishes of one event without a timestamp are two records with two times: set "
+        "timestamp to make them one.",
     )
     service: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         description="The calling service (OTel service.name)."
@@ -179,18 +194,6 @@ class InferenceEvent(_Inbound):
         default_factory=dict, max_length=256, description="Free string metadata."
     )
 
-    _nul = field_validator(
-        "service",
-        "environment",
-        "request_model",
-        "response_model",
-        "prompt",
-        "response",
-        "user_id",
-        "session_id",
-        "error_type",
-    )(_reject_nul)
-
     @field_validator("timestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
@@ -200,14 +203,6 @@ class InferenceEvent(_Inbound):
         if not MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
             msg = "timestamp is outside 1900-01-01..2299-12-31 (UTC)"
             raise ValueError(msg)
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_text(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, item in value.items():
-            _reject_nul(key)
-            _reject_nul(item)
         return value
 
     @property

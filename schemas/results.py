@@ -152,6 +152,9 @@ class ReasonCode(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"
     SCORING_FAILED = "scoring_failed"
     INVALID_OTLP = "invalid_otlp"
+    #: ClickHouse refused the event's rows for what they hold (the message carries its
+    #: error code and reason); the rest of the batch was stored.
+    STORAGE_REJECTED = "storage_rejected"
 
 
 class DeadLetter(_Result):

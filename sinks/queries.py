@@ -481,10 +481,10 @@ def run_query(
     if missing:
         msg = (
             f"query {name} needs table(s) {missing}, which this database does not have yet "
-            "(created by migration 010_drift.sql; run `infersight migrate` after upgrading)"
+            "(created by migration 010_drift.sql; run `infersight db migrate` after upgrading)"
         )
         raise QueryError(msg)
-    columns, rows = sink.query(query.sql, bound)
+    columns, rows = sink.query(query.sql, bound, columns_when_empty=True)
     result = QueryResult(columns, rows)
     return query.post(result) if query.post else result
 

@@ -5,9 +5,11 @@
 ``infersight publish FILE.jsonl``   publish events from a file, with a progress bar
 ``infersight topics create``       create missing topics (deployments' init step)
 ``infersight db migrate``           apply the ClickHouse DDL
-``infersight db query SQL``         run SQL against the configured ClickHouse
+``infersight db query SQL``         run one read-only SQL statement (``--write`` to change data)
 
-Configuration comes from ``INFERSIGHT_*`` variables (see streams/settings.py).
+Configuration comes from ``INFERSIGHT_*`` variables (see streams/settings.py). An error is
+one line saying what happened and what to do; ``--debug`` (anywhere on the line) shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -50,10 +52,9 @@ def _own_directory(settings: Any) -> Any:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import faust
-
     from alerting.rulefile import RuleFileError
     from streams.app import build, ensure_topics
+    from streams.lifecycle import BoundedWorker
 
     settings = load_settings()
     lock = _own_directory(settings)
@@ -77,7 +78,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
     _announce(built.app, settings)
-    worker = faust.Worker(built.app, loglevel=settings.log_level, quiet=True)
+    worker = BoundedWorker(
+        built.app, built.stop_hops, settings.shutdown_timeout_s,
+        loglevel=settings.log_level, quiet=True,
+    )  # fmt: skip
     try:
         worker.execute_from_commandline()
     finally:
@@ -174,20 +178,68 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
 
 
 def cmd_db_query(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import single_statement
     from streams.remote import RemoteSink, StoreUnavailable, open_store
 
     sink = open_store(load_settings().clickhouse, "infersight db query")
-    if isinstance(sink, RemoteSink) and getattr(args, "write", False):
-        msg = (
-            f"the worker (pid {sink.worker.pid}) owns the data directory and serves reads "
-            "only: stop it to run a statement that changes data"
-        )
-        raise StoreUnavailable(msg)
-    columns, rows = sink.query(args.sql)
+    if isinstance(sink, RemoteSink):  # a running worker serves one SELECT, and checks it
+        if args.write:
+            msg = (
+                f"the worker (pid {sink.worker.pid}) owns the data directory and serves reads "
+                "only: stop it to run a statement that changes data"
+            )
+            raise StoreUnavailable(msg)
+        columns, rows = sink.query(args.sql)
+    else:
+        try:
+            sql = single_statement(args.sql)
+        except ValueError as exc:
+            sink.close()
+            print(f"infersight db query: {exc}; run them one by one", file=sys.stderr)
+            return 2
+        # readonly=1: reads only, and the query cannot change settings to lift it.
+        settings = None if args.write else {"readonly": 1}
+        try:
+            columns, rows = sink.query(sql, settings=settings, columns_when_empty=True)
+        finally:
+            sink.close()
     print_rows(columns, rows, args.format)
     if isinstance(sink, RemoteSink) and sink.truncated:
         print(f"(cut at {len(rows):,} rows by the worker's limit: add a LIMIT)", file=sys.stderr)
     return 0
+
+
+def explain(exc: BaseException) -> str:
+    """One line: what happened, and what to do about it."""
+    from sinks.clickhouse import SinkUnavailable
+
+    text = " ".join(str(exc).split())
+    code = getattr(exc, "code", None)
+    if isinstance(exc, SinkUnavailable):
+        return text
+    if "deserialization not supported" in text and "AggregateFunction" in text:
+        return (
+            "a column holds aggregate states (a rollup table), which cannot be printed: "
+            "query the finalized views (events_per_minute, events_per_hour, "
+            "detectors_per_minute, quality_per_hour, ...) or use -Merge functions "
+            "(docs/analysts.md)"
+        )
+    if code == 62 or "Syntax error" in text:
+        import re
+
+        at = re.search(r"\(line (\d+), col (\d+)\)", text)
+        where = f" at line {at[1]}, column {at[2]}" if at else ""
+        return f"SQL syntax error{where}; check the statement"
+    if code == 164 or "(READONLY)" in text:
+        return "db query is read-only: add --write to run a statement that changes data"
+    if code in (60, 81) or "UNKNOWN_TABLE" in text or "UNKNOWN_DATABASE" in text:
+        return (
+            f"{text[:200]}; check the name (SHOW TABLES), or run `infersight db migrate` "
+            "if this database predates it"
+        )
+    if code is not None or "DB::Exception" in text:
+        return f"ClickHouse refused it: {text[:300]}; check the SQL or the --param values"
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -221,9 +273,11 @@ def parser() -> argparse.ArgumentParser:
     dbsub = db.add_subparsers(dest="db_command", required=True)
     mig = dbsub.add_parser("migrate", help="apply pending migrations")
     mig.set_defaults(func=cmd_db_migrate)
-    q = dbsub.add_parser("query", help="run one SQL statement")
+    q = dbsub.add_parser("query", help="run one SQL statement (read-only unless --write)")
     q.add_argument("sql")
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    q.add_argument("--write", action="store_true",
+                   help="allow a statement that changes data (still one statement)")  # fmt: skip
     q.set_defaults(func=cmd_db_query)
 
     topics = sub.add_parser("topics", help="Kafka topics")
@@ -238,6 +292,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # A connection failure is reported once, by us, in one line: not by each retrying layer.
@@ -249,11 +306,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (StoreUnavailable, SinkUnavailable) as exc:  # one line: what happened, what to do
+        if debug:
+            raise
         print(f"infersight {args.command}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        name = " ".join(filter(None, [args.command, getattr(args, "db_command", None)]))
+        print(f"infersight {name}: {explain(exc)} (--debug shows the traceback)",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
 
 if __name__ == "__main__":

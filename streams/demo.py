@@ -42,11 +42,23 @@ class WebhookReceiver:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        #: Seconds to wait before answering (a slow receiver, for the fault suite). A POST
+        #: that arrives while it is set is kept in ``late`` instead: its sender timed out.
+        self.delay_s = 0.0
+        self.late: list[bytes] = []
+        self.arrivals: list[float] = []  # time.monotonic() of every POST, late ones included
         received = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.arrivals.append(time.monotonic())
+                if received.delay_s:
+                    received.late.append(raw)
+                    time.sleep(received.delay_s)
+                    self.send_response(202)
+                    self.end_headers()
+                    return
                 received.requests.append(({k.lower(): v for k, v in self.headers.items()}, raw))
                 received.bodies.append(json.loads(raw))
                 received.headers.append(dict(self.headers))

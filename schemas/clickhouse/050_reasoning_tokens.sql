@@ -16,7 +16,8 @@ ALTER TABLE rollup_events_hour
 -- events_v is SELECT * over the table: recreated so that it names the new column.
 CREATE OR REPLACE VIEW events_v AS SELECT * FROM events FINAL;
 
--- The refreshable views carry their SELECT: replaced by the same query plus the new sum.
+-- The refreshable views carry their SELECT: replaced by the same query plus the new sum,
+-- keeping 041's lifted partition limit (a backfill's refresh touches many months).
 DROP VIEW IF EXISTS rollup_events_minute_mv;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_events_minute_mv
@@ -48,7 +49,8 @@ WHERE timestamp >= (SELECT min(timestamp) FROM events WHERE ingested_at >= now64
       SELECT DISTINCT service, model, toStartOfMinute(timestamp)
       FROM events
       WHERE ingested_at >= now64(3) - INTERVAL 10 MINUTE)
-GROUP BY minute, service, environment, model;
+GROUP BY minute, service, environment, model
+SETTINGS max_partitions_per_insert_block = 0;
 
 DROP VIEW IF EXISTS rollup_events_hour_mv;
 
@@ -80,7 +82,8 @@ WHERE minute >= (SELECT min(toStartOfHour(minute)) FROM rollup_events_minute WHE
   AND toStartOfHour(minute) IN (
       SELECT DISTINCT toStartOfHour(minute) FROM rollup_events_minute
       WHERE version >= now64(3) - INTERVAL 10 MINUTE)
-GROUP BY hour, service, environment, model;
+GROUP BY hour, service, environment, model
+SETTINGS max_partitions_per_insert_block = 0;
 
 CREATE OR REPLACE VIEW events_per_minute AS
 SELECT

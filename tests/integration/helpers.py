@@ -25,7 +25,7 @@ def worker_settings(bootstrap: str, tmp: Path, **overrides: Any) -> Settings:
         app_id=f"test-{tag}",
         data_dir=tmp / "data",
         web_port=free_port(),
-        log_level="info",
+        log_level=overrides.pop("log_level", "info"),
         kafka=kafka,
         ingest={"batch_size": 100, "batch_within_s": 0.5, **overrides.pop("ingest", {})},
         # Drift and the model detectors embed every event: on only where a test is about
