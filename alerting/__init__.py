@@ -4,8 +4,10 @@ channels, and the retraining policy. Knows ``schemas`` and ``sinks``; no detecto
 Reading order: ``metrics.py`` (what can be measured, as ClickHouse SQL), ``rules.py`` (one
 rule, the retraining policy), ``rulefile.py`` (the YAML file, validated; the packaged default
 is ``alert_rules.yaml``), ``engine.py`` (the state machine: evaluate, restore), ``dispatch.py``
-(routes, silences, deduplication, grouping, rate limits) and ``channels/`` (webhook, Slack,
-PagerDuty, Alertmanager). Storage of all of it is ``sinks.alert_store``.
+(routes, silences, deduplication, grouping, rate limits), ``channels/`` (webhook, Slack,
+PagerDuty, Alertmanager) and ``outbox.py`` (every alert state change owed to every channel:
+delivered concurrently, retried across restarts, given up only after an expiry). Storage of
+all of it is ``sinks.alert_store`` (the outbox reads and writes ``alert_outbox`` itself).
 """
 
 from alerting.engine import Evaluation, RuleEngine, SeriesState, State, Transition

@@ -17,6 +17,10 @@ from sinks.sql import sql_literal, time_literal
 __all__ = [
     "DRIFT_DIMENSIONS",
     "EVENT_DIMENSIONS",
+    "FEEDBACK_DIMENSIONS",
+    "OUTCOME_DIMENSIONS",
+    "VARIANT_MIN_SAMPLE",
+    "VARIANT_OUTCOMES",
     "METRICS",
     "PERIODS",
     "SIGNAL_DIMENSIONS",
@@ -32,6 +36,18 @@ EVENT_DIMENSIONS = frozenset(
 )  # fmt: skip
 SIGNAL_DIMENSIONS = frozenset({"service", "model", "environment"})
 DRIFT_DIMENSIONS = frozenset({"service", "model", "field", "test"})
+OUTCOME_DIMENSIONS = frozenset(
+    {
+        "service", "model", "environment", "operation", "provider", "prompt_template_id",
+        "prompt_template_version", "experiment", "variant",
+    }
+)  # fmt: skip
+FEEDBACK_DIMENSIONS = frozenset(
+    {
+        "service", "model", "environment", "operation", "provider", "prompt_template_id",
+        "prompt_template_version", "experiment", "variant", "user_id", "thumbs", "label",
+    }
+)  # fmt: skip
 PERIODS = {"day": 86_400.0, "month": 30 * 86_400.0}
 
 
@@ -136,6 +152,44 @@ def _p95(column: str, what: str) -> Metric:
     )
 
 
+#: Observations each side needs before a variant is tested against its control.
+VARIANT_MIN_SAMPLE = 30
+#: Outcomes of event_outcomes that variant_rate_worse_p can compare.
+VARIANT_OUTCOMES = ("error", "negative_feedback", "toxicity", "pii", "hallucination", "injection")
+
+
+def _variant_rate_p() -> str:
+    treated = "{outcome} IS NOT NULL AND variant != '{control}'"
+    control = "{outcome} IS NOT NULL AND variant = '{control}'"
+    z = (
+        f"proportionsZTest(countIf({treated} AND {{outcome}} = 1), "
+        f"countIf({control} AND {{outcome}} = 1), countIf({treated}), countIf({control}), "
+        "0.95, 'pooled')"
+    )
+    return (
+        f"if(least(countIf({treated}), countIf({control})) < {VARIANT_MIN_SAMPLE}, nan, "
+        f"if(tupleElement({z}, 1) > 0, tupleElement({z}, 2) / 2, 1 - tupleElement({z}, 2) / 2))"
+    )
+
+
+def _variant_latency_p() -> str:
+    # One-sided Mann-Whitney U (normal approximation with continuity correction, as scipy's
+    # asymptotic test) on arrays: ClickHouse's mannWhitneyUTest throws when a group lacks one
+    # side, which would fail every rule's evaluation. Up to 2000 values a side (a seeded
+    # sample); arrayMap over one-element arrays binds the two samples to names.
+    side = (
+        "[groupArraySampleIf(2000, 1)(toFloat64(latency_ms), latency_ms IS NOT NULL "
+        "AND variant {op} '{{control}}')]"
+    )
+    u = "arraySum(arrayMap(x -> arrayCount(y -> y < x, c) + 0.5 * arrayCount(y -> y = x, c), t))"
+    n = "length(t) * length(c)"
+    z = f"({u} - {n} / 2 - 0.5) / sqrt({n} * (length(t) + length(c) + 1) / 12)"
+    return (
+        f"arrayMap((t, c) -> if(least(length(t), length(c)) < {VARIANT_MIN_SAMPLE}, nan, "
+        f"0.5 * erfc({z} / sqrt(2))), {side.format(op='!=')}, {side.format(op='=')})[1]"
+    )
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
@@ -219,6 +273,48 @@ METRICS: dict[str, Metric] = {
             "events",
             "count()",
             "groupArray(5)(event_id)",
+        ),
+        # User feedback (051), by the time it was given, with the dimensions of its call.
+        Metric(
+            "negative_feedback_rate",
+            "share of user judgements that were negative (thumbs down, a negative label, "
+            "or a negative score alone)",
+            "feedback_events",
+            "sum(negative) / count()",
+            "groupArrayIf(5)(event_id, negative = 1)",
+            dimensions=FEEDBACK_DIMENSIONS,
+            examples="event_id IN (SELECT event_id FROM feedback_v WHERE negative = 1 AND {time})",
+        ),
+        Metric(
+            "feedback_count",
+            "user judgements received",
+            "feedback_events",
+            "count()",
+            "groupArray(5)(event_id)",
+            dimensions=FEEDBACK_DIMENSIONS,
+        ),
+        # A variant against its control (052 event_outcomes): one-sided p-values that the
+        # other variants in the group do worse than `control`; NaN (never breached) while
+        # either side has fewer than VARIANT_MIN_SAMPLE observations.
+        Metric(
+            "variant_rate_worse_p",
+            "p-value that the variants have a higher rate of the outcome than the control "
+            "(two-proportion z-test, one-sided; small means significantly worse)",
+            "event_outcomes",
+            _variant_rate_p(),
+            "groupArray(5)(event_id)",
+            dimensions=OUTCOME_DIMENSIONS,
+            params=("control", "outcome"),
+        ),
+        Metric(
+            "variant_latency_worse_p",
+            "p-value that the variants are slower than the control (Mann-Whitney U, "
+            "one-sided; small means significantly slower)",
+            "event_outcomes",
+            _variant_latency_p(),
+            "arrayMap(x -> x.2, groupArraySorted(5)((-latency_ms, event_id)))",
+            dimensions=OUTCOME_DIMENSIONS,
+            params=("control",),
         ),
     ]
 }

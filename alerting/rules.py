@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerting.metrics import METRICS, PERIODS, Metric
+from alerting.metrics import METRICS, PERIODS, VARIANT_OUTCOMES, Metric
 from schemas.results import Severity
 
 __all__ = ["COMPARISONS", "NO_DATA_POLICIES", "RetrainPolicy", "Rule", "RuleSet"]
@@ -99,6 +99,7 @@ class Rule:
             raise bad("params.budget_usd", f"must be > 0, got {self.params['budget_usd']!r}")
         if "period" in self.params and self.params["period"] not in PERIODS:
             raise bad("params.period", f"must be one of {list(PERIODS)}")
+        _check_variant_params(self.params, bad)
 
     @property
     def metric_def(self) -> Metric:
@@ -144,3 +145,11 @@ class RetrainPolicy:
 class RuleSet:
     rules: tuple[Rule, ...]
     retraining: RetrainPolicy
+
+
+def _check_variant_params(params: Mapping[str, Any], bad: Callable[[str, str], Exception]) -> None:
+    """The variant metrics' parameters: a plain variant name and a known outcome."""
+    if "control" in params and not re.fullmatch(r"[A-Za-z0-9_.:-]+", str(params["control"])):
+        raise bad("params.control", "must be a variant name (letters, digits, _.:-)")
+    if "outcome" in params and params["outcome"] not in VARIANT_OUTCOMES:
+        raise bad("params.outcome", f"must be one of {list(VARIANT_OUTCOMES)}")

@@ -18,7 +18,10 @@ def price_event(event: InferenceEvent) -> tuple[Decimal, str] | None:
 
     ``usage.input_tokens`` includes cached tokens; genai-prices prices the cache reads and
     writes at their own rates and the rest at the input rate, so no token is counted twice.
-    The price in force at the event's timestamp is used.
+    ``usage.output_tokens`` likewise includes ``reasoning_tokens``: genai-prices treats
+    ``output_reasoning_tokens`` as a part of the output, priced at the model's reasoning rate
+    where it has one (e.g. Perplexity's Sonar Deep Research) and at the output rate
+    otherwise. The price in force at the event's timestamp is used.
     """
     from genai_prices import Usage, calc_price  # imported lazily: the table is large
 
@@ -27,6 +30,7 @@ def price_event(event: InferenceEvent) -> tuple[Decimal, str] | None:
         output_tokens=event.usage.output_tokens,
         cache_read_tokens=event.usage.cache_read_tokens,
         cache_write_tokens=event.usage.cache_write_tokens,
+        output_reasoning_tokens=event.usage.reasoning_tokens,
     )
     for provider in [event.provider, None] if event.provider else [None]:
         for model in dict.fromkeys([event.model, event.request_model]):

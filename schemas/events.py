@@ -48,14 +48,29 @@ TokenCount = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
 
 
 def _reject_nul(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        msg = "text contains a NUL character (\\x00)"
-        raise ValueError(msg)
+    """Refuse a NUL anywhere in a string, a list's items or a dict's keys and values."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            msg = "text contains a NUL character (\\x00)"
+            raise ValueError(msg)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
     return value
 
 
 class _Inbound(BaseModel):
+    """Inbound models: unknown fields ignored; a NUL character in any text field (every
+    field, nested lists and maps included, so a field added later is covered too) is
+    refused as a schema violation, never stored or stripped silently."""
+
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+
+    _nul = field_validator("*")(_reject_nul)
 
 
 class ChatMessage(_Inbound):
@@ -63,8 +78,6 @@ class ChatMessage(_Inbound):
 
     role: ShortText = Field(description="system, user, assistant, tool, ...")
     content: Text = Field(description="The message text.")
-
-    _nul = field_validator("role", "content")(_reject_nul)
 
 
 class ContextDocument(_Inbound):
@@ -75,8 +88,6 @@ class ContextDocument(_Inbound):
     source: ShortText | None = Field(default=None, description="Index, URL or collection.")
     score: float | None = Field(default=None, description="Retriever relevance score.")
 
-    _nul = field_validator("text", "id", "source")(_reject_nul)
-
 
 class TokenUsage(_Inbound):
     """Token counts (``gen_ai.usage.*``).
@@ -84,13 +95,17 @@ class TokenUsage(_Inbound):
     ``input_tokens`` counts *all* input tokens, cached ones included (the OpenTelemetry and
     genai-prices convention); ``cache_read_tokens`` and ``cache_write_tokens`` say how many of
     them were read from or written to the provider's prompt cache, so they can never exceed
-    ``input_tokens`` together.
+    ``input_tokens`` together. Likewise ``output_tokens`` counts *all* output tokens, and
+    ``reasoning_tokens`` (``gen_ai.usage.reasoning.output_tokens``, OpenAI's
+    ``completion_tokens_details.reasoning_tokens``) says how many of them were the model's
+    hidden reasoning: a subset, never added on top.
     """
 
     input_tokens: TokenCount = 0
     output_tokens: TokenCount = 0
     cache_read_tokens: TokenCount = 0
     cache_write_tokens: TokenCount = 0
+    reasoning_tokens: TokenCount = 0
 
     @model_validator(mode="after")
     def _cached_within_input(self) -> TokenUsage:
@@ -99,6 +114,12 @@ class TokenUsage(_Inbound):
                 f"cache_read_tokens ({self.cache_read_tokens}) + cache_write_tokens "
                 f"({self.cache_write_tokens}) exceed input_tokens ({self.input_tokens}); "
                 "input_tokens must include cached tokens"
+            )
+            raise ValueError(msg)
+        if self.reasoning_tokens > self.output_tokens:
+            msg = (
+                f"reasoning_tokens ({self.reasoning_tokens}) exceed output_tokens "
+                f"({self.output_tokens}); output_tokens must include reasoning tokens"
             )
             raise ValueError(msg)
         return self
@@ -116,7 +137,11 @@ class InferenceEvent(_Inbound):
     )
     timestamp: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
-        description="When the call started (RFC 3339). A naive time is taken as UTC.",
+        description="When the call started (RFC 3339). A naive time is taken as UTC. "
+        "Missing: the Kafka record's timestamp, never the time it was parsed, so a "
+        "redelivered record (a replay, a producer retry) is stored once. Two separate "
+        "publishes of one event without a timestamp are two records with two times: set "
+        "timestamp to make them one.",
     )
     service: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         description="The calling service (OTel service.name)."
@@ -169,18 +194,6 @@ class InferenceEvent(_Inbound):
         default_factory=dict, max_length=256, description="Free string metadata."
     )
 
-    _nul = field_validator(
-        "service",
-        "environment",
-        "request_model",
-        "response_model",
-        "prompt",
-        "response",
-        "user_id",
-        "session_id",
-        "error_type",
-    )(_reject_nul)
-
     @field_validator("timestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
@@ -190,14 +203,6 @@ class InferenceEvent(_Inbound):
         if not MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
             msg = "timestamp is outside 1900-01-01..2299-12-31 (UTC)"
             raise ValueError(msg)
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_text(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, item in value.items():
-            _reject_nul(key)
-            _reject_nul(item)
         return value
 
     @property
@@ -232,15 +237,31 @@ class UserFeedback(_Inbound):
     event_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         description="The InferenceEvent this feedback is about."
     )
-    score: float | None = Field(default=None, description="Numeric rating, e.g. -1..1 or 1..5.")
+    thumbs: Literal["up", "down"] | None = Field(default=None, description="Thumbs up or down.")
+    score: float | None = Field(
+        default=None, allow_inf_nan=False, description="Numeric rating, e.g. -1..1 or 1..5."
+    )
     label: ShortText | None = Field(default=None, description="e.g. thumbs_up, wrong, unsafe.")
-    comment: Annotated[str, Field(max_length=10_000)] | None = None
-    user_id: ShortText | None = None
+    comment: Annotated[str, Field(max_length=10_000)] | None = Field(
+        default=None, description="Free text; redacted like every text before storage."
+    )
+    user_id: ShortText | None = Field(
+        default=None,
+        description="Who judged. One judgement per (event_id, user_id) is kept: "
+        "the latest by timestamp.",
+    )
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    _nul = field_validator("event_id", "label", "comment", "user_id")(_reject_nul)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return InferenceEvent._utc(value)
 
     @model_validator(mode="after")
     def _has_judgement(self) -> UserFeedback:
-        if self.score is None and self.label is None and not self.comment:
-            msg = "feedback needs at least one of score, label or comment"
+        if self.thumbs is None and self.score is None and self.label is None and not self.comment:
+            msg = "feedback needs at least one of thumbs, score, label or comment"
             raise ValueError(msg)
         return self

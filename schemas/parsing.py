@@ -14,6 +14,7 @@ invalid_json
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -73,8 +74,16 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def parse_event(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> InferenceEvent:
+def parse_event(
+    raw: bytes | None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    record_timestamp: datetime | None = None,
+) -> InferenceEvent:
     """Decode and validate one message value.
+
+    An event without ``timestamp`` takes ``record_timestamp`` (the Kafka record's), so a
+    redelivered record parses to the same event, and is stored once.
 
     Raises
     ------
@@ -108,6 +117,8 @@ def parse_event(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Inf
         shown = f"{version}" if small else f"(a {type(version).__name__})"
         msg = f"schema_version {shown} is not supported by llm.inference.v1 (expected 1)"
         raise InvalidEvent(ReasonCode.UNSUPPORTED_SCHEMA_VERSION, msg, event_id=event_id)
+    if "timestamp" not in data and record_timestamp is not None:
+        data["timestamp"] = record_timestamp
     try:
         return InferenceEvent.model_validate(data)
     except ValidationError as exc:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "Alert",
@@ -121,7 +121,24 @@ class RetrainingEvent(_Result):
     window_end: datetime
     statistics: dict[str, float] = Field(default_factory=dict)
     selection_sql: str = Field(description="ClickHouse SQL selecting the affected examples.")
+    dataset_command: str = Field(
+        default="",
+        description="The command that writes this event's training set (the selected events "
+        "with their signals and feedback as labels); filled in from retraining_id.",
+    )
     created_at: datetime = Field(default_factory=_now)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_command(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("dataset_command") and data.get("retraining_id"):
+            rid = data["retraining_id"]
+            data = {
+                **data,
+                "dataset_command": f"infersight dataset export --retraining-id {rid} "
+                f"--out dataset-{rid} --format jsonl,openai,parquet",
+            }
+        return data
 
 
 class ReasonCode(StrEnum):
@@ -134,6 +151,10 @@ class ReasonCode(StrEnum):
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
     SCHEMA_VIOLATION = "schema_violation"
     SCORING_FAILED = "scoring_failed"
+    INVALID_OTLP = "invalid_otlp"
+    #: ClickHouse refused the event's rows for what they hold (the message carries its
+    #: error code and reason); the rest of the batch was stored.
+    STORAGE_REJECTED = "storage_rejected"
 
 
 class DeadLetter(_Result):

@@ -7,7 +7,10 @@ Reading order: ``sql.py`` (literals and time helpers), ``rows.py`` (the stream's
 (capped exponential retries), ``queries.py`` (the analysts' named queries, priced by
 ``prices.py``; the live page's in ``live_queries.py``), ``tables.py`` (results as text),
 ``charts.py`` (time-series charts drawn by the vendored uPlot in ``static/``) and
-``report.py`` (dashboard panels shared by Grafana, the static HTML report and the live page).
+``report.py`` (dashboard panels shared by Grafana, the static HTML report and the live
+page); then ``feedback.py`` and ``queries_feedback.py`` (user feedback stored and joined),
+``compare.py`` (versions against a control, with significance tests, and their Grafana
+dashboard) and ``dataset.py`` (training data out).
 
 Importing this package loads nothing: names resolve on first use, so importing the settings
 (``streams.settings`` → ``sinks.clickhouse``) pulls in no model code.

@@ -45,12 +45,30 @@ from sinks.rows import (
     signal_rows,
 )
 from sinks.sql import naive, sql_literal
+from sinks.storage_errors import (
+    MAX_PARTITIONS_PER_INSERT,
+    Captured,
+    Rejected,
+    clickhouse_error,
+    is_transient,
+    native_stderr,
+    single_statement,
+)
 
 if TYPE_CHECKING:
     from detectors.drift.monitor import DriftResult
     from detectors.pipeline import ScoredEvent
 
-__all__ = ["ClickHouseSettings", "ClickHouseSink", "Migration", "SinkUnavailable", "migrations"]
+__all__ = [
+    "ClickHouseSettings",
+    "ClickHouseSink",
+    "Migration",
+    "Rejected",
+    "SinkUnavailable",
+    "is_transient",
+    "migrations",
+    "single_statement",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -151,10 +169,16 @@ class ClickHouseSink:
         import clickhouse_connect
 
         s = self.settings
+        native = Captured()
         try:
             if s.embedded:
                 s.data_dir.mkdir(parents=True, exist_ok=True)
-                boot = clickhouse_connect.get_client(interface="chdb", path=str(s.data_dir))
+                with native_stderr() as native:
+                    try:
+                        boot = clickhouse_connect.get_client(interface="chdb", path=str(s.data_dir))
+                    except Exception:
+                        native.failed = True
+                        raise
                 boot.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
                 return clickhouse_connect.get_client(
                     interface="chdb", path=str(s.data_dir), database=s.database
@@ -172,6 +196,13 @@ class ClickHouseSink:
             boot.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
             return clickhouse_connect.get_client(database=s.database, **kwargs)
         except Exception as exc:
+            if s.embedded and "Cannot lock file" in native.text:
+                msg = (
+                    f"cannot open chDB at {s.data_dir}: another process holds it (chDB allows "
+                    "one process per data directory; a running `infersight worker` owns it). "
+                    "Stop that process, or use a ClickHouse server (INFERSIGHT_CLICKHOUSE_URL)"
+                )
+                raise SinkUnavailable(msg) from exc
             where = s.url and urlparse(s.url)._replace(netloc=urlparse(s.url).hostname or "")
             where = where.geturl() if where else f"chDB at {s.data_dir}"
             msg = f"cannot open ClickHouse ({where}): {type(exc).__name__}: {exc}"
@@ -242,41 +273,102 @@ class ClickHouseSink:
         with self._lock:
             self._insert(table, rows, columns)
 
-    def write_results(
-        self,
-        scored: Sequence[ScoredEvent],
-        dead: Sequence[DeadLetter] = (),
-        embedding_model: str | None = None,
-    ) -> None:
-        """Write one batch: events, their signals, and dead-letter records.
+    def _insert_by_month(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
+        """Insert rows partitioned by ``toYYYYMM(timestamp)`` in blocks of at most
+        ``MAX_PARTITIONS_PER_INSERT`` months: a backfill spanning years would otherwise
+        exceed ClickHouse's per-insert partition limit and never be stored."""
+        at = columns.index("timestamp")
+        months: dict[tuple[int, int], list[list[Any]]] = {}
+        for row in rows:
+            months.setdefault((row[at].year, row[at].month), []).append(row)
+        if len(months) <= MAX_PARTITIONS_PER_INSERT:
+            self._insert(table, rows, columns)
+            return
+        keys = sorted(months)
+        for i in range(0, len(keys), MAX_PARTITIONS_PER_INSERT):
+            block = [r for k in keys[i : i + MAX_PARTITIONS_PER_INSERT] for r in months[k]]
+            self._insert(table, block, columns)
 
-        Raises ``SinkUnavailable`` on any failure; a retry writes the same rows again,
-        which the ReplacingMergeTree tables collapse. With ``embedding_model`` (a label such
-        as ``all-MiniLM-L6-v2/fp32``) the events' embeddings go to the ``embeddings`` table.
-        """
-        now = naive(datetime.now(UTC))
-        # Rows are built before the try: a row that cannot be built is a bug in our code,
-        # not ClickHouse being unavailable, and must not be retried as an outage.
+    def _write_scored(
+        self, scored: Sequence[ScoredEvent], embedding_model: str | None, now: datetime
+    ) -> None:
+        # Rows are built outside any error handling: a row that cannot be built is a bug in
+        # our code, neither an outage to hold for nor bad input to dead-letter.
         events = [event_row(s, now) for s in scored]
         signals = [r for s in scored for r in signal_rows(s, now)]
-        deadletters = [deadletter_row(d) for d in dead]
         vectors = (
             [r for s in scored for r in embedding_rows(s, embedding_model, now)]
             if embedding_model
             else []
         )
+        self._insert_by_month("events", events, EVENT_COLUMNS)
+        self._insert_by_month("signals", signals, SIGNAL_COLUMNS)
+        self._insert_by_month("embeddings", vectors, EMBEDDING_COLUMNS)
+
+    def _store(
+        self,
+        scored: Sequence[ScoredEvent],
+        embedding_model: str | None,
+        now: datetime,
+        rejected: list[Rejected],
+    ) -> None:
+        """Write ``scored``; on a permanent error split it in halves until the refused
+        events are alone, and collect those in ``rejected``. A transient error anywhere
+        raises ``SinkUnavailable`` (the caller holds and retries the whole batch; rows
+        already written collapse with the retry)."""
+        if not scored:
+            return
+        try:
+            self._write_scored(scored, embedding_model, now)
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                self._client = None  # reconnect next time: the failure may be the connection
+                msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
+                raise SinkUnavailable(msg) from exc
+            if len(scored) == 1:
+                log.warning("ClickHouse refused event %s: %s", scored[0].event.event_id,
+                            clickhouse_error(exc))  # fmt: skip
+                rejected.append(Rejected(scored[0], clickhouse_error(exc)))
+                return
+        mid = len(scored) // 2
+        self._store(scored[:mid], embedding_model, now, rejected)
+        self._store(scored[mid:], embedding_model, now, rejected)
+
+    def write_results(
+        self,
+        scored: Sequence[ScoredEvent],
+        dead: Sequence[DeadLetter] = (),
+        embedding_model: str | None = None,
+    ) -> list[Rejected]:
+        """Write one batch: events, their signals, and dead-letter records.
+
+        Raises ``SinkUnavailable`` on a transient failure (connection, timeout, memory, too
+        many parts); a retry writes the same rows again, which the ReplacingMergeTree tables
+        collapse. Events that ClickHouse refuses for their content are isolated by splitting
+        the batch: everything else is stored, and the refused events are returned with
+        ClickHouse's error for the caller to dead-letter (``storage_rejected``). With
+        ``embedding_model`` (a label such as ``all-MiniLM-L6-v2/fp32``) the events'
+        embeddings go to the ``embeddings`` table.
+        """
+        now = naive(datetime.now(UTC))
+        deadletters = [deadletter_row(d) for d in dead]
+        rejected: list[Rejected] = []
         with self._lock:
             try:
                 if self.settings.fault_file is not None:
                     self._injected_fault(self.settings.fault_file)
-                self._insert("events", events, EVENT_COLUMNS)
-                self._insert("signals", signals, SIGNAL_COLUMNS)
-                self._insert("deadletters", deadletters, DEADLETTER_COLUMNS)
-                self._insert("embeddings", vectors, EMBEDDING_COLUMNS)
             except Exception as exc:
-                self._client = None  # reconnect next time: the failure may be the connection
                 msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
                 raise SinkUnavailable(msg) from exc
+            self._store(list(scored), embedding_model, now, rejected)
+            try:
+                self._insert("deadletters", deadletters, DEADLETTER_COLUMNS)
+            except Exception as exc:
+                self._client = None
+                msg = f"ClickHouse write failed: {type(exc).__name__}: {exc}"
+                raise SinkUnavailable(msg) from exc
+        return rejected
 
     @staticmethod
     def _injected_fault(path: Path) -> None:
@@ -319,11 +411,28 @@ class ClickHouseSink:
 
     # -- reads ------------------------------------------------------------------------
     def query(
-        self, sql: str, parameters: dict[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        settings: dict[str, Any] | None = None,
+        columns_when_empty: bool = False,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows. ``settings`` are ClickHouse query settings (``readonly``).
+        chDB returns no column names for an empty result; with ``columns_when_empty`` they
+        are read with ``DESCRIBE`` so that a printed table still has its header."""
         with self._lock:
-            result = self.client.query(sql, parameters=parameters)
-            return list(result.column_names), list(result.result_rows)
+            result = self.client.query(sql, parameters=parameters, settings=settings)
+            columns, rows = list(result.column_names), list(result.result_rows)
+            if columns_when_empty and not columns and not rows:
+                try:
+                    described = self.client.query(
+                        f"DESCRIBE ({sql})", parameters=parameters, settings=settings
+                    )
+                    columns = [r[0] for r in described.result_rows]
+                except Exception:  # noqa: S110 - not a SELECT: it has no columns to show
+                    pass
+            return columns, rows
 
     def read(
         self,

@@ -148,7 +148,8 @@ SELECT
     sum(r.input_tokens) AS input_tokens,
     sum(r.output_tokens) AS output_tokens,
     sum(r.cache_read_tokens) AS cache_read_tokens,
-    sum(r.cost_usd) AS cost_usd
+    sum(r.cost_usd) AS cost_usd,
+    sum(r.reasoning_tokens) AS reasoning_tokens
 FROM rollup_events_hour AS r FINAL
 WHERE hour >= toDateTime({since:Date}, 'UTC')
   AND hour < toDateTime({until:Date}, 'UTC') + INTERVAL 1 DAY
@@ -307,6 +308,57 @@ def _price_cache_savings(result: QueryResult) -> QueryResult:
     return QueryResult([*result.columns, "saved_usd"], rows)
 
 
+def _feedback_queries() -> list[NamedQuery]:
+    from sinks.compare import COMPARE_VERSIONS, MIN_SAMPLE, compare_result
+    from sinks.queries_feedback import FEEDBACK_BY_MODEL, NEGATIVE_FEEDBACK
+
+    return [
+        NamedQuery(
+            "compare_versions",
+            "Variants, prompt versions or models against a control: cost, latency p95, error, "
+            "detector and negative-feedback rates, with significance tests",
+            COMPARE_VERSIONS,
+            (
+                SINCE,
+                UNTIL,
+                SERVICE,
+                Param(
+                    "by",
+                    "String",
+                    "model",
+                    "variant, prompt_template_version, "
+                    "prompt_template_id, experiment, provider or model (default: model)",
+                ),
+                Param("experiment", "String", "", "only this experiment (default: all)"),
+                Param("prompt_template_id", "String", "", "only this template (default: all)"),
+                Param("control", "String", "", "the control arm (default: most events)"),
+                Param(
+                    "min_sample",
+                    "UInt32",
+                    MIN_SAMPLE,
+                    f"observations each arm needs for a test (default: {MIN_SAMPLE})",
+                ),
+            ),
+            requires=("event_outcomes",),
+            post=lambda r: QueryResult(*compare_result(r.columns, r.rows)),
+        ),
+        NamedQuery(
+            "feedback_by_model",
+            "User feedback per day, service and model: judgements, negative rate, avg score",
+            FEEDBACK_BY_MODEL,
+            (SINCE, UNTIL, SERVICE),
+            requires=("feedback",),
+        ),
+        NamedQuery(
+            "negative_feedback",
+            "Calls users judged negatively, newest first, with comment and answer (redacted)",
+            NEGATIVE_FEEDBACK,
+            (SINCE, UNTIL, SERVICE, Param("limit", "UInt32", 50, "at most this many rows")),
+            requires=("feedback",),
+        ),
+    ]
+
+
 QUERIES: dict[str, NamedQuery] = {
     q.name: q
     for q in [
@@ -375,6 +427,7 @@ QUERIES: dict[str, NamedQuery] = {
             (SINCE, UNTIL, SERVICE),
             post=_price_cache_savings,
         ),
+        *_feedback_queries(),
     ]
 }
 
@@ -428,10 +481,10 @@ def run_query(
     if missing:
         msg = (
             f"query {name} needs table(s) {missing}, which this database does not have yet "
-            "(created by migration 010_drift.sql; run `infersight migrate` after upgrading)"
+            "(created by migration 010_drift.sql; run `infersight db migrate` after upgrading)"
         )
         raise QueryError(msg)
-    columns, rows = sink.query(query.sql, bound)
+    columns, rows = sink.query(query.sql, bound, columns_when_empty=True)
     result = QueryResult(columns, rows)
     return query.post(result) if query.post else result
 

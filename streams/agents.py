@@ -3,7 +3,8 @@
 ``llm.inference.v1 → score_events → ClickHouse (events, signals) · llm.signals.v1``
 (and ``llm.deadletter.v1`` for what cannot be accepted)
 ``ClickHouse → evaluate_rules (timer, leader only) → llm.alerts.v1 · llm.retraining.v1``
-``llm.alerts.v1 → notify_alerts → webhook (and other channels)``
+``llm.alerts.v1 → notify_alerts → alert_outbox → deliver_alerts (timer, leader only) →
+webhook, Slack, PagerDuty, Alertmanager`` (evaluate_rules also enqueues as it stores)
 
 Delivery is at-least-once with commit-after-write: agents iterate
 ``stream.noack().noack_take(n, within=t)`` with concurrency 1 and ack each message only after
@@ -26,9 +27,9 @@ from typing import Any
 import faust
 import orjson
 
-from alerting.channels import Notifier
-from alerting.dispatch import DeliveryLog, Dispatcher, Silence, active_silences, delivery_log
+from alerting.dispatch import active_silences
 from alerting.engine import Evaluation, RuleEngine
+from alerting.outbox import Outbox
 from detectors.drift.bank import DriftBank, StreamKey
 from detectors.drift.monitor import DriftResult
 from detectors.pii import find_pii
@@ -39,7 +40,8 @@ from schemas.parsing import InvalidEvent, parse_event
 from schemas.results import Alert, DeadLetter, EventSignals, ReasonCode
 from sinks.alert_store import AlertStore
 from sinks.backoff import retry_async
-from sinks.clickhouse import ClickHouseSink, retrying
+from sinks.clickhouse import ClickHouseSink, Rejected, retrying
+from streams.lifecycle import Progress
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import Topics
@@ -47,6 +49,12 @@ from streams.topics import Topics
 __all__ = ["EvaluateRules", "NotifyAlerts", "ScoreEvents", "wire"]
 
 log = logging.getLogger(__name__)
+
+
+def _record_time(message: Any) -> datetime | None:
+    """The Kafka record's timestamp (CreateTime or LogAppendTime), None if it has none."""
+    ts = getattr(message, "timestamp", None)
+    return datetime.fromtimestamp(ts, UTC) if ts and ts > 0 else None
 
 
 def _json(model: Any) -> bytes:
@@ -118,6 +126,13 @@ class ScoreEvents(_BatchHop):
         self.topics = topics
         self.sink_executor = sink_executor
         self.model_executor = model_executor
+        self.progress = Progress()
+
+    def more_sends(
+        self, scored: Sequence[ScoredEvent]
+    ) -> list[tuple[faust.TopicT, bytes | None, bytes]]:
+        """Messages a subclass publishes with the signals, before the ack (none here)."""
+        return []
 
     def _dead(self, ev: faust.EventT, reason: ReasonCode, message: str, **kw: Any) -> DeadLetter:
         msg = ev.message
@@ -156,7 +171,9 @@ class ScoreEvents(_BatchHop):
             self.metrics.inc("messages_received")
             try:
                 event = parse_event(
-                    ev.message.value, max_bytes=self.settings.ingest.max_message_bytes
+                    ev.message.value,
+                    max_bytes=self.settings.ingest.max_message_bytes,
+                    record_timestamp=_record_time(ev.message),
                 )
             except InvalidEvent as exc:
                 dead.append(
@@ -192,28 +209,61 @@ class ScoreEvents(_BatchHop):
         scored: list[ScoredEvent],
         dead: list[DeadLetter],
         drift: tuple[list[DriftResult], dict[StreamKey, bytes]] = ([], {}),
-    ) -> None:
+    ) -> list[Rejected]:
+        """Store the batch, holding consumption through transient failures; returns the
+        events ClickHouse refused for their content (the rest is stored)."""
+        label = None
+        if self.settings.drift.enabled and self.settings.drift.store_embeddings:
+            label = f"all-MiniLM-L6-v2/{self.settings.detectors.embedding_precision}"
+
+        def write() -> list[Rejected]:
+            rejected = self.sink.write_results(scored, dead, embedding_model=label)
+            if drift[0] or drift[1]:
+                self.sink.write_drift(*drift)
+            return rejected
+
+        return self._retrying(write)
+
+    def _retrying(self, action: Any) -> Any:
         def failed(exc: Exception, attempt: int, delay: float) -> None:
             self.metrics.inc("sink_failures")
             log.warning("ClickHouse write failed (attempt %d, holding consumption, retry in "
                         "%.1fs): %s", attempt, delay, exc)  # fmt: skip
 
-        label = None
-        if self.settings.drift.enabled and self.settings.drift.store_embeddings:
-            label = f"all-MiniLM-L6-v2/{self.settings.detectors.embedding_precision}"
-
-        def write() -> None:
-            self.sink.write_results(scored, dead, embedding_model=label)
-            if drift[0] or drift[1]:
-                self.sink.write_drift(*drift)
-
-        retrying(
-            write,
+        return retrying(
+            action,
             initial_s=self.sink.settings.retry_initial_s,
             max_s=self.sink.settings.retry_max_s,
             should_stop=lambda: self.stopping,
             on_failure=failed,
         )
+
+    def _store(
+        self,
+        scored: list[ScoredEvent],
+        dead: list[DeadLetter],
+        drift: tuple[list[DriftResult], dict[StreamKey, bytes]],
+        by_event: dict[int, faust.EventT],
+    ) -> list[ScoredEvent]:
+        """Write, then dead-letter (``storage_rejected``) what ClickHouse refused; returns
+        the events that are stored."""
+        rejected = self._write(scored, dead, drift)
+        if not rejected:
+            return scored
+        refused = {id(r.scored) for r in rejected}
+        more = [
+            self._dead(by_event[id(r.scored.event)], ReasonCode.STORAGE_REJECTED,
+                       f"ClickHouse refused the event: {r.error}", event_id=r.scored.event.event_id)
+            for r in rejected
+        ]  # fmt: skip
+        self._retrying(lambda: self.sink.write_results([], more))
+        dead.extend(more)
+        return [s for s in scored if id(s) not in refused]
+
+    async def run(self, batch: Sequence[faust.EventT], max_delay_s: float = 30.0) -> None:
+        self.progress.begin(len(batch))
+        await super().run(batch, max_delay_s)
+        self.progress.done()
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         loop = asyncio.get_running_loop()
@@ -228,7 +278,9 @@ class ScoreEvents(_BatchHop):
                            event_id=f.event.event_id)
             )  # fmt: skip
         drift = await loop.run_in_executor(self.model_executor, self._learn_drift, scored)
-        await loop.run_in_executor(self.sink_executor, self._write, scored, dead, drift)
+        scored = await loop.run_in_executor(
+            self.sink_executor, self._store, scored, dead, drift, by_event
+        )
         self.metrics.inc("events_stored", len(scored))
         sends: list[tuple[faust.TopicT, bytes | None, bytes]] = []
         for s in scored:
@@ -241,7 +293,7 @@ class ScoreEvents(_BatchHop):
         for d in dead:
             key = d.key_b64.encode() if d.key_b64 else None
             sends.append((self.topics.deadletter, key, _json(d)))
-        await self._publish(sends)
+        await self._publish([*sends, *self.more_sends(scored)])
         self.metrics.inc("signals_published", len(scored))
         self.metrics.inc("batches")
         for ev in batch:
@@ -265,8 +317,10 @@ class EvaluateRules(_Hop):
         metrics: Metrics,
         sink_executor: ThreadPoolExecutor,
         interval_s: float = 5.0,
+        outbox: Outbox | None = None,
     ) -> None:
         super().__init__(metrics)
+        self.outbox = outbox
         self.engine = engine
         self.sink = sink
         self.store = AlertStore(sink)
@@ -291,6 +345,8 @@ class EvaluateRules(_Hop):
         before = self.engine.snapshot()
         try:
             ev = self.engine.evaluate(now, self._query)
+            if self.outbox is not None:  # owed to every channel before anything else
+                self.outbox.enqueue(ev.alerts)
             self.store.write_alerts(ev.alerts)
             self.store.write_transitions(ev.transitions)
             self.store.write_retraining(ev.retraining)
@@ -335,28 +391,26 @@ class EvaluateRules(_Hop):
 
 
 class NotifyAlerts(_BatchHop):
-    """Deliver alerts through the ``Dispatcher`` (routes, silences, dedup, grouping, rate
-    limits); what each channel got is stored, so a replayed alert is not sent twice and a
-    failing channel never blocks the others."""
+    """Alerts reach their channels through the ``Outbox``: the monitor enqueues every state
+    change as it stores it; this hop enqueues what arrives on ``llm.alerts.v1`` too (a no-op
+    for what is there already) and, on a timer, delivers what is due (channels concurrently,
+    retries with backoff across restarts, silences, resolve after firing). What each channel
+    got is also recorded in ``alert_notifications``."""
 
     def __init__(
         self,
-        notifiers: Sequence[Notifier],
+        outbox: Outbox,
         metrics: Metrics,
-        sink: ClickHouseSink | None = None,
-        sink_executor: ThreadPoolExecutor | None = None,
-        rate_limit_per_minute: float = 0,
+        sink: ClickHouseSink,
+        sink_executor: ThreadPoolExecutor,
     ) -> None:
         super().__init__(metrics)
-        self.notifiers = list(notifiers)
-        self.dispatcher = Dispatcher(self.notifiers, rate_limit_per_minute)
-        self.store = AlertStore(sink) if sink is not None else None
+        self.outbox = outbox
+        self.store = AlertStore(sink)
         self.sink_executor = sink_executor
 
-    def _load(self, alerts: list[Alert]) -> tuple[list[Silence], DeliveryLog]:
-        assert self.store is not None
-        episodes = (a.episode_id for a in alerts)
-        return active_silences(self.store), delivery_log(self.store, episodes)
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.sink_executor, fn, *args)
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
         alerts: list[Alert] = []
@@ -367,29 +421,29 @@ class NotifyAlerts(_BatchHop):
                 log.error("unreadable alert at %s[%d]@%d: %s", ev.message.topic,
                           ev.message.partition, ev.message.offset, exc)  # fmt: skip
         if alerts:
-            loop = asyncio.get_running_loop()
-            silences: list[Silence] = []
-            if self.store is not None:
-                silences, stored = await loop.run_in_executor(
-                    self.sink_executor, self._load, alerts
-                )
-                self.dispatcher.log.done |= stored.done
-                self.dispatcher.log.fired |= stored.fired
-            records = await self.dispatcher.dispatch(alerts, silences)
-            if self.store is not None and records:
-                await loop.run_in_executor(
-                    self.sink_executor, self.store.write_notifications, records
-                )
-            for r in records:
-                if r.outcome == "sent":
-                    self.metrics.inc("notifications_sent", channel=r.channel)
-                elif r.outcome == "failed":
-                    self.metrics.inc("notification_failures", channel=r.channel)
-                else:
-                    self.metrics.inc("notifications_suppressed", channel=r.channel,
-                                     reason=r.outcome)  # fmt: skip
+            await self._run(self.outbox.enqueue, alerts)
         for ev in batch:
             ev.ack()
+
+    async def deliver(self) -> None:
+        """Send what is due; a failure here is logged and retried at the next tick."""
+        try:
+            silences = await self._run(active_silences, self.store)
+            records = await self.outbox.deliver(self._run, silences)
+            if records:
+                await self._run(self.store.write_notifications, records)
+        except Exception:
+            self.metrics.inc("delivery_failures")
+            log.exception("alert delivery failed; retrying at the next interval")
+            return
+        for r in records:
+            if r.outcome == "sent":
+                self.metrics.inc("notifications_sent", channel=r.channel)
+            elif r.outcome == "failed":
+                self.metrics.inc("notification_failures", channel=r.channel)
+            else:
+                self.metrics.inc("notifications_suppressed", channel=r.channel,
+                                 reason=r.outcome)  # fmt: skip
 
 
 def wire(
@@ -418,6 +472,11 @@ def wire(
     @app.timer(interval=settings.monitor.interval_s, on_leader=True, name="evaluate_rules")
     async def evaluate_rules() -> None:
         await monitor.tick()
+
+    @app.timer(interval=settings.alerts.delivery_interval_s, on_leader=True, name="deliver_alerts")
+    async def deliver_alerts() -> None:
+        if not notify.stopping:
+            await notify.deliver()
 
     async def stopping(*_: Any, **__: Any) -> None:
         for hop in (score, monitor, notify):

@@ -23,6 +23,7 @@ from alerting.channels import (
     WebhookNotifier,
 )
 from alerting.engine import RuleEngine
+from alerting.outbox import Outbox
 from alerting.rulefile import DEFAULT_RULES_FILE, load_rules
 from alerting.rules import RuleSet
 from detectors.base import create
@@ -32,6 +33,8 @@ from detectors.pii import RegexPIIDetector
 from detectors.pipeline import ScoringPipeline
 from sinks.clickhouse import ClickHouseSink
 from streams.agents import EvaluateRules, NotifyAlerts, ScoreEvents, wire
+from streams.lifecycle import Health
+from streams.logsafety import redact_http_logs
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.topics import TOPIC_NAMES, declare
@@ -97,7 +100,7 @@ def load_ruleset(settings: Settings) -> RuleSet:
 
 def build_notifiers(alerts: AlertSettings) -> list[Notifier]:
     """One notifier per configured channel (secrets read here, never logged)."""
-    kw = {"retries": alerts.retries, "backoff_s": alerts.backoff_s}
+    kw = {"retries": alerts.retries, "backoff_s": alerts.backoff_s, "timeout_s": alerts.timeout_s}
     out: list[Notifier] = []
     if alerts.webhook_url:
         secret = alerts.webhook_secret
@@ -148,15 +151,17 @@ def aiokafka_security(kafka: KafkaSettings) -> dict[str, Any]:
     return out
 
 
-async def ensure_topics(kafka: KafkaSettings) -> list[str]:
-    """Create every topic that does not exist yet; returns the ones created."""
+async def ensure_topics(kafka: KafkaSettings, extra: tuple[str, ...] = ()) -> list[str]:
+    """Create every topic that does not exist yet (and the ``extra`` names, such as the
+    OTLP spans topic); returns the ones created."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap, **aiokafka_security(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [kafka.topic(n) for n in TOPIC_NAMES if kafka.topic(n) not in existing]
+        names = dict.fromkeys([*TOPIC_NAMES, *extra])
+        wanted = [kafka.topic(n) for n in names if kafka.topic(n) not in existing]
         if wanted:
             await admin.create_topics(
                 [NewTopic(n, kafka.partitions, kafka.replication_factor) for n in wanted]
@@ -174,6 +179,12 @@ class Built:
     metrics: Metrics
     score: ScoreEvents
     monitor: EvaluateRules
+    notify: NotifyAlerts
+
+    def stop_hops(self) -> None:
+        """Make every hop give up retrying: their batches stay uncommitted."""
+        for hop in (self.score, self.monitor, self.notify):
+            hop.stopping = True
 
 
 def build(settings: Settings) -> Built:
@@ -184,6 +195,7 @@ def build(settings: Settings) -> Built:
         )
         raise ValueError(msg)
     k = settings.kafka
+    redact_http_logs()  # notifier URLs (Slack's is a credential) never reach the log
     app = _faust_app(settings)
     topics = declare(app, k)
     metrics = Metrics()
@@ -206,17 +218,36 @@ def build(settings: Settings) -> Built:
     score = ScoreEvents(
         settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
     )
+    a = settings.alerts
+    outbox = Outbox(
+        sink, notifiers, expiry_s=a.delivery_expiry_s, backoff_s=a.backoff_s,
+        backoff_max_s=a.delivery_backoff_max_s, rate_limit_per_minute=a.rate_limit_per_minute,
+    )  # fmt: skip
     monitor = EvaluateRules(
-        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s
+        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s, outbox
     )
-    notify = NotifyAlerts(
-        notifiers, metrics, sink, sink_executor, settings.alerts.rate_limit_per_minute
-    )
+    notify = NotifyAlerts(outbox, metrics, sink, sink_executor)
     wire(app, settings, topics, score, monitor, notify)
+    _wire_spans_and_feedback(app, settings, score)
 
-    _pages(app, settings, metrics)
+    topic = topics.inference.get_topic_name()
+    health = Health(app, topic, score.progress, settings.stall_after_s, metrics)
+    _pages(app, metrics, health, lambda: score.stopping)
     _store_pages(app, sink, metrics)
-    return Built(app, sink, pipeline, metrics, score, monitor)
+    return Built(app, sink, pipeline, metrics, score, monitor, notify)
+
+
+def _wire_spans_and_feedback(app: faust.App, settings: Settings, score: ScoreEvents) -> None:
+    """OTel GenAI spans (otlp_spans) scored by the same pipeline into the same sink, and
+    user feedback (llm.feedback.v1) stored beside them."""
+    from streams.feedback import StoreFeedback, wire_feedback
+    from streams.otel import ScoreSpans, wire_spans
+
+    parts = (score.pipeline, score.sink, score.topics, score.metrics, score.sink_executor,
+             score.model_executor)  # fmt: skip
+    if settings.otel.enabled:
+        wire_spans(app, settings, ScoreSpans(settings, *parts, score.drift))
+    wire_feedback(app, score.topics, StoreFeedback(settings, *parts))
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -233,27 +264,51 @@ def _faust_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=k.heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
+        web_bind=settings.web_host,  # faust binds web_bind (0.0.0.0 by default), not web_host
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # Only our routes: no /router/, /table/, /graph/, /performance/ or stats pages.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         producer_acks=-1,
         stream_buffer_maxsize=max(4096, settings.ingest.batch_size * 2),
+        # Do not wait on stop for every read message to be acked: a batch held by a failing
+        # write never is. Unacked means uncommitted: it is read again after a restart.
+        stream_wait_empty=False,
     )
 
 
-def _pages(app: faust.App, settings: Settings, metrics: Metrics) -> None:
-    """``/healthz``, ``/stats`` (JSON counters) and ``/metrics`` (Prometheus)."""
+def _pages(app: faust.App, metrics: Metrics, health: Health, stopping: Any) -> None:
+    """``/healthz`` (liveness), ``/readyz`` (readiness), ``/stats`` (JSON counters) and
+    ``/metrics`` (Prometheus)."""
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "app_id": settings.app_id})
+        """503 when the stream is stalled (nothing stored for stall_after_s while messages
+        wait)."""
+        report = health.report()
+        return web.json(report, status=503 if report["status"] == "stalled" else 200)
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        """503 while stalled, before the first partition assignment, and while stopping."""
+        report = health.report()
+        ready = report["status"] == "ok" and report["assigned_partitions"] > 0
+        ready = ready and not stopping()
+        return web.json({**report, "ready": ready}, status=200 if ready else 503)
 
     @app.page("/stats")
     async def stats(web: Any, request: Any) -> Any:
+        health.report()
         return web.json(metrics.snapshot())
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
+        health.report()
         return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
 

@@ -42,11 +42,23 @@ class WebhookReceiver:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        #: Seconds to wait before answering (a slow receiver, for the fault suite). A POST
+        #: that arrives while it is set is kept in ``late`` instead: its sender timed out.
+        self.delay_s = 0.0
+        self.late: list[bytes] = []
+        self.arrivals: list[float] = []  # time.monotonic() of every POST, late ones included
         received = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.arrivals.append(time.monotonic())
+                if received.delay_s:
+                    received.late.append(raw)
+                    time.sleep(received.delay_s)
+                    self.send_response(202)
+                    self.end_headers()
+                    return
                 received.requests.append(({k.lower(): v for k, v in self.headers.items()}, raw))
                 received.bodies.append(json.loads(raw))
                 received.headers.append(dict(self.headers))
@@ -218,7 +230,7 @@ def run_demo(settings: Settings, events: int = 3000, seed: int = 7) -> int:
         print(
             f"broker: {bootstrap}   alerts webhook: {settings.alerts.webhook_url}", file=sys.stderr
         )
-        asyncio.run(ensure_topics(settings.kafka))
+        asyncio.run(ensure_topics(settings.kafka, (settings.otel.topic,)))
         try:
             worker = WorkerProcess(settings, data_dir / "worker.log").start()
             print(f"live page: http://127.0.0.1:{settings.web_port}/ (while the demo runs)",

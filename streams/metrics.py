@@ -25,12 +25,19 @@ class Metrics:
         "sink_failures": "Failed ClickHouse writes (each is retried).",
         "alerts_published": "Alert state changes published to llm.alerts.v1.",
         "notifications_sent": "Alerts delivered to a channel.",
-        "notification_failures": "Alerts a channel did not accept after retries.",
+        "notification_failures": "Deliveries given up after delivery_expiry_s (each failed "
+        "attempt before that is retried from the outbox and logged).",
+        "notifications_suppressed": "Deliveries not sent, by reason: silenced, skipped.",
+        "delivery_failures": "Outbox delivery rounds that failed (retried next interval).",
         "retraining_published": "RetrainingEvents published to llm.retraining.v1.",
         "monitor_failures": "Rule evaluations that failed (retried next interval).",
         "batch_retries": "Batches retried after a failure in a hop.",
         "drift_windows": "Embedding windows tested for drift.",
         "drift_failures": "Batches whose drift update failed (stream went on).",
+        "otlp_spans_received": "Spans read from the OTLP traces topic.",
+        "otlp_spans_skipped": "Spans that are not one LLM call, by reason.",
+        "otlp_events": "GenAI spans mapped onto events.",
+        "otlp_evaluations_published": "gen_ai.evaluation.result events published back.",
     }
 
     def __init__(self) -> None:

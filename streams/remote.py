@@ -58,7 +58,11 @@ class RemoteSink:
         return response.json()
 
     def query(
-        self, sql: str, parameters: dict[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        columns_when_empty: bool = False,  # the API always sends the column names
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         body = {"sql": sql, "params": encode(parameters) if parameters else None,
                 "format": "rows", "limit": MAX_ROWS}  # fmt: skip

@@ -229,7 +229,13 @@ class ReadOnlyStore:
     truncated: bool = False
     types: list[str] | None = None
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> tuple[list, list]:
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        columns_when_empty: bool = False,  # ClickHouseSink.query's keyword; read() has them
+    ) -> tuple[list, list]:
         columns, types, rows = self.sink.read(
             sql, parameters,
             settings={"max_execution_time": self.timeout_s, "max_result_rows": self.limit + 1,

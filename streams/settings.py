@@ -24,6 +24,7 @@ __all__ = [
     "IngestSettings",
     "KafkaSettings",
     "MonitorSettings",
+    "OtelSettings",
     "Settings",
     "load_settings",
 ]
@@ -78,6 +79,40 @@ class IngestSettings(BaseModel):
     batch_within_s: float = Field(
         default=1.0, gt=0, description="Longest wait to fill a micro-batch."
     )
+
+
+class OtelSettings(BaseModel):
+    """OpenTelemetry GenAI spans in (schemas/otel.py): the topic the Collector's kafkaexporter
+    writes traces to, read beside llm.inference.v1 and scored the same way."""
+
+    enabled: bool = Field(default=True, description="Consume OTLP spans from `topic`.")
+    topic: str = Field(
+        default="otlp_spans",
+        description="kafkaexporter's traces topic (its default: otlp_spans); the Kafka topic "
+        "prefix applies as to every topic.",
+    )
+    encoding: Literal["auto", "otlp_proto", "otlp_json"] = Field(
+        default="auto",
+        description="kafkaexporter's encoding: otlp_proto (its default) or otlp_json; auto "
+        "tells them apart per message.",
+    )
+    max_message_bytes: int = Field(
+        default=16 * 1_048_576,
+        ge=1024,
+        description="Larger exported batches are dead-lettered (oversized).",
+    )
+    evaluations_topic: str = Field(
+        default="",
+        description="Optional: publish every span's detector verdicts back as OpenTelemetry "
+        "gen_ai.evaluation.result events (OTLP logs, protobuf) to this topic, for a "
+        "Collector's Kafka receiver. Empty (the default): off.",
+    )
+
+    def topics(self) -> tuple[str, ...]:
+        """The topics OTel ingestion reads and writes (none when it is off)."""
+        if not self.enabled:
+            return ()
+        return (self.topic, *([self.evaluations_topic] if self.evaluations_topic else []))
 
 
 class DetectorSettings(BaseModel):
@@ -253,10 +288,32 @@ class AlertSettings(BaseModel):
         "overrides.",
     )
     rate_limit_per_minute: float = Field(
-        default=30.0, ge=0, description="Notifications per channel per minute (0: unlimited)."
+        default=30.0,
+        ge=0,
+        description="Notifications per channel per minute (0: unlimited); beyond it the "
+        "outbox delays deliveries, it never drops them.",
     )
-    retries: int = Field(default=3, ge=0, description="Retries per notification (backoff).")
+    retries: int = Field(
+        default=0,
+        ge=0,
+        description="Immediate retries inside one delivery attempt. The outbox retries "
+        "failed deliveries anyway (backoff_s, doubling, up to delivery_backoff_max_s, across "
+        "restarts), without holding the other alerts of the channel.",
+    )
     backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles.")
+    timeout_s: float = Field(default=5.0, gt=0, description="HTTP timeout of one delivery.")
+    delivery_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the outbox sends what is due."
+    )
+    delivery_backoff_max_s: float = Field(
+        default=300.0, gt=0, description="Longest wait between two attempts of one delivery."
+    )
+    delivery_expiry_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A delivery still failing this long after its alert was stored is given "
+        "up; giving up raises an infersight_delivery_expired alert on the other channels.",
+    )
 
 
 class Settings(BaseSettings):
@@ -272,8 +329,25 @@ class Settings(BaseSettings):
     app_id: str = Field(default="infersight", description="Consumer group and app id.")
     data_dir: Path = Field(default=Path("data"), description="Local state (chDB lives under it).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    web_host: str = Field(default="127.0.0.1", description="Health and metrics endpoint host.")
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="Address the health/metrics endpoint binds to (127.0.0.1: this machine "
+        "only; 0.0.0.0 for a scraper on another host, e.g. in a pod).",
+    )
     web_port: int = Field(default=6066, ge=0, le=65535, description="Health/metrics port.")
+    shutdown_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="On SIGTERM/SIGINT the worker stops consuming, abandons a write that is "
+        "being retried (it is not committed: it is read again on restart) and exits within "
+        "this many seconds in every state, forcibly if faust has not finished by then.",
+    )
+    stall_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="/healthz and /readyz answer 503 'stalled' when no batch has been stored "
+        "for this long while messages wait (in the ingest hop or on the broker).",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -281,6 +355,7 @@ class Settings(BaseSettings):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
 
     @field_validator("app_id")
     @classmethod

@@ -9,6 +9,7 @@ off exponentially; any other 4xx is final (the receiver said no).
 from __future__ import annotations
 
 import asyncio
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
@@ -19,7 +20,35 @@ import httpx
 from schemas.errors import InfersightError
 from schemas.results import Alert, AlertStatus
 
-__all__ = ["AlertGroup", "DeliveryError", "HTTPNotifier", "MemoryNotifier", "Notifier", "clip"]
+__all__ = [
+    "AlertGroup",
+    "DeliveryError",
+    "HTTPNotifier",
+    "MemoryNotifier",
+    "Notifier",
+    "clip",
+    "neutralise_bidi",
+]
+
+#: Unicode bidirectional controls (ALM, LRM, RLM, embeddings/overrides, isolates): in a
+#: service name they can make a notification display something other than what it says.
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def neutralise_bidi(value: Any) -> Any:
+    """``value`` with every bidi control in every string (keys included) shown as ``<U+XXXX>``,
+    so a notification reads in the order its characters are stored.
+
+    >>> neutralise_bidi({"service": "pay\u202egnp.exe"})
+    {'service': 'pay<U+202E>gnp.exe'}
+    """
+    if isinstance(value, str):
+        return BIDI_CONTROLS.sub(lambda m: f"<U+{ord(m[0]):04X}>", value)
+    if isinstance(value, dict):
+        return {neutralise_bidi(k): neutralise_bidi(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [neutralise_bidi(v) for v in value]
+    return value
 
 
 class DeliveryError(InfersightError, RuntimeError):
@@ -118,7 +147,7 @@ class HTTPNotifier(Notifier):
     async def _post(self, payload: Any, what: str) -> None:
         import orjson
 
-        body = orjson.dumps(payload)
+        body = orjson.dumps(neutralise_bidi(payload))  # every channel: webhook, Slack, PD, AM
         last = ""
         for attempt in range(self.retries + 1):
             try:

@@ -61,6 +61,18 @@ def _plans(broker: str, tmp: Path, scale: float) -> dict[str, Callable[[], fk.Ac
             n_canary=n(300),
             seed=105,
         ),  # fmt: skip
+        "backfill_and_refused": lambda: scenarios.backfill_and_refused(
+            broker, tmp / "backfill", months=150, after=n(1000)
+        ),
+        "sigterm_during_outage": lambda: scenarios.sigterm_during_outage(
+            broker, tmp / "sigterm", n=n(2000), shutdown_timeout_s=30, seed=107
+        ),
+        "duplicates_without_timestamp": lambda: scenarios.duplicates_without_timestamp(
+            broker, tmp / "dups", n=n(2000), seed=108
+        ),
+        "slow_and_dead_receivers": lambda: scenarios.slow_and_dead_receivers(
+            broker, tmp / "receivers", slow_s=3.0, expiry_s=20.0
+        ),
         "raw_pii_opt_in": lambda: scenarios.poison_and_canaries(
             broker,
             tmp / "rawpii",
@@ -95,6 +107,18 @@ def _verdict(name: str, acc: fk.Accounting) -> list[str]:
             "duplicate alerts across the takeover (embedded mode: each worker restores alert "
             "state from its own chDB directory)"
         )
+    if name == "backfill_and_refused":
+        if nt["months_stored"] != 150 or [d[1] for d in nt["dead_letters"]] != ["storage_rejected"]:
+            problems.append("backfill not stored whole, or the refused event not dead-lettered")
+    if name == "sigterm_during_outage":
+        if nt["committed_after_term"] or nt["exit_code"] != 0 or nt["stop_s"] > 30:
+            problems.append("SIGTERM committed unstored offsets, or did not exit cleanly in 30 s")
+        if nt["health"]["healthz"]["status"] != "stalled":
+            problems.append("/healthz did not report the stall")
+    if name == "duplicates_without_timestamp" and nt["at_record_time"] != acc.stored_ids:
+        problems.append("events without timestamp not stored at their record's time")
+    if name == "slow_and_dead_receivers" and nt["pages_delivered"] != nt["pages_expected"]:
+        problems.append("pages lost")
     if name == "sink_faults":
         stored_before = int(nt["outage_start"]["events_stored"])
         if max(d["committed"] for d in nt["during"]) > stored_before:
@@ -121,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="scenario names (default: all)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply stream sizes")
     ap.add_argument("--report", type=Path, default=Path(__file__).with_name("REPORT.md"))
+    ap.add_argument("--append", action="store_true",
+                    help="add this run as a section of the report, not replace it")  # fmt: skip
     args = ap.parse_args(argv)
     # The broker-restart run makes aiokafka log every refused connection; the ledger says more.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -152,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(acc.as_row()), flush=True)
                 print("problems:", problems or "none", flush=True)
                 rows.append((name, acc, problems, ""))
-    _write(args.report, command, started, rows)
+    _write(args.report, command, started, rows, append=args.append)
     print(f"wrote {args.report}")
     return 0 if all(not p for _, _, p, _ in rows) else 1
 
@@ -162,10 +188,11 @@ def _write(
     command: str,
     started: datetime,
     rows: list[tuple[str, fk.Accounting | None, list[str], str]],
+    append: bool = False,
 ) -> None:
     cols = ["scenario", "published", "stored", "dead-lettered", "balanced", "lost",
             "duplicates as queried", "replayed rows absorbed", "max worker RSS MiB", "max lag",
-            "wall s"]  # fmt: skip
+            "wall s", "pages expected / delivered"]  # fmt: skip
     out = [
         "# Fault-injection report",
         "",
@@ -188,7 +215,9 @@ def _write(
         "|" + "---|" * (len(cols) + 1),
     ]
     for name, acc, problems, _ in rows:
-        cells = [str(v) for v in acc.as_row().values()] if acc else [name] + ["-"] * (len(cols) - 1)
+        cells = [str(v) for v in acc.as_row().values()] if acc else [name] + ["-"] * (len(cols) - 2)
+        pages = acc and acc.notes.get("pages_expected")
+        cells.append(f"{pages} / {acc.notes['pages_delivered']}" if acc and pages else "-")
         out.append("| " + " | ".join(cells) + " | " + ("; ".join(problems) or "none") + " |")
     out += ["", "## Facts behind each row", ""]
     for name, acc, _problems, err in rows:
@@ -198,6 +227,12 @@ def _write(
             out += ["```", err.strip(), "```", ""]
             continue
         out += ["```json", json.dumps(_facts(name, acc), indent=1, default=str)[:6000], "```", ""]
+    if append and path.exists():
+        # A section of its own, after what is there: heading levels one deeper.
+        body = ["## " + out[0].lstrip("# ") + f" (added: {', '.join(n for n, *_ in rows)})"]
+        body += [("#" + ln if ln.startswith("#") else ln) for ln in out[1:]]
+        path.write_text(path.read_text().rstrip("\n") + "\n\n" + "\n".join(body) + "\n")
+        return
     path.write_text("\n".join(out) + "\n")
 
 

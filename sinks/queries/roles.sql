@@ -9,10 +9,18 @@
 -- Analysts and Grafana: read everything in the database, change nothing.
 CREATE ROLE IF NOT EXISTS infersight_reader;
 GRANT SELECT ON infersight.* TO infersight_reader;
--- Queries may need these to run long or wide; readonly = 2 lets a session change settings
--- but never data.
+-- readonly = 2 lets a session change settings (Grafana and clickhouse-connect send some)
+-- but never data; the constraints keep every limit here from being raised by the analyst:
+-- MAX caps what a session may set, CONST forbids changing it at all.
 CREATE SETTINGS PROFILE IF NOT EXISTS infersight_analyst_profile
-    SETTINGS readonly = 2, max_execution_time = 60, max_memory_usage = 8000000000
+    SETTINGS readonly = 2 CONST,
+             max_execution_time = 60 MAX 60,
+             max_memory_usage = 8000000000 MAX 8000000000,
+             max_threads = 8 MAX 8,
+             max_result_rows = 1000000 MAX 1000000,
+             max_rows_to_read = 10000000000 MAX 10000000000,
+             allow_ddl = 0 CONST,
+             allow_introspection_functions = 0 CONST
     TO infersight_reader;
 
 -- The stream sink: insert results, apply migrations (DDL), refresh rollups.

@@ -398,3 +398,274 @@ def json_dumps(obj: Any) -> str:
     import json
 
     return json.dumps(obj)
+
+
+# -- (8) a backfill across years, and an event ClickHouse refuses ----------------------------
+def backfill_and_refused(bootstrap: str, tmp: Path, months: int, after: int) -> fk.Accounting:
+    """``months`` valid events, each in a different month (a backfill), one event that a
+    real ClickHouse constraint refuses (standing in for any content ClickHouse will never
+    accept), then ``after`` ordinary events. Every valid event must be stored, the refused
+    one dead-lettered as ``storage_rejected``, and the stream must go on behind them."""
+    import orjson
+
+    t0 = time.monotonic()
+    settings = worker_settings(bootstrap, tmp, kafka={"partitions": 1}, ingest=FAST)
+    create_topics(settings)
+    # The constraint is real ClickHouse DDL on the worker's own directory, added before it
+    # starts (one process per chDB directory); the worker's migrate leaves it in place.
+    _migrate_and(settings, "ALTER TABLE events ADD CONSTRAINT refuse CHECK event_id != 'refuse-me'")
+
+    def ev(i: int, eid: str, ts: str | None) -> bytes:
+        body: dict[str, Any] = {"event_id": eid, "service": "backfill", "model": "gpt-4o",
+                                "prompt": f"question {i}", "response": "answer"}  # fmt: skip
+        if ts:
+            body["timestamp"] = ts
+        return orjson.dumps(body)
+
+    values = [ev(i, f"bf-{i}", f"{2010 + i // 12:04d}-{i % 12 + 1:02d}-15T12:00:00Z")
+              for i in range(months)]  # fmt: skip
+    values.append(ev(-1, "refuse-me", "2026-01-01T00:00:00Z"))
+    values += [ev(i, f"after-{i}", None) for i in range(after)]
+    valid_ids = [f"bf-{i}" for i in range(months)] + [f"after-{i}" for i in range(after)]
+    published = fk.Published()
+    worker = _start(settings, "worker")
+    fk.produce(bootstrap, _inference(settings), [(None, v) for v in values], published)
+    total = len(values)
+    try:
+        fk.wait_for(
+            lambda: (s := worker.stats()).get("events_stored", 0) + s.get("deadlettered", 0)
+            >= total,
+            90, f"{total} stored or dead-lettered",
+        )  # fmt: skip
+        _all_committed(settings, total, 60)
+    finally:
+        stats = worker.stats()
+        worker.stop()
+    dead = consume(bootstrap, settings.kafka.topic("llm.deadletter.v1"), 1, timeout_s=10)
+    reasons = [(d["event_id"], d["reason"], d["message"]) for d in
+               (orjson.loads(r.value) for r in dead)]  # fmt: skip
+    p = fk.stored(settings, extra={"months": "SELECT uniqExact(toYYYYMM(timestamp)) AS n "
+                                             "FROM events_v WHERE event_id LIKE 'bf-%'"})  # fmt: skip
+    return fk.account(
+        f"backfill across {months} months + 1 event ClickHouse refuses", total, valid_ids, [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        dead_letters=reasons, months_stored=int(p["queries"]["months"][0]["n"]),
+        sink_failures=int(stats.get("sink_failures", 0)),
+    )  # fmt: skip
+
+
+def _migrate_and(settings: Settings, *statements: str) -> None:
+    """Bring a stopped worker's chDB up to date, then run ``statements`` on it (child
+    process: one chDB directory per process)."""
+    import os
+    import subprocess
+    import sys
+
+    from streams.demo import settings_env
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERSIGHT_")}
+    env.update(settings_env(settings))
+    code = (
+        "import sys; from streams.settings import Settings; from sinks.clickhouse import "
+        "ClickHouseSink; s = ClickHouseSink(Settings().clickhouse); s.migrate(); "
+        "[s.query(q) for q in sys.argv[1:]]; s.close()"
+    )
+    subprocess.run([sys.executable, "-c", code, *statements], env=env, check=True, timeout=120)
+
+
+# -- (9) SIGTERM while ClickHouse is down -----------------------------------------------------
+def sigterm_during_outage(
+    bootstrap: str, tmp: Path, n: int, shutdown_timeout_s: float, seed: int
+) -> fk.Accounting:
+    """ClickHouse down from the start; ``n`` events arrive; once a write has failed and the
+    health endpoints had their chance to say "stalled", SIGTERM. The worker must exit within
+    ``shutdown_timeout_s`` (plus start-up slack) having committed nothing; a second worker,
+    ClickHouse back, stores everything."""
+    import httpx
+
+    t0 = time.monotonic()
+    tmp.mkdir(parents=True, exist_ok=True)
+    fault = tmp / "clickhouse.fault"
+    fault.write_text("down")
+    settings = worker_settings(
+        bootstrap, tmp, kafka={"partitions": 2}, ingest=FAST,
+        clickhouse={"fault_file": str(fault), "retry_initial_s": 0.2, "retry_max_s": 1.0},
+        shutdown_timeout_s=shutdown_timeout_s, stall_after_s=2.0,
+    )  # fmt: skip
+    create_topics(settings)
+    messages = generate(n, seed=seed, bad_every=0)
+    published = fk.produce(bootstrap, _inference(settings), [(m.key, m.value) for m in messages])
+    worker = _start(settings, "worker-0")
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    fk.wait_for(lambda: worker.stats().get("sink_failures", 0) >= 1, 60, "a failed write")
+
+    def health() -> dict[str, Any] | None:
+        h, r = httpx.get(f"{base}/healthz", timeout=2), httpx.get(f"{base}/readyz", timeout=2)
+        if h.status_code == 503 and r.status_code == 503:
+            return {"healthz": h.json(), "readyz": r.json()}
+        return None
+
+    seen = fk.wait_for(health, 30, "/healthz and /readyz to report the stall")
+    gauges = httpx.get(f"{base}/metrics", timeout=2).text
+    committed_before = fk.committed_total(bootstrap, settings.app_id, _inference(settings), 2)
+    t_term = time.monotonic()
+    code = worker.stop(timeout_s=shutdown_timeout_s + 60)
+    stop_s = time.monotonic() - t_term
+    committed_after = fk.committed_total(bootstrap, settings.app_id, _inference(settings), 2)
+    fault.unlink()
+    worker = _start(settings, "worker-1")
+    _all_committed(settings, published.count, 120)
+    worker.stop()
+    p = fk.stored(settings)
+    return fk.account(
+        "SIGTERM during a ClickHouse outage", n, [m.event_id or "" for m in messages], [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        stop_s=round(stop_s, 1), exit_code=code, committed_before_term=committed_before,
+        committed_after_term=committed_after, health=seen,
+        gauge_lines=[ln for ln in gauges.splitlines() if ln.startswith(
+            ("infersight_seconds_since_last_stored_batch", "infersight_consumer_lag",
+             "infersight_ingest_in_flight"))],
+    )  # fmt: skip
+
+
+# -- (10) duplicates of events that carry no timestamp ----------------------------------------
+def duplicates_without_timestamp(bootstrap: str, tmp: Path, n: int, seed: int) -> fk.Accounting:
+    """``n`` events without ``timestamp``, each sent twice as the same record (same key,
+    value and record timestamp, as a producer retry re-sends it). As queried, each must be
+    stored once, at its record's time."""
+    import asyncio
+
+    import orjson
+    from aiokafka import AIOKafkaProducer
+
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    settings = worker_settings(bootstrap, tmp, kafka={"partitions": 2}, ingest=FAST)
+    create_topics(settings)
+    base_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    records = []
+    for i in range(n):
+        body = {"event_id": f"dup-{seed}-{i}", "service": "dups", "model": "gpt-4o-mini",
+                "prompt": f"q{i}", "response": "a", "usage": {"input_tokens": rng.randint(1, 99)}}  # fmt: skip
+        records.append((f"k{i}".encode(), orjson.dumps(body), base_ms + i * 1000))
+
+    async def send() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            futures = [
+                await producer.send(_inference(settings), v, key=k, timestamp_ms=ts)
+                for k, v, ts in records + records
+            ]
+            return len(await asyncio.gather(*futures))
+        finally:
+            await producer.stop()
+
+    published = asyncio.run(send())
+    worker = _start(settings, "worker")
+    try:
+        _all_committed(settings, published, 120)
+    finally:
+        worker.stop()
+    p = fk.stored(settings, extra={
+        "times": "SELECT count() AS n FROM events_v WHERE service = 'dups' AND "
+                 f"toUnixTimestamp64Milli(timestamp) - {base_ms} = "
+                 "toUInt64(replaceOne(event_id, 'dup-" + str(seed) + "-', '')) * 1000"})  # fmt: skip
+    return fk.account(
+        "duplicate events without timestamps (each record sent twice)", n,
+        [f"dup-{seed}-{i}" for i in range(n)], [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        records_sent=published, at_record_time=int(p["queries"]["times"][0]["n"]),
+        rows_before_dedup=int(p["queries"]["raw_events"][0]["n"]),
+    )  # fmt: skip
+
+
+# -- (11) slow and dead alert receivers, with a restart in the middle -------------------------
+OUTBOX_RULES = """
+rules:
+  - name: leaks
+    metric: pii_leaks
+    comparison: ">="
+    threshold: 1
+    window: 10s
+    severity: critical
+"""
+
+
+def slow_and_dead_receivers(
+    bootstrap: str, tmp: Path, slow_s: float, expiry_s: float
+) -> fk.Accounting:
+    """One PII-leak episode (firing, then resolved when the leaks leave the 10 s window) and
+    three channels: the webhook is slow (answers after ``slow_s``, past the 1 s timeout)
+    until the restart, Slack is healthy, PagerDuty is dead (nothing listens). The worker is
+    SIGKILLed once the healthy channel has the firing and restarted with the webhook healed.
+    Every state change must reach webhook and Slack, firing before resolve; PagerDuty's page
+    is given up after ``expiry_s`` and that raises an alert on webhook and Slack."""
+    import orjson
+
+    t0 = time.monotonic()
+    rules = tmp / "rules.yaml"
+    tmp.mkdir(parents=True, exist_ok=True)
+    rules.write_text(OUTBOX_RULES)
+    dead_url = f"http://127.0.0.1:{free_port()}/v2/enqueue"
+    with WebhookReceiver() as hook, WebhookReceiver() as slack:
+        hook.delay_s = slow_s
+        settings = worker_settings(
+            bootstrap, tmp, monitor={"interval_s": 1.0, "rules_file": str(rules)},
+            alerts={"webhook_url": hook.url, "slack_webhook_url": slack.url + "/services/T/B/x",
+                    "pagerduty_routing_key": "pd-key", "pagerduty_url": dead_url,
+                    "timeout_s": 1.0, "backoff_s": 0.5, "delivery_backoff_max_s": 2.0,
+                    "delivery_expiry_s": expiry_s},
+        )  # fmt: skip
+        create_topics(settings)
+        ids = [f"leak-{i}" for i in range(3)]
+        leaks = [orjson.dumps({"event_id": e, "service": "shop", "model": "gpt-4o",
+                               "prompt": "contact?", "response": f"Write to {e}@northwind-mail.com"})
+                 for e in ids]  # fmt: skip
+        worker = _start(settings, "worker-0")
+        t_pub = time.monotonic()
+        fk.produce(bootstrap, _inference(settings), [(None, v) for v in leaks])
+        fk.wait_for(lambda: slack.requests, 60, "the firing on the healthy channel")
+        healthy_after_s = time.monotonic() - t_pub
+        slow_tries_before_kill = len(hook.late)
+        worker.kill()
+        hook.delay_s = 0.0
+        worker = _start(settings, "worker-1")
+
+        def statuses(r: WebhookReceiver, key: str) -> list[tuple[str, str]]:
+            out = []
+            for b in r.bodies:
+                if key == "slack":
+                    head = b["blocks"][0]["text"]["text"]  # "FIRING: leaks (...)"
+                    out.append((head.split(":")[1].split()[0], head.split(":")[0].lower()))
+                else:
+                    out.append((b["rule"], b["status"]))
+            return out
+
+        want = {("leaks", "firing"), ("leaks", "resolved"),
+                ("infersight_delivery_expired", "firing")}  # fmt: skip
+
+        def done() -> bool:
+            return want <= set(statuses(hook, "hook")) and want <= set(statuses(slack, "slack"))
+
+        try:
+            fk.wait_for(done, 120, "every page on webhook and Slack", interval_s=1.0)
+            time.sleep(2.0)
+        finally:
+            worker.stop()
+        got = {"webhook": statuses(hook, "hook"), "slack": statuses(slack, "slack")}
+        late = len(hook.late)
+    p = fk.stored(settings, extra={"outbox": "SELECT channel, rule, status, state, attempts "
+                                             "FROM alert_outbox FINAL ORDER BY channel, rule, "
+                                             "status"})  # fmt: skip
+    expected = {ch: sorted(want) for ch in got}
+    delivered = {ch: sorted(set(v) & want) for ch, v in got.items()}
+    return fk.account(
+        "slow + dead alert receivers, worker SIGKILL mid-delivery", 3, ids, [p],
+        int(p["queries"]["deadletters"][0]["n"]), None, time.monotonic() - t0,
+        pages_expected=sum(len(v) for v in expected.values()),
+        pages_delivered=sum(len(v) for v in delivered.values()), received=got,
+        healthy_channel_after_s=round(healthy_after_s, 1),
+        slow_attempts_before_kill=slow_tries_before_kill, slow_attempts_total=late,
+        outbox=p["queries"]["outbox"],
+    )  # fmt: skip

@@ -25,7 +25,7 @@ def worker_settings(bootstrap: str, tmp: Path, **overrides: Any) -> Settings:
         app_id=f"test-{tag}",
         data_dir=tmp / "data",
         web_port=free_port(),
-        log_level="info",
+        log_level=overrides.pop("log_level", "info"),
         kafka=kafka,
         ingest={"batch_size": 100, "batch_within_s": 0.5, **overrides.pop("ingest", {})},
         # Drift and the model detectors embed every event: on only where a test is about
@@ -41,7 +41,7 @@ def create_topics(settings: Settings) -> None:
     with the broker's default instead)."""
     from streams.app import ensure_topics
 
-    asyncio.run(ensure_topics(settings.kafka))
+    asyncio.run(ensure_topics(settings.kafka, (settings.otel.topic,)))
 
 
 def start_worker(settings: Settings, name: str = "worker") -> WorkerProcess:

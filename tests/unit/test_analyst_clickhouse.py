@@ -29,6 +29,7 @@ from schemas.events import InferenceEvent
 from schemas.results import Alert, AlertStatus, Severity, Signal
 from sinks.alert_store import AlertStore
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
+from sinks.feedback import FEEDBACK_COLUMNS
 from sinks.queries import QUERIES, QueryError, refresh_rollups, run_query
 from sinks.report import PANELS, expand_macros, render_report
 from sinks.tables import format_result
@@ -218,6 +219,13 @@ DEADLETTER_INSERT = (
 )
 
 
+FEEDBACK_ROWS = [
+    [f"ev-{i:04d}", "u1", DAY1 + timedelta(hours=i), "down" if i % 3 == 0 else "up", None, "",
+     "", int(i % 3 == 0), [], DAY1]
+    for i in range(12)
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory):
     settings = ClickHouseSettings(data_dir=tmp_path_factory.mktemp("chdb"), database="analyst")
@@ -232,6 +240,7 @@ def db(tmp_path_factory: pytest.TempPathFactory):
     sink.query(DRIFT_INSERT)  # a window re-tested after a restart collapses
     sink.query(DEADLETTER_INSERT)
     sink.query(DEADLETTER_INSERT)  # redelivered: counted once
+    sink.insert("feedback", FEEDBACK_ROWS, FEEDBACK_COLUMNS)  # feedback: 051
     refresh_rollups(sink)
     sink.write_results(data.scored[1::4])  # and one after: its buckets are recomputed
     refresh_rollups(sink)
@@ -264,11 +273,12 @@ def rollup_totals(sink: ClickHouseSink) -> list[tuple]:
 # -- migrations ---------------------------------------------------------------------------------
 def test_migrations_apply_once_and_a_second_run_changes_nothing(db: Db) -> None:
     """005–032 are applied in order; migrating again applies nothing and alters no table."""
-    mine = [a for a in db.applied if a[:3] in {"005", "006", "007"} or a >= "030"]
+    mine = [a for a in db.applied if a[:3] in {"005", "006", "007"} or "030" <= a < "040"]
     assert mine == [
         "005_retention", "006_skip_indexes", "007_embeddings", "030_rollups_minute",
         "031_rollups_hour", "032_rollup_views",
     ]  # fmt: skip
+    assert "050_reasoning_tokens" in db.applied
     assert db.applied == sorted(db.applied)
     before = schema(db.sink)
     assert db.sink.migrate() == []
@@ -283,6 +293,10 @@ def test_rerunning_every_statement_after_a_crash_is_harmless(db: Db) -> None:
     for mig in migrations():
         if mig.version >= 5 and mig.version not in (10, 20):
             for stmt in mig.statements():
+                # 030/031's positional backfills predate the column 050 adds; a crash only
+                # ever re-runs the last unrecorded migration, never one before an ALTER.
+                if mig.version < 50 and stmt.startswith("INSERT INTO rollup_events_"):
+                    continue
                 db.sink.query(stmt)
     assert schema(db.sink) == before
     assert rollup_totals(db.sink) == totals
@@ -625,7 +639,7 @@ def test_cli_query_and_report_run_on_the_embedded_database(
     assert args.func(args, settings) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("day,model,events,unpriced_events")
-    assert lines[1] == "2026-01-05,gpt-4o,35,0,67437,15048,15162,0.300120000"
+    assert lines[1] == "2026-01-05,gpt-4o,35,0,67437,15048,15162,0.300120000,0"
     args = parser.parse_args(["query", "no_such_query"])
     assert args.func(args, settings) == 2
     assert "known:" in capsys.readouterr().err

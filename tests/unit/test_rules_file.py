@@ -31,7 +31,9 @@ def test_default_rules_keep_the_spine_rules_and_follow_settings() -> None:
             by["pii_leaks"].window_s, by["pii_leaks"].for_s) == ("pii_leaks", ">=", 3, 60, 0)  # fmt: skip
     assert by["pii_leaks"].severity.value == "critical"
     assert rs.retraining.sustained_s == 900 and rs.retraining.cooldown_s == 86400
-    assert rs.retraining.rules == {"toxicity_rate", "hallucination_rate", "embedding_drift"}
+    assert rs.retraining.rules == {
+        "toxicity_rate", "hallucination_rate", "embedding_drift", "negative_feedback",
+    }  # fmt: skip
 
 
 def test_a_full_rule_parses_every_key(tmp_path: Path) -> None:

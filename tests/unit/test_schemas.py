@@ -8,8 +8,10 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from schemas import InferenceEvent, InvalidEvent, ReasonCode, parse_event
+from schemas.events import ChatMessage, ContextDocument, UserFeedback
 from schemas.jsonschema import SCHEMAS, render
 from schemas.results import DeadLetter
 
@@ -125,3 +127,47 @@ def test_dead_letter_keeps_the_original_bytes_and_truncates_only_huge_ones() -> 
                           partition=0, offset=2)  # fmt: skip
     assert big.original_truncated and big.original_size == 800_000
     assert len(orjson.dumps(big.model_dump(mode="json"))) < 1_000_000
+
+
+def _nul_cases(model: type) -> dict[str, object]:
+    """For every field of ``model`` that takes text (a string, a list of strings, a map of
+    strings), a value for it with a NUL inside; found from the model's own fields, so a
+    field added later is checked too."""
+    base = {"service": "s", "model": "m", "event_id": "e", "text": "t", "role": "user",
+            "content": "c", "score": 1.0}  # fmt: skip
+    cases: dict[str, object] = {}
+    for name in model.model_fields:
+        for ok, bad in (("x", "x\x00"), (["x"], ["x\x00"]), ({"k": "x"}, {"k": "x\x00"})):
+            try:
+                parsed = model.model_validate({**base, name: ok})
+            except ValidationError:
+                continue
+            if getattr(parsed, name) == ok:  # kept as text (not a nested model)
+                cases[name] = bad
+                break
+    return cases
+
+
+@pytest.mark.parametrize("model", [InferenceEvent, ChatMessage, ContextDocument, UserFeedback])
+def test_nul_is_refused_in_every_text_field(model: type) -> None:
+    """NUL is refused (schema_violation) in every text field, the ones once accepted
+    (event_id, operation, provider, experiment, segments, finish_reasons,
+    prompt_template_id) included."""
+    cases = _nul_cases(model)
+    if model is InferenceEvent:
+        once_accepted = {"event_id", "operation", "provider", "experiment", "segments",
+                         "finish_reasons", "prompt_template_id", "metadata", "service"}  # fmt: skip
+        assert once_accepted <= set(cases)
+    accepted = []
+    for name, bad in cases.items():
+        data = {"service": "s", "model": "m", "event_id": "e", "text": "t", "role": "user",
+                "content": "c", "score": 1.0, name: bad}  # fmt: skip
+        try:
+            model.model_validate(data)
+        except ValidationError:
+            continue
+        accepted.append(name)
+    assert accepted == []
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(b'{"service": "s", "model": "m", "segments": ["a\\u0000"]}')
+    assert err.value.reason.value == "schema_violation"
