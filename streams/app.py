@@ -67,9 +67,6 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
             out.setdefault("policy", str(det.pii_policy_file))
         return out
 
-    if not salt and det.identifiers == "hash" and not det.store_raw_pii:
-        log.warning("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
-                    "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
     detectors = [create(name, **params(name)) for name in det.enabled]
     scanner = next((d for d in detectors if d.name == det.pii_scanner), None)
     if scanner is None:
@@ -86,6 +83,15 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         embed_fields=settings.drift.fields if settings.drift.enabled else (),
         identifiers=det.identifiers,
     )
+
+
+def unkeyed_ids_warning(settings: Settings) -> str | None:
+    """The start-up warning when ids are pseudonymised without a secret key, else None."""
+    det = settings.detectors
+    if det.hash_salt.get_secret_value() or det.identifiers != "hash" or det.store_raw_pii:
+        return None
+    return ("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
+            "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
 
 
 CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")

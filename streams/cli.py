@@ -53,7 +53,7 @@ def _own_directory(settings: Any) -> Any:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from alerting.rulefile import RuleFileError
-    from streams.app import build, ensure_topics
+    from streams.app import build, ensure_topics, unkeyed_ids_warning
     from streams.lifecycle import BoundedWorker
 
     settings = load_settings()
@@ -77,6 +77,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     applied = built.sink.migrate()  # this process owns the ClickHouse directory from here on
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+    # Warned once the store is open, so a worker that cannot start says one thing: why.
+    if (warning := unkeyed_ids_warning(settings)) is not None:
+        print(f"infersight worker: warning: {warning}", file=sys.stderr)
     _announce(built.app, settings)
     worker = BoundedWorker(
         built.app, built.stop_hops, settings.shutdown_timeout_s,
