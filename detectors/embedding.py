@@ -3,7 +3,9 @@
 
 One model load per process (:func:`get_embedder`), one embedding pass per text per batch
 (:func:`batch_embeddings` caches in ``BatchFeatures``): drift, the toxicity and injection
-heads and hallucination similarity all read the same vectors.
+heads and hallucination similarity all read the same vectors. The shared embedder also keeps
+a bounded cache of vectors by a hash of the text (``cache_size``): a text repeated within a
+batch or across batches (system prompts, templated questions, canned answers) is encoded once.
 
 Four precisions: ``fp32`` and ``bf16`` run the torch model; ``onnx-fp32`` and ``onnx-int8``
 run ONNX Runtime (extra packages ``optimum-onnx[onnxruntime]``). The ONNX files are exported
@@ -14,12 +16,14 @@ offline; see :func:`onnx_model_dir`. Speed and agreement with fp32 are measured 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import platform
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -154,6 +158,16 @@ class Embedder:
     cache_dir
         Writable directory for the ONNX export (onnx precisions only); None means
         :func:`default_cache_dir`.
+    cache_size
+        Vectors kept, least recently used first out, keyed by a hash of (precision, length,
+        text); each costs about 1.6 kB. With a cache, a call encodes each distinct text it
+        has not seen once (a miss); every other text is a hit. 0 (the default of a bare
+        ``Embedder``): no cache, every text is encoded, as the model's own speed is measured.
+
+    >>> emb = Embedder(cache_size=100)
+    >>> v = emb.encode(["hello there", "hello there", "good bye"])
+    >>> v.shape, emb.cache_info()
+    ((3, 384), {'hits': 1, 'misses': 2, 'size': 2, 'max': 100})
     """
 
     def __init__(
@@ -162,6 +176,7 @@ class Embedder:
         batch_size: int = 64,
         max_seq_length: int = 256,
         cache_dir: str | None = None,
+        cache_size: int = 0,
     ) -> None:
         if precision not in PRECISIONS:
             msg = f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
@@ -172,12 +187,17 @@ class Embedder:
         if max_seq_length < 1:
             msg = f"max_seq_length must be >= 1, got {max_seq_length!r}"
             raise ValueError(msg)
+        if cache_size < 0:
+            msg = f"cache_size must be >= 0, got {cache_size!r}"
+            raise ValueError(msg)
         self.precision = precision
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.cache_dir = cache_dir
+        self.cache_size = cache_size
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._vectors = _VectorCache(cache_size)
 
     def _load(self) -> SentenceTransformer:
         with self._lock:
@@ -207,8 +227,31 @@ class Embedder:
             return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts``, shape (len(texts), 384); each distinct text not in the
+        cache is encoded once (every text, without a cache)."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
+        if not self.cache_size:
+            return self._encode(texts)
+        prefix = f"{self.precision}\0{self.max_seq_length}\0".encode()
+        keys = [
+            hashlib.blake2b(prefix + t.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            for t in texts
+        ]
+        found = self._vectors.get_many(keys)
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
+        if missing:
+            fresh = dict(zip(missing, self._encode(list(missing.values())), strict=True))
+            self._vectors.put_many(fresh)
+            found.update(fresh)
+        self._vectors.count(len(keys) - len(missing), len(missing))
+        return np.stack([found[k] for k in keys])
+
+    def cache_info(self) -> dict[str, int]:
+        """Hits and misses (texts) since start, vectors held, and the bound."""
+        return self._vectors.info()
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()
         vectors = model.encode(
             list(texts),
@@ -224,34 +267,86 @@ class Embedder:
         state = self.__dict__.copy()
         state["_model"] = None
         state["_lock"] = None
+        state["_vectors"] = None
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._vectors = _VectorCache(self.cache_size)
 
     def __repr__(self) -> str:
         return (
             f"Embedder(precision={self.precision!r}, batch_size={self.batch_size!r}, "
-            f"max_seq_length={self.max_seq_length!r}, cache_dir={self.cache_dir!r})"
+            f"max_seq_length={self.max_seq_length!r}, cache_dir={self.cache_dir!r}, "
+            f"cache_size={self.cache_size!r})"
         )
 
 
-_shared: ModelCache[tuple[str, int, int, str | None], Embedder] = ModelCache()
+class _VectorCache:
+    """A bounded, thread-safe LRU map of text hash -> read-only vector, with hit counts."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        with self._lock:
+            for k in keys:
+                vec = self._items.get(k)
+                if vec is not None:
+                    self._items.move_to_end(k)
+                    found[k] = vec
+        return found
+
+    def count(self, hits: int, misses: int) -> None:
+        with self._lock:
+            self.hits += hits
+            self.misses += misses
+
+    def put_many(self, vectors: dict[bytes, np.ndarray]) -> None:
+        with self._lock:
+            for k, v in vectors.items():
+                row = v.copy()  # not a view that keeps the whole batch alive
+                row.setflags(write=False)
+                self._items[k] = row
+                self._items.move_to_end(k)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def info(self) -> dict[str, int]:
+        with self._lock:
+            return {"hits": self.hits, "misses": self.misses, "size": len(self._items),
+                    "max": self.size}  # fmt: skip
+
+
+_shared: ModelCache[tuple[str, int, int, str | None, int], Embedder] = ModelCache()
 
 
 #: What ``get_embedder()`` returns when called without options: set once per process by the
 #: stream layer from its settings (:func:`configure`), so every detector and drift read the
 #: same vectors.
-_default: dict[str, Any] = {"precision": "fp32", "cache_dir": None}
+#: Vectors the shared embedder keeps by default (about 16 MB).
+CACHE_SIZE = 10_000
+_default: dict[str, Any] = {"precision": "fp32", "cache_dir": None, "cache_size": CACHE_SIZE}
 
 
-def configure(precision: Precision = "fp32", cache_dir: str | None = None) -> None:
-    """Choose the process-wide default embedding precision (and ONNX cache directory)."""
+def configure(
+    precision: Precision = "fp32", cache_dir: str | None = None, cache_size: int = CACHE_SIZE
+) -> None:
+    """Choose the process-wide default embedding precision, ONNX cache directory and the
+    number of vectors the shared embedder keeps (0: none)."""
     if precision not in PRECISIONS:
         msg = f"precision must be one of {PRECISIONS}, got {precision!r}"
         raise ValueError(msg)
-    _default.update(precision=precision, cache_dir=cache_dir)
+    if cache_size < 0:
+        msg = f"cache_size must be >= 0, got {cache_size!r}"
+        raise ValueError(msg)
+    _default.update(precision=precision, cache_dir=cache_dir, cache_size=cache_size)
 
 
 def get_embedder(
@@ -260,15 +355,19 @@ def get_embedder(
     max_seq_length: int = 256,
     cache_dir: str | None = None,
 ) -> Embedder:
-    """The process-wide embedder for these options: the model loads once per process.
+    """The process-wide embedder for these options: the model loads once per process, and
+    its vector cache holds the configured number of vectors (:func:`configure`).
 
     Without ``precision`` the configured default (:func:`configure`) is used.
     """
     if precision is None:
         precision = _default["precision"]
         cache_dir = cache_dir or _default["cache_dir"]
-    key = (precision, batch_size, max_seq_length, cache_dir)
-    return _shared.get(key, lambda: Embedder(precision, batch_size, max_seq_length, cache_dir))
+    size = int(_default["cache_size"])
+    key = (precision, batch_size, max_seq_length, cache_dir, size)
+    return _shared.get(
+        key, lambda: Embedder(precision, batch_size, max_seq_length, cache_dir, size)
+    )
 
 
 def _field_text(event: InferenceEvent, field: Field) -> str:

@@ -56,7 +56,11 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
     """Detectors from the registry, as configured; the PII scanner that drives redaction."""
     det = settings.detectors
     salt = det.hash_salt.get_secret_value()
-    configure_embedding(det.embedding_precision, str(det.model_cache) if det.model_cache else None)
+    configure_embedding(
+        det.embedding_precision,
+        str(det.model_cache) if det.model_cache else None,
+        det.embedding_cache_size,
+    )
 
     def params(name: str) -> dict[str, Any]:
         out = dict(det.params.get(name, {}))

@@ -141,6 +141,13 @@ class DetectorSettings(BaseModel):
     model_cache: Path | None = Field(
         default=None, description="Writable directory for the ONNX export (default ~/.cache)."
     )
+    embedding_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Sentence vectors the worker keeps by a hash of the text (least recently "
+        "used out, about 1.6 kB each): a text seen before in this or an earlier batch (system "
+        "prompts, templated questions, canned answers) is not encoded again. 0 turns it off.",
+    )
     pii_scanner: str = Field(
         default="pii", description="Detector whose PII findings drive redaction (pii, pii_ner)."
     )

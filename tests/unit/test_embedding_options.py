@@ -118,3 +118,46 @@ def test_onnx_embedder_pickles_without_its_session(onnx_cache, onnx_vectors):
     assert repr(clone) == repr(emb)
     assert "cache_dir=" in repr(clone)
     np.testing.assert_allclose(clone.encode(TEXTS), onnx_vectors["onnx-int8"], atol=1e-6)
+
+
+def test_cache_encodes_each_distinct_text_once_and_gives_the_same_vectors(fp32_vectors):
+    """Repeats within a call and across calls are hits; the vectors are the model's own."""
+    emb = Embedder("fp32", cache_size=100)
+    first = emb.encode([TEXTS[0], TEXTS[1], TEXTS[0], TEXTS[2], TEXTS[1]])
+    assert emb.cache_info() == {"hits": 2, "misses": 3, "size": 3, "max": 100}
+    np.testing.assert_allclose(first[[0, 1, 3]], fp32_vectors, atol=1e-5)
+    np.testing.assert_array_equal(first[0], first[2])
+    again = emb.encode(TEXTS[::-1])
+    assert emb.cache_info()["hits"] == 5
+    assert emb.cache_info()["misses"] == 3
+    np.testing.assert_array_equal(again, first[[3, 1, 0]])
+    again[0] += 1.0  # callers own what they get: the cached vector is untouched
+    np.testing.assert_array_equal(emb.encode(TEXTS[2:])[0], first[3])
+
+
+def test_cache_is_bounded_least_recently_used_out():
+    """Past cache_size the least recently used vector is dropped and encoded again later."""
+    emb = Embedder("fp32", cache_size=2)
+    emb.encode(TEXTS)  # holds TEXTS[1], TEXTS[2]
+    assert emb.cache_info() == {"hits": 0, "misses": 3, "size": 2, "max": 2}
+    emb.encode(TEXTS[1:2])  # a hit: TEXTS[1] becomes the most recent
+    emb.encode(TEXTS[0:1])  # a miss: evicts TEXTS[2]
+    emb.encode(TEXTS[1:2])  # still held
+    emb.encode(TEXTS[2:3])  # evicted, a miss
+    assert emb.cache_info() == {"hits": 2, "misses": 5, "size": 2, "max": 2}
+
+
+def test_no_cache_by_default_and_a_negative_size_is_rejected():
+    """A bare Embedder encodes every text (the model's own speed); cache_size < 0 is named."""
+    assert Embedder("fp32").cache_info() == {"hits": 0, "misses": 0, "size": 0, "max": 0}
+    with pytest.raises(ValueError, match="cache_size must be >= 0, got -1"):
+        Embedder("fp32", cache_size=-1)
+
+
+def test_pickled_embedder_starts_with_an_empty_cache():
+    """The cache is not pickled; the clone keeps its bound."""
+    emb = Embedder("fp32", cache_size=10)
+    emb.encode(TEXTS[:1])
+    clone = pickle.loads(pickle.dumps(emb))
+    assert clone.cache_info() == {"hits": 0, "misses": 0, "size": 0, "max": 10}
+    assert repr(clone) == repr(emb)
