@@ -19,10 +19,10 @@ import asyncio
 import functools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -43,12 +43,15 @@ from sinks.backoff import retry_async
 from sinks.clickhouse import ClickHouseSink, Rejected, retrying
 from streams.lifecycle import Progress
 from streams.metrics import Metrics
+from streams.pipelined import Prepared, run_pipelined
 from streams.settings import Settings
 from streams.topics import Topics
 
 __all__ = ["EvaluateRules", "NotifyAlerts", "ScoreEvents", "wire"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _record_time(message: Any) -> datetime | None:
@@ -88,20 +91,21 @@ class _BatchHop(_Hop, ABC):
         """``process`` until it succeeds. A crashed agent would leave the batch unacked
         behind later acked ones (blocking commits) and lose its place; retrying the same
         batch keeps order, and every step of ``process`` is safe to repeat."""
+        await self._until_done(lambda: self.process(batch), len(batch), max_delay_s)
+
+    async def _until_done(
+        self, action: Callable[[], Awaitable[T]], n: int, max_delay_s: float = 30.0
+    ) -> T:
         name = type(self).__name__
 
         def failed(exc: Exception, attempt: int, delay: float) -> None:
             self.metrics.inc("batch_retries", hop=name)
             if not self.stopping:
                 log.exception("%s failed on a batch of %d (attempt %d); retrying in %.1fs",
-                              name, len(batch), attempt, delay)  # fmt: skip
+                              name, n, attempt, delay)  # fmt: skip
 
-        await retry_async(
-            lambda: self.process(batch),
-            max_s=max_delay_s,
-            should_stop=lambda: self.stopping,
-            on_failure=failed,
-        )
+        stop = lambda: self.stopping  # noqa: E731 - read at each failure
+        return await retry_async(action, max_s=max_delay_s, should_stop=stop, on_failure=failed)
 
 
 class ScoreEvents(_BatchHop):
@@ -266,6 +270,10 @@ class ScoreEvents(_BatchHop):
         self.progress.done()
 
     async def process(self, batch: Sequence[faust.EventT]) -> None:
+        await self.finish(batch, await self.prepare(batch))
+
+    async def prepare(self, batch: Sequence[faust.EventT]) -> Prepared:
+        """Parse and score ``batch`` and learn drift from it; nothing is stored or acked."""
         loop = asyncio.get_running_loop()
         valid, origin, dead = self.parse(batch)
         scored, failures = await loop.run_in_executor(
@@ -278,9 +286,14 @@ class ScoreEvents(_BatchHop):
                            event_id=f.event.event_id)
             )  # fmt: skip
         drift = await loop.run_in_executor(self.model_executor, self._learn_drift, scored)
-        scored = await loop.run_in_executor(
-            self.sink_executor, self._store, scored, dead, drift, by_event
-        )
+        return Prepared(scored, dead, drift, by_event)
+
+    async def finish(self, batch: Sequence[faust.EventT], ready: Prepared) -> None:
+        """Store what ``prepare`` made of ``batch``, publish, then ack; safe to repeat."""
+        loop = asyncio.get_running_loop()
+        dead = list(ready.dead)  # _store adds the refused: a retry starts afresh
+        store = functools.partial(self._store, ready.scored, dead, ready.drift, ready.by_event)
+        scored = await loop.run_in_executor(self.sink_executor, store)
         self.metrics.inc("events_stored", len(scored))
         sends: list[tuple[faust.TopicT, bytes | None, bytes]] = []
         for s in scored:
@@ -459,9 +472,11 @@ def wire(
 
     @app.agent(topics.inference, concurrency=1, name="score_events")
     async def score_events(stream: faust.StreamT) -> None:
-        async for batch in stream.noack().noack_take(
-            ingest.batch_size, within=ingest.batch_within_s
-        ):
+        batches = stream.noack().noack_take(ingest.batch_size, within=ingest.batch_within_s)
+        if ingest.pipelined:
+            await run_pipelined(score, batches)
+            return
+        async for batch in batches:
             await score.run(batch)
 
     @app.agent(topics.alerts, concurrency=1, name="notify_alerts")

@@ -39,6 +39,18 @@ class Progress:
         self.batch_started = None
         self.last_stored = time.monotonic()
 
+    def add(self, n: int) -> None:
+        """A batch of ``n`` is taken while others may still be held (the pipelined hop)."""
+        self.in_flight += n
+        if self.batch_started is None:
+            self.batch_started = time.monotonic()
+
+    def stored(self, n: int) -> None:
+        """The oldest held batch, of ``n``, is stored and acked."""
+        self.in_flight = max(0, self.in_flight - n)
+        self.last_stored = time.monotonic()
+        self.batch_started = self.last_stored if self.in_flight else None
+
     def idle_s(self, now: float | None = None) -> float:
         """Seconds since the last batch was stored (since start-up before the first)."""
         now = time.monotonic() if now is None else now

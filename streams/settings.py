@@ -79,6 +79,12 @@ class IngestSettings(BaseModel):
     batch_within_s: float = Field(
         default=1.0, gt=0, description="Longest wait to fill a micro-batch."
     )
+    pipelined: bool = Field(
+        default=True,
+        description="Score the next micro-batch while the last is written, published and "
+        "acked (acks stay in order, each after its batch is stored); false: one batch at a "
+        "time.",
+    )
 
 
 class OtelSettings(BaseModel):

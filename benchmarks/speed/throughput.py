@@ -51,6 +51,7 @@ ALL = ["cost", "pii", "toxicity", "injection", "hallucination"]
 CONFIGS: dict[str, tuple[list[str], bool, dict[str, dict[str, Any]]]] = {
     "default": (DEFAULT, True, {}),
     "default, embedding cache off": (DEFAULT, True, {"detectors": {"embedding_cache_size": 0}}),
+    "default, one batch at a time": (DEFAULT, True, {"ingest": {"pipelined": False}}),
     "cost + pii, drift off": (["cost", "pii"], False, {}),
     "all five detectors": (ALL, True, {}),
 }
