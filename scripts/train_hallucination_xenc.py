@@ -26,6 +26,7 @@ An event's score is its worst claim's probability. Modes::
 
 The field set is read only with ``--field``, after training, to score it once. Outputs go to
 ``build/xenc/`` (ignored): the trainable weights (fp16 safetensors) and a metrics json.
+Figures and the decision not to ship it: ``benchmarks/quality/reports/hallucination.notes.md``.
 """
 
 from __future__ import annotations
