@@ -80,10 +80,10 @@ class IngestSettings(BaseModel):
         default=1.0, gt=0, description="Longest wait to fill a micro-batch."
     )
     pipelined: bool = Field(
-        default=True,
+        default=False,
         description="Score the next micro-batch while the last is written, published and "
-        "acked (acks stay in order, each after its batch is stored); false: one batch at a "
-        "time.",
+        "acked (acks stay in order, each after its batch is stored). Off by default: it "
+        "showed no gain on a 2-core machine (benchmarks/speed/reports/throughput.md).",
     )
 
 

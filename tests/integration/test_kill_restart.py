@@ -3,6 +3,7 @@ as analysts query (commit-after-write + idempotent storage)."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import wait_until
 from helpers import committed, create_topics, publish, query, start_worker, worker_settings
 
@@ -11,12 +12,17 @@ from streams.demo_data import generate
 N = 2000
 
 
-def test_sigkill_twice_mid_stream_then_every_event_exactly_once(broker, tmp_path) -> None:
+@pytest.mark.parametrize("pipelined", [False, True], ids=["one-batch", "pipelined"])
+def test_sigkill_twice_mid_stream_then_every_event_exactly_once(
+    broker, tmp_path, pipelined: bool
+) -> None:
     """Two SIGKILLs while batches are in flight (3 partitions); afterwards every offset is
-    committed and the 2000 events are each stored once."""
+    committed and the 2000 events are each stored once, with the score hop one batch at a
+    time and pipelined."""
     settings = worker_settings(
-        broker, tmp_path, kafka={"partitions": 3}, ingest={"batch_size": 50, "batch_within_s": 0.2}
-    )
+        broker, tmp_path, kafka={"partitions": 3},
+        ingest={"batch_size": 50, "batch_within_s": 0.2, "pipelined": pipelined},
+    )  # fmt: skip
     create_topics(settings)
     messages = generate(N, seed=23, bad_every=0)
     topic = settings.kafka.topic("llm.inference.v1")
