@@ -15,16 +15,18 @@ invalid_json
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from schemas.errors import InfersightError
 from schemas.events import InferenceEvent
 from schemas.results import ReasonCode
 
-__all__ = ["DEFAULT_MAX_BYTES", "InvalidEvent", "parse_event"]
+__all__ = ["DEFAULT_MAX_BYTES", "InvalidEvent", "load_object", "parse_event", "validated"]
+
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_MAX_BYTES = 1_048_576
 
@@ -59,19 +61,67 @@ def _field_names() -> frozenset[str]:
 _FIELDS = _field_names()
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
+def _loc(loc: tuple[int | str, ...], fields: frozenset[str] = _FIELDS) -> str:
     """Where an error is, naming schema fields and list positions only: a metadata key is
     input (it may be an email address), so it is written ``<key>``."""
-    return ".".join(str(p) if isinstance(p, int) or p in _FIELDS else "<key>" for p in loc)
+    return ".".join(str(p) if isinstance(p, int) or p in fields else "<key>" for p in loc)
 
 
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+def _errors(exc: ValidationError, fields: frozenset[str] = _FIELDS) -> list[dict[str, Any]]:
     # Never copy the offending input into the envelope: it may be PII or megabytes. Nor a
     # dict key from it (pydantic's loc holds metadata keys): say which field and why.
     return [
-        {"loc": _loc(err["loc"]), "type": err["type"], "msg": err["msg"]}
+        {"loc": _loc(err["loc"], fields), "type": err["type"], "msg": err["msg"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
+
+
+def load_object(raw: bytes | None, max_bytes: int, topic: str) -> tuple[dict[str, Any], str | None]:
+    """The message as a JSON object of schema version 1, and its ``event_id`` when that is a
+    string: the framing every inbound contract shares (tombstone, size, JSON, object,
+    version). Encoding is the caller's to check first, where its reasons name it."""
+    if raw is None:
+        raise InvalidEvent(ReasonCode.NOT_AN_OBJECT, "message has no value (tombstone)")
+    if len(raw) > max_bytes:
+        msg = f"message is {len(raw):,} bytes, over the {max_bytes:,}-byte limit"
+        raise InvalidEvent(ReasonCode.OVERSIZED, msg)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(ReasonCode.INVALID_JSON, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        msg = f"expected a JSON object, got {type(data).__name__}"
+        raise InvalidEvent(ReasonCode.NOT_AN_OBJECT, msg)
+    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+    version = data.get("schema_version", 1)
+    if version != 1:
+        # The value itself is input (a producer's bug can put anything there): only a small
+        # version number is quoted.
+        small = isinstance(version, int) and not isinstance(version, bool) and -100 < version < 100
+        shown = f"{version}" if small else f"(a {type(version).__name__})"
+        msg = f"schema_version {shown} is not supported by {topic} (expected 1)"
+        raise InvalidEvent(ReasonCode.UNSUPPORTED_SCHEMA_VERSION, msg, event_id=event_id)
+    return data, event_id
+
+
+def validated(
+    model: type[M],
+    data: dict[str, Any],
+    event_id: str | None,
+    noun: str,
+    fields: frozenset[str] = _FIELDS,
+) -> M:
+    """``model`` from ``data``, or a schema_violation naming the first bad field and why."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = _errors(exc, fields)
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        msg = f"{first['loc'] or noun}: {first['msg']}{more}"
+        raise InvalidEvent(
+            ReasonCode.SCHEMA_VIOLATION, msg, errors=errors, event_id=event_id
+        ) from None
 
 
 def parse_event(
@@ -91,41 +141,13 @@ def parse_event(
         With ``reason`` one of oversized, invalid_encoding, invalid_json, not_an_object,
         unsupported_schema_version, schema_violation.
     """
-    if raw is None:
-        raise InvalidEvent(ReasonCode.NOT_AN_OBJECT, "message has no value (tombstone)")
-    if len(raw) > max_bytes:
-        msg = f"message is {len(raw):,} bytes, over the {max_bytes:,}-byte limit"
-        raise InvalidEvent(ReasonCode.OVERSIZED, msg)
-    try:
-        raw.decode("utf-8", errors="strict")
-    except UnicodeDecodeError as exc:
-        msg = f"not UTF-8: {exc.reason} at byte {exc.start}"
-        raise InvalidEvent(ReasonCode.INVALID_ENCODING, msg) from None
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(ReasonCode.INVALID_JSON, f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        msg = f"expected a JSON object, got {type(data).__name__}"
-        raise InvalidEvent(ReasonCode.NOT_AN_OBJECT, msg)
-    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
-    version = data.get("schema_version", 1)
-    if version != 1:
-        # The value itself is input (a producer's bug can put anything there): only a small
-        # version number is quoted.
-        small = isinstance(version, int) and not isinstance(version, bool) and -100 < version < 100
-        shown = f"{version}" if small else f"(a {type(version).__name__})"
-        msg = f"schema_version {shown} is not supported by llm.inference.v1 (expected 1)"
-        raise InvalidEvent(ReasonCode.UNSUPPORTED_SCHEMA_VERSION, msg, event_id=event_id)
+    if raw is not None and len(raw) <= max_bytes:
+        try:
+            raw.decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            msg = f"not UTF-8: {exc.reason} at byte {exc.start}"
+            raise InvalidEvent(ReasonCode.INVALID_ENCODING, msg) from None
+    data, event_id = load_object(raw, max_bytes, "llm.inference.v1")
     if "timestamp" not in data and record_timestamp is not None:
         data["timestamp"] = record_timestamp
-    try:
-        return InferenceEvent.model_validate(data)
-    except ValidationError as exc:
-        errors = _errors(exc)
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        msg = f"{first['loc'] or 'event'}: {first['msg']}{more}"
-        raise InvalidEvent(
-            ReasonCode.SCHEMA_VIOLATION, msg, errors=errors, event_id=event_id
-        ) from None
+    return validated(InferenceEvent, data, event_id, "event")
