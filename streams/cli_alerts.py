@@ -132,23 +132,15 @@ def _list_json(rules: Any, series: list[list[Any]], silences: list[Any]) -> str:
     """``alerts list --format json``: rules, series states and silences as one object."""
     import json
 
+    from streams.serve import silence_json
+
     out = {
         "rules": [dict(zip(_RULE_COLUMNS, r, strict=True)) for r in _rule_rows(rules)],
         "series": [
             dict(zip(["rule", "labels", "state", "value", "since", "episode_id"], r, strict=True))
             for r in series
         ],
-        "silences": [
-            {
-                "id": s.silence_id,
-                "matchers": [str(m) for m in s.matchers],
-                "starts_at": s.starts_at.isoformat(),
-                "ends_at": s.ends_at.isoformat(),
-                "created_by": s.created_by,
-                "comment": s.comment,
-            }
-            for s in silences
-        ],
+        "silences": [silence_json(s) for s in silences],
     }
     return json.dumps(out, default=str)
 
