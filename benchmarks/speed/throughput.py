@@ -437,7 +437,16 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
     return "\n".join(lines)
 
 
+#: ``throughput.py MODE ...``: the modes kept in modules of their own.
+MODES = {"alert-latency": "alert_latency", "scaling": "scaling"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in MODES:
+        import importlib
+
+        return int(importlib.import_module(f"benchmarks.speed.{MODES[argv[0]]}").main(argv[1:]))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1500, help="demo messages per configuration")
     ap.add_argument("--batch-size", type=int, default=256, help="ceiling batch (ingest default)")
