@@ -94,6 +94,8 @@ class TimedDetector(Detector):
             return self.inner.score_batch(events, features)
 
     def __getattr__(self, attr: str) -> Any:
+        if attr == "inner":  # not set yet (unpickling): no recursion
+            raise AttributeError(attr)
         return getattr(self.inner, attr)
 
     def __repr__(self) -> str:
