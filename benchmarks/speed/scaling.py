@@ -136,14 +136,49 @@ def run(bootstrap: str, work: Path, config: str, n_workers: int, events: int) ->
         asyncio.run(_publish(bootstrap, topic, warm))
         _wait(lambda: _handled(workers) >= len(warm), 600, "the warm-up stored")
         backlog = generate(events, seed=7, run_id="scaling")
-        cpu0 = sum(_cpu_s(w) for w in workers)
+        cpu0, stages0 = sum(_cpu_s(w) for w in workers), _stage_totals(workers)
         started = asyncio.run(_publish(bootstrap, topic, backlog))
         _wait(lambda: _handled(workers) >= len(warm) + events, 1800, "the backlog drained")
         cpu = sum(_cpu_s(w) for w in workers) - cpu0
+        stages = _minus(_stage_totals(workers), stages0)
         assigned = _assigned(workers)
     finally:
         codes = [w.stop(timeout_s=60) for w in workers]
-    return {**_result(settings, backlog, started, load0, assigned, codes), "cpu_s": cpu}
+    result = _result(settings, backlog, started, load0, assigned, codes)
+    return {**result, "cpu_s": cpu, "stages": stages}
+
+
+def _stage_totals(workers: list[WorkerProcess]) -> dict[str, tuple[float, float]]:
+    """(seconds, batches) per stage of the score hop, summed over the workers' /metrics;
+    ``batch_size`` holds (messages, batches)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, tuple[float, float]] = {}
+    for w in workers:
+        s = w.settings
+        text = httpx.get(f"http://{s.web_host}:{s.web_port}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                hop = sample.labels.get("hop")
+                if family.name == "infersight_stage_seconds" and hop in ("ScoreEvents", "consumer"):
+                    key = sample.labels["stage"]
+                elif family.name == "infersight_batch_size" and hop == "ScoreEvents":
+                    key = "batch_size"
+                else:
+                    continue
+                total, count = out.get(key, (0.0, 0.0))
+                if sample.name.endswith("_sum"):
+                    out[key] = (total + sample.value, count)
+                elif sample.name.endswith("_count"):
+                    out[key] = (total, count + sample.value)
+    return out
+
+
+def _minus(after: dict[str, tuple[float, float]], before: dict[str, tuple[float, float]]
+           ) -> dict[str, tuple[float, float]]:  # fmt: skip
+    zero = (0.0, 0.0)
+    return {k: (v[0] - before.get(k, zero)[0], v[1] - before.get(k, zero)[1])
+            for k, v in after.items()}  # fmt: skip
 
 
 def _cpu_s(worker: WorkerProcess) -> float:
@@ -188,9 +223,9 @@ def report(cmd: str, facts: dict[str, str], results: dict[str, list[dict[str, An
         "| machine | |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in facts.items()], "",
         __doc__.split("\n\n    nice")[0].split("\n", 2)[2].strip(), "",
         "| configuration | workers | stored | per worker | partitions each | seconds "
-        "| events/s | vs 1 worker | worker CPU s | events per CPU-second "
+        "| torch threads each | events/s | vs 1 worker | worker CPU s | events per CPU-second "
         "| load 1/5/15 start → end |",
-        "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]  # fmt: skip
     for config, runs in results.items():
         one = next((r["rate"] for r in runs if r["workers"] == 1), None)
@@ -201,21 +236,55 @@ def report(cmd: str, facts: dict[str, str], results: dict[str, list[dict[str, An
                 f"| {config} | {r['workers']} | {r['stored']} of {r['valid']} "
                 f"| {' + '.join(map(str, r['per_worker']))} "
                 f"| {' + '.join(map(str, r['assigned']))} | {r['seconds']:.1f} "
-                f"| **{r['rate']:.0f}** | {ratio} | {r['cpu_s']:.1f} "
+                f"| {r['torch_threads']} | **{r['rate']:.0f}** | {ratio} | {r['cpu_s']:.1f} "
                 f"| {r['stored'] / r['cpu_s']:.0f} | {ld} |"
             )
-    return "\n".join(lines + _projection(results)) + "\n"
+    return "\n".join(lines + _stage_table(results) + _projection(results)) + "\n"
+
+
+def _stage_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Mean milliseconds per batch in each stage, from the workers' own /metrics
+    (``infersight_stage_seconds``), backlog only (scraped before and after it)."""
+    runs = [(c, r) for c, rs in results.items() for r in rs if r.get("stages")]
+    if not runs:
+        return []
+    names = sorted({k for _, r in runs for k in r["stages"] if k != "batch_size"})
+    head = " | ".join(f"{c}, {r['workers']}w" for c, r in runs)
+    out = ["", "## Where a batch's time goes, from the workers' /metrics", "",
+           "Mean milliseconds per batch in each stage of the score hop (`commit`: per offset "
+           "commit of the consumer), from `infersight_stage_seconds` scraped before and after "
+           "the backlog, summed over the workers. Stages are exclusive of the stages inside "
+           "them (docs/operations.md).", "",
+           f"| stage | {head} |", "| --- |" + " ---: |" * len(runs)]  # fmt: skip
+
+    def cell(r: dict[str, Any], key: str, scale: float) -> str:
+        total, count = r["stages"].get(key, (0.0, 0.0))
+        return f"{scale * total / count:.1f}" if count else ""
+
+    out.append("| messages per batch | " + " | ".join(cell(r, "batch_size", 1) for _, r in runs)
+               + " |")  # fmt: skip
+    out.append("| batches | " + " | ".join(f"{r['stages'].get('batch_size', (0, 0))[1]:.0f}"
+                                           for _, r in runs) + " |")  # fmt: skip
+    out += [f"| {n} | " + " | ".join(cell(r, n, 1000) for _, r in runs) + " |" for n in names]
+    return out
 
 
 def _projection(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     """What N workers would do with cores of their own, from the CPU each event cost."""
-    out = ["", "## Projection", "",
-           "Wall-clock rates here depend on what else the shared machine runs (the load "
-           "averages above are mostly other jobs). The CPU the workers spent per event does "
-           "not: with c cores of its own, one worker can at most store c × (events per "
-           "CPU-second), and N workers on N × c cores about N times that while N ≤ the "
-           "partitions (a worker beyond them owns none) and the ClickHouse server keeps up "
-           "(here every worker had an embedded store of its own).", ""]  # fmt: skip
+    out = [
+        "",
+        "## Projection",
+        "",
+        "Wall-clock rates here depend on what else the shared machine runs (the load "
+        "averages above are mostly other jobs). The CPU the workers spent per event depends "
+        "far less on it: with c cores of its own, one worker can at most store c × (events per "
+        "CPU-second), and N workers on N × c cores about N times that while N ≤ the "
+        "partitions (a worker beyond them owns none) and the ClickHouse server keeps up "
+        "(here every worker had an embedded store of its own). torch's threads spin while "
+        "they wait for a core, so on a crowded machine the model configurations' CPU "
+        "seconds overstate the work: their events per CPU-second are lower bounds.",
+        "",
+    ]
     for config, runs in results.items():
         per_cpu = [r["stored"] / r["cpu_s"] for r in runs if r["cpu_s"] > 0]
         if per_cpu:
@@ -234,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", nargs="*", default=["cost + pii, drift off", "default"],
                     choices=list(CONFIGS))  # fmt: skip
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    ap.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="give each worker OMP_NUM_THREADS = cores // workers (torch threads)",
+    )
     ap.add_argument("--report", type=Path,
                     default=ROOT / "benchmarks/speed/reports/throughput_scaling.md")  # fmt: skip
     args = ap.parse_args(argv)
@@ -244,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     with LocalBroker(log_path=work / "broker.log") as broker:
         for config in args.configs:
             for n in args.workers:
+                if args.split_cores:  # the workers inherit it: torch threads per worker
+                    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
                 r = run(broker.bootstrap, work, config, n, args.events)
+                r["torch_threads"] = os.environ.get("OMP_NUM_THREADS", "torch's default")
                 print(f"{config}, {n} workers: {r}", file=sys.stderr)
                 results.setdefault(config, []).append(r)
     shutil.rmtree(work, ignore_errors=True)
