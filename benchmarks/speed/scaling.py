@@ -308,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="give each worker OMP_NUM_THREADS = cores // workers (torch threads)",
     )
+    ap.add_argument("--torch-threads", type=int, help="OMP_NUM_THREADS of every worker")
     ap.add_argument("--report", type=Path,
                     default=ROOT / "benchmarks/speed/reports/throughput_scaling.md")  # fmt: skip
     args = ap.parse_args(argv)
@@ -320,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.workers:
                 if args.split_cores:  # the workers inherit it: torch threads per worker
                     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
+                if args.torch_threads:
+                    os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)
                 r = run(broker.bootstrap, work, config, n, args.events)
                 r["torch_threads"] = os.environ.get("OMP_NUM_THREADS", "torch's default")
                 print(f"{config}, {n} workers: {r}", file=sys.stderr)
