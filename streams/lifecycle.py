@@ -67,8 +67,8 @@ class Health:
     committed offset; ``consumer_lag`` is their sum. On Kafka that is the standard lag.
     tansu reports high watermarks low after batched writes (DESIGN.md: its end offsets are
     wrong for them), so there the gauges can read up to one producer batch per partition
-    short; a stall is still seen through
-    ``ingest_in_flight`` (messages held by the ingest hop), which does not depend on it.
+    short; a stall is still seen through ``ingest_in_flight`` (messages held by the ingest
+    hop), which does not depend on it.
     """
 
     def __init__(

@@ -48,9 +48,14 @@ class StageClock:
 
     def __init__(self) -> None:
         self._local = threading.local()
+        #: Called once, in the thread of the first ``run`` (set up what is timed lazily).
+        self.first: Callable[[], None] | None = None
 
     def run(self, fn: Callable[..., T], *args: Any) -> tuple[T, dict[str, float]]:
         """Call ``fn(*args)``; return its result and the seconds of each stage inside it."""
+        first, self.first = self.first, None
+        if first is not None:
+            first()
         self._local.acc, self._local.stack = {}, []
         try:
             return fn(*args), self._local.acc
@@ -149,13 +154,15 @@ _NO_EMBEDDING = frozenset({"cost", "pii", "pii_ner"})
 def instrument(app: faust.App, pipeline: Any, metrics: Any, drift: bool) -> StageClock:
     """Time ``pipeline``'s detectors, the shared embedder (when something embeds: ``drift``
     or a detector other than cost and PII) and the app's offset commits; returns the clock
-    the score hops read their executor stages from."""
+    the score hops read their executor stages from. The embedder is looked up at the first
+    scored batch, where the detectors first ask for it (with ``embedding_precision=auto``
+    that is when its probe runs), not at start-up."""
     from detectors.embedding import get_embedder
 
     clock = StageClock()
     pipeline.detectors = [TimedDetector(d, clock) for d in pipeline.detectors]
     if drift or any(d.name not in _NO_EMBEDDING for d in pipeline.detectors):
-        time_embedder(get_embedder(), clock)
+        clock.first = lambda: time_embedder(get_embedder(), clock)
     observe = functools.partial(metrics.observe, "stage_seconds", hop="consumer", stage="commit")
     app.sensors.add(CommitSensor(observe))
     return clock
