@@ -237,7 +237,7 @@ def report(cmd: str, facts: dict[str, str], setup: dict[str, Any], rows: list[di
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.speed.throughput import machine_facts
+    from benchmarks.speed.machine import machine_facts
 
     ap = argparse.ArgumentParser(prog="throughput.py alert-latency",
                                  description=__doc__.splitlines()[0])  # fmt: skip

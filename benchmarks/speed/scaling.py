@@ -296,7 +296,8 @@ def _projection(results: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.speed.throughput import CONFIGS, machine_facts
+    from benchmarks.speed.machine import machine_facts
+    from benchmarks.speed.throughput import CONFIGS
 
     ap = argparse.ArgumentParser(prog="throughput.py scaling", description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=4000, help="backlog messages per run")
