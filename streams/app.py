@@ -37,6 +37,7 @@ from streams.lifecycle import Health
 from streams.logsafety import redact_http_logs
 from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
+from streams.stages import instrument
 from streams.topics import TOPIC_NAMES, declare
 
 __all__ = [
@@ -225,8 +226,9 @@ def build(settings: Settings) -> Built:
         drift = DriftBank(
             settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
         )
+    clock = instrument(app, pipeline, metrics, settings.drift.enabled)
     score = ScoreEvents(
-        settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift
+        settings, pipeline, sink, topics, metrics, sink_executor, model_executor, drift, clock
     )
     a = settings.alerts
     outbox = Outbox(
@@ -256,7 +258,7 @@ def _wire_spans_and_feedback(app: faust.App, settings: Settings, score: ScoreEve
     parts = (score.pipeline, score.sink, score.topics, score.metrics, score.sink_executor,
              score.model_executor)  # fmt: skip
     if settings.otel.enabled:
-        wire_spans(app, settings, ScoreSpans(settings, *parts, score.drift))
+        wire_spans(app, settings, ScoreSpans(settings, *parts, score.drift, score.clock))
     wire_feedback(app, score.topics, StoreFeedback(settings, *parts))
 
 
@@ -318,8 +320,11 @@ def _pages(app: faust.App, metrics: Metrics, health: Health, stopping: Any) -> N
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
+        """Prometheus text (OpenMetrics when the ``Accept`` header asks for it)."""
         health.report()
-        return web.text(metrics.prometheus(), content_type="text/plain; version=0.0.4")
+        body, content_type = metrics.prometheus(request.headers.get("Accept"))
+        # aiohttp refuses a charset in content_type=; the header carries it as is.
+        return web.bytes(body, headers={"Content-Type": content_type})
 
 
 def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics) -> None:

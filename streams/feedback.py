@@ -28,8 +28,9 @@ from schemas.parsing import InvalidEvent
 from schemas.results import DeadLetter
 from sinks.clickhouse import ClickHouseSink, retrying
 from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
-from streams.agents import ScoreEvents, _BatchHop, _json
+from streams.hops import BatchHop, to_json
 from streams.metrics import Metrics
+from streams.score import ScoreEvents
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -38,7 +39,7 @@ __all__ = ["StoreFeedback", "wire_feedback"]
 log = logging.getLogger(__name__)
 
 
-class StoreFeedback(_BatchHop):
+class StoreFeedback(BatchHop):
     """Parse, redact, store, then ack; bad messages are dead-lettered with a reason."""
 
     def __init__(
@@ -121,7 +122,7 @@ class StoreFeedback(_BatchHop):
         await loop.run_in_executor(self.sink_executor, self._write, rows, dead)
         self.metrics.inc("feedback_stored", len(rows))
         sends = [
-            (self.topics.deadletter, d.key_b64.encode() if d.key_b64 else None, _json(d))
+            (self.topics.deadletter, d.key_b64.encode() if d.key_b64 else None, to_json(d))
             for d in dead
         ]
         await self._publish(sends)

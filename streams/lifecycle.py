@@ -59,14 +59,16 @@ class Progress:
 
 class Health:
     """Is the stream moving? Computed when an endpoint is read, and set as gauges:
-    ``seconds_since_last_stored_batch``, ``ingest_in_flight`` and ``consumer_lag``.
+    ``seconds_since_last_stored_batch``, ``ingest_in_flight``, ``consumer_lag`` and
+    ``consumer_partition_lag``.
 
-    ``consumer_lag`` is, per assigned partition of the inference topic, the high watermark
-    the broker reported in its last fetch response minus the group's committed offset,
-    summed. On Kafka that is the standard lag. tansu reports high watermarks low after
-    batched writes (DESIGN.md: its end offsets are wrong for them), so there the gauge can
-    read up to one producer batch per partition short; a stall is still seen through
-    ``ingest_in_flight`` (messages held by the ingest hop), which does not depend on it.
+    ``consumer_partition_lag`` is, per assigned partition of the inference topic, the high
+    watermark aiokafka's consumer recorded from its last fetch response minus the group's
+    committed offset; ``consumer_lag`` is their sum. On Kafka that is the standard lag.
+    tansu reports high watermarks low after batched writes (DESIGN.md: its end offsets are
+    wrong for them), so there the gauges can read up to one producer batch per partition
+    short; a stall is still seen through ``ingest_in_flight`` (messages held by the ingest
+    hop), which does not depend on it.
     """
 
     def __init__(
@@ -79,20 +81,25 @@ class Health:
         self.metrics = metrics
 
     def lag(self) -> tuple[int, int]:
-        """(consumer lag, assigned partitions of the inference topic)."""
+        """(consumer lag, assigned partitions of the inference topic); sets the
+        per-partition gauge for the partitions assigned now (others are dropped)."""
         try:
             consumer = self.app.consumer
             tps = [tp for tp in consumer.assignment() if tp.topic == self.topic]
         except Exception:  # not started yet
             return 0, 0
         lag = 0
-        for tp in tps:
+        self.metrics.clear("consumer_partition_lag")
+        for tp in sorted(tps):
             try:
                 high = consumer.highwater(tp)
             except Exception:  # no fetch response yet for this partition
                 continue
             done = consumer._committed_offset.get(tp)  # faust keeps no public accessor
-            lag += max(0, (high or 0) - (done or 0))
+            behind = max(0, (high or 0) - (done or 0))
+            self.metrics.set("consumer_partition_lag", behind, topic=tp.topic,
+                             partition=str(tp.partition))  # fmt: skip
+            lag += behind
         return lag, len(tps)
 
     def report(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from schemas.otel import InvalidOtlp, map_traces
 from schemas.otlp import encode_evaluations
 from schemas.results import ReasonCode
-from streams.agents import ScoreEvents
+from streams.score import ScoreEvents
 
 if TYPE_CHECKING:
     import faust

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import faust
@@ -32,7 +32,10 @@ class Prepared:
     scored: list[ScoredEvent]
     dead: list[DeadLetter]
     drift: tuple[list[DriftResult], dict[StreamKey, bytes]]
-    by_event: dict[int, faust.EventT]
+    #: The message each scored event came from, by ``id`` of the ``ScoredEvent``.
+    origin: dict[int, faust.EventT]
+    #: Seconds spent so far in each stage (parse, embed, detector:NAME, redact, drift).
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 class _Hop(Protocol):

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from benchmarks.speed.machine import machine_facts  # noqa: E402
 from streams.broker import LocalBroker, free_port  # noqa: E402
 from streams.demo import WorkerProcess, settings_env  # noqa: E402
 from streams.demo_data import DemoMessage, generate  # noqa: E402
@@ -80,26 +80,6 @@ class Run:
     load: tuple[float, float] = (0.0, 0.0)
     ceiling: float = 0.0  # Embedder fp32 events/s measured just before this worker ran
     notes: list[str] = field(default_factory=list)
-
-
-def machine_facts() -> dict[str, str]:
-    """CPU model, the flags that decide bf16/int8 speed, cores, Python, torch."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
-                  if ln.startswith("model name")), platform.processor())  # fmt: skip
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines()
-                      if ln.startswith("flags")), []))  # fmt: skip
-    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile",
-              "avx_vnni"]  # fmt: skip
-    import torch
-
-    return {
-        "CPU": model,
-        "flags": ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted),
-        "cores (os.cpu_count)": str(os.cpu_count()),
-        "torch threads": str(torch.get_num_threads()),
-        "Python / torch": f"{platform.python_version()} / {torch.__version__}",
-    }
 
 
 def valid_events(messages: list[DemoMessage]) -> list[Any]:
@@ -437,8 +417,18 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
     return "\n".join(lines)
 
 
+#: ``throughput.py MODE ...``: the modes kept in modules of their own.
+MODES = {"alert-latency": "alert_latency", "scaling": "scaling"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in MODES:
+        import importlib
+
+        return int(importlib.import_module(f"benchmarks.speed.{MODES[argv[0]]}").main(argv[1:]))
+    modes = "other modes: " + ", ".join(f"throughput.py {m} --help" for m in MODES)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=modes)
     ap.add_argument("--events", type=int, default=1500, help="demo messages per configuration")
     ap.add_argument("--batch-size", type=int, default=256, help="ceiling batch (ingest default)")
     ap.add_argument("--configs", nargs="*", default=DEFAULT_RUN, choices=list(CONFIGS))

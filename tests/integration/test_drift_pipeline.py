@@ -3,8 +3,10 @@ explained, results land in ClickHouse, and a restarted worker keeps its referenc
 
 from __future__ import annotations
 
+import httpx
 from conftest import wait_until
 from helpers import create_topics, publish, query, start_worker, worker_settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.demo_data import generate
 
@@ -22,6 +24,12 @@ def test_topic_shift_is_detected_and_restart_keeps_the_reference(broker, tmp_pat
     publish(broker, topic, [(m.key, m.value) for m in first])
     worker = start_worker(settings, "worker-1")
     wait_until(lambda: worker.stats().get("events_stored", 0) >= 360, 180, what="360 stored")
+    # Every batch's embedding and drift update is timed in /metrics (streams/stages.py).
+    text = httpx.get(f"http://{settings.web_host}:{settings.web_port}/metrics", timeout=5).text
+    stages = {s.labels["stage"]: s.value for f in text_string_to_metric_families(text)
+              for s in f.samples if s.name == "infersight_stage_seconds_count"
+              and s.labels.get("hop") == "ScoreEvents"}  # fmt: skip
+    assert stages["embed"] == stages["drift"] == stages["parse"] >= 2, stages
     assert worker.stop() == 0
 
     refs = query(
