@@ -105,16 +105,17 @@ GROUP BY time, model ORDER BY time, model""",
         "p95 latency by model (ms)",
         "ms",
         f"""{_PROBE}
-SELECT $__timeInterval(hour) AS time, model, any(latency_p95_ms) AS p95_ms
-FROM dashboard_hour
-WHERE NOT {_WIDE} AND $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
-GROUP BY time, model
-UNION ALL
-SELECT $__timeInterval(hour) AS time, model,
-    quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
-FROM dashboard_hour
-WHERE {_WIDE} AND $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
-GROUP BY time, model
+SELECT time, model, p95_ms FROM (
+    SELECT $__timeInterval(hour) AS time, model, any(latency_p95_ms) AS p95_ms
+    FROM dashboard_hour
+    WHERE NOT {_WIDE} AND $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
+    GROUP BY time, model
+    UNION ALL
+    SELECT $__timeInterval(hour) AS time, model,
+        quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
+    FROM dashboard_hour
+    WHERE {_WIDE} AND $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
+    GROUP BY time, model)
 ORDER BY time, model""",
         f"""SELECT $__timeInterval(minute) AS time, model,
     quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3] AS p95_ms
