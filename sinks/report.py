@@ -71,7 +71,9 @@ class Panel:
 
 #: The hour of a probe date: ``$__timeInterval(probe_hour) != probe_hour`` holds exactly when
 #: a bucket is wider than an hour (then several hour rows share a bucket and their sketches
-#: are merged; otherwise each bucket is one pre-merged row and its stored p95 is read).
+#: are merged; otherwise each bucket is one pre-merged row and its stored p95 is read). In
+#: each branch it is written ``(wide OR hour < 1970-01-01)``: a condition on the key, so
+#: that the branch whose condition is false reads no row (and no sketch) at all.
 _WIDE = "$__timeInterval(probe_hour) != probe_hour"
 _PROBE = "WITH toDateTime('1970-01-01 01:00:00', 'UTC') AS probe_hour"
 _ONE_SERVICE = "service = '${service}'"  # '__all': the rows that total every service
@@ -108,13 +110,15 @@ GROUP BY time, model ORDER BY time, model""",
 SELECT time, model, p95_ms FROM (
     SELECT $__timeInterval(hour) AS time, model, any(latency_p95_ms) AS p95_ms
     FROM dashboard_hour
-    WHERE NOT {_WIDE} AND $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
+    WHERE (NOT {_WIDE} OR hour < probe_hour - 3600) AND $__timeFilter(hour)
+      AND {_ONE_SERVICE} AND model != '__all'
     GROUP BY time, model
     UNION ALL
     SELECT $__timeInterval(hour) AS time, model,
         quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
     FROM dashboard_hour
-    WHERE {_WIDE} AND $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
+    WHERE ({_WIDE} OR hour < probe_hour - 3600) AND $__timeFilter(hour) AND {_ONE_SERVICE}
+      AND model != '__all'
     GROUP BY time, model)
 ORDER BY time, model""",
         f"""SELECT $__timeInterval(minute) AS time, model,
