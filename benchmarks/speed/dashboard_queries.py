@@ -10,7 +10,8 @@ after a fresh batch, then runs every Grafana panel (macros expanded for the last
 were before migration 060 (reading the 030–032 rollups with ``FINAL`` and merging sketches
 at query time) run ``--legacy-repeat`` times each on the same data, and their rows are
 compared with the new ones. Raw-table named queries are timed too, for reference (they are
-not dashboard queries and have no target).
+not dashboard queries and have no target). ``--accuracy`` then compares the stored p95
+with the exact one (``quantileExact`` over the raw events) and with a t-digest.
 
     nice python benchmarks/speed/dashboard_queries.py --events 10000000 --optimize \
         --report benchmarks/speed/reports/dashboard_queries.md
@@ -161,6 +162,47 @@ def with_column_names(sink: ClickHouseSink, stmt: str) -> str:
     return f"{head} ({', '.join(names)})\n{select}"
 
 
+ACCURACY_SQL = """
+SELECT e.model, count(e.latency_ms), quantileExact(0.95)(e.latency_ms) AS exact,
+    d.p95 AS dd, quantileTDigest(0.95)(e.latency_ms) AS tdigest
+FROM events AS e FINAL
+JOIN (SELECT model, quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95
+      FROM dashboard_day WHERE day >= {since:Date} AND day <= {until:Date}
+        AND service = '__all' AND model != '__all' GROUP BY model) AS d ON d.model = e.model
+WHERE e.timestamp >= toDateTime64({since:Date}, 3, 'UTC')
+  AND e.timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
+GROUP BY e.model, d.p95 ORDER BY e.model"""
+
+HOURLY_ACCURACY_SQL = """
+SELECT count(), max(abs(d.latency_p95_ms - x.exact) / x.exact) AS worst,
+    avg(abs(d.latency_p95_ms - x.exact) / x.exact) AS mean
+FROM (SELECT toStartOfHour(timestamp) AS hour, model, quantileExact(0.95)(e.latency_ms) AS exact
+      FROM events AS e FINAL WHERE timestamp >= toStartOfHour(now() - INTERVAL 1 DAY)
+      GROUP BY hour, model) AS x
+JOIN dashboard_hour AS d ON d.hour = x.hour AND d.model = x.model
+WHERE d.service = '__all' AND d.hour >= toStartOfHour(now() - INTERVAL 1 DAY)"""
+
+
+def accuracy(sink: ClickHouseSink, week: dict, say) -> None:
+    """The stored DDSketch p95 (what the panels show) and a t-digest against the exact p95."""
+    bound = {k: datetime.fromisoformat(v).date() for k, v in week.items()}
+    say()
+    say(f"p95 latency per model, {week['since']} to {week['until']}: exact (quantileExact over "
+        "events FINAL), the dashboard rollups' DDSketch, a t-digest of the raw values")  # fmt: skip
+    say()
+    say("| model | timed events | exact ms | DDSketch ms | rel. error | t-digest ms | rel. error |")
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for model, n, exact, dd, td in sink.query(ACCURACY_SQL, bound)[1]:
+        say(f"| {model} | {n:,} | {exact:.1f} | {dd:.1f} | {(dd - exact) / exact:+.2%} | "
+            f"{td:.1f} | {(td - exact) / exact:+.2%} |")  # fmt: skip
+    n, worst, mean = sink.query(HOURLY_ACCURACY_SQL)[1][0]
+    say()
+    say(
+        f"hourly p95 per model over the last 24 h ({n} hours x models): stored DDSketch p95 "
+        f"against the exact p95, relative error mean {mean:.2%}, max {worst:.2%}"
+    )
+
+
 def load() -> str:
     return "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -217,6 +259,11 @@ def main() -> int:
         "--reuse",
         action="store_true",
         help="time the data a previous run left in --dir (no generation or backfill)",
+    )
+    ap.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="after the timings, compare the stored p95 with the exact one (slow: raw events)",
     )
     ap.add_argument(
         "--optimize",
@@ -331,6 +378,8 @@ def main() -> int:
               lambda n=name: run_query(sink, n, yesterday).rows, args.legacy_repeat)  # fmt: skip
     say(f"after the timings: {load()}")
     write_tables(say, results, answers)
+    if args.accuracy:
+        accuracy(sink, week, say)
     sink.close()
     if args.dir is None:
         shutil.rmtree(root, ignore_errors=True)
