@@ -3,7 +3,7 @@ modules short). Each string uses server-side parameters (``{name:Type}``).
 
 The dashboard-facing ones read the pre-merged dashboard rollups of migration 060
 (``dashboard_hour``, ``dashboard_day``, ``dashboard_signals_hour``: one row per bucket and
-series, service/model ``'__all'`` for the totals, no ``FINAL``); the rest read the
+series, service/model ``'__all'`` for the totals, percentiles stored); the rest read the
 deduplicated raw tables (``FINAL``).
 """
 

@@ -10,7 +10,7 @@ file, for people without Grafana. The live page (``streams.live``) draws them to
 Every panel reads rollups (replay-proof, small), never the raw tables, except the tables
 below the charts that reuse named queries: buckets of an hour and more read the pre-merged
 dashboard rollups of migration 060 (one row per hour and series, totals included, no
-``FINAL``), shorter buckets the minute rollups of 030–032.
+sketch merged for hour buckets), shorter buckets the minute rollups of 030–032.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The dashboard rollups of migration 060 on the real embedded engine: late and backfilled
 events land in their own hour once, a refresh after the upgrade wins over the backfilled
-rows, and readers see one row per key without FINAL."""
+rows, and readers see one row per key whatever versions are stored."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_a_late_event_lands_in_its_own_hour_once(sink) -> None:
 
 def test_readers_see_one_row_per_key_whatever_the_versions(sink) -> None:
     """Each refresh appends a version of the hours it recomputed; the views return one row
-    per hour, service and model (the newest), with no FINAL."""
+    per hour, service and model (the newest)."""
     sink.write_results(_scored("more", 3, NOW + timedelta(minutes=1)))
     refresh_rollups(sink)
     for view, key in (("dashboard_hour", "hour, service, model"),
