@@ -147,7 +147,7 @@ GROUP BY GROUPING SETS ((r.hour, r.service, r.detector), (r.hour, r.detector))
 SETTINGS max_partitions_per_insert_block = 0;
 
 -- The views panels and named queries read. FINAL on these small, mostly merged tables
--- (30,282 rows for 30 days of 5 services x 6 models) costs less than deduplicating with
+-- (30,282 rows for 30 days of 5 services x 6 models) is no slower than deduplicating with
 -- argMax(column, version) ... GROUP BY: benchmarks/speed/reports/dashboard_queries.md times
 -- both. Filters on the bucket, service or model reach the primary key through the view.
 CREATE VIEW IF NOT EXISTS dashboard_hour AS
