@@ -114,3 +114,36 @@ def test_upgrade_backfill_is_dated_in_the_past_and_a_later_refresh_wins(chdb_dir
     assert _hour_row(db, OLD_HOUR, "late-svc", "gpt-4o")[0][:2] == (5, 5)
     assert _hour_row(db, OLD_HOUR, "__all", "__all")[0][0] == 5
     db.close()
+
+
+def test_stored_percentiles_are_the_hours_sketch_and_the_panel_shows_them(sink) -> None:
+    """200 calls in one hour with distinct latencies: the stored p50/p95/p99 equal the
+    DDSketch of the raw latencies (and differ from each other), and the p95 panel shows the
+    stored p95 for that hour, as the pre-060 panel did."""
+    from sinks.report import PANELS, expand_macros
+
+    at = NOW - timedelta(hours=2)
+    events = [
+        InferenceEvent(service="dense-svc", model="gpt-4o", event_id=f"dense-{i}",
+                       timestamp=at + timedelta(seconds=i), latency_ms=float(10 * (i + 1)))
+        for i in range(200)
+    ]  # fmt: skip
+    sink.write_results(ScoringPipeline([CostDetector()]).score(events)[0])
+    refresh_rollups(sink)
+    [(quantiles,)] = sink.query(
+        "SELECT quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99)(e.latency_ms) FROM events AS e FINAL "
+        "WHERE service = 'dense-svc'"
+    )[1]
+    p50, _, p95, p99 = quantiles
+    assert len({p50, p95, p99}) == 3
+    stored = sink.query(
+        "SELECT latency_p50_ms, latency_p95_ms, latency_p99_ms FROM dashboard_hour "
+        "WHERE service = 'dense-svc' AND model = 'gpt-4o'"
+    )[1]
+    assert stored == [(p50, p95, p99)]
+    start, end = at.replace(minute=0), at.replace(minute=59)
+    panel = PANELS[2]
+    new = sink.query(expand_macros(panel.sql, start, end, "dense-svc"))[1]
+    old = sink.query(expand_macros(panel.minute_sql.replace("minute", "hour"), start, end,
+                                   "dense-svc"))[1]  # fmt: skip
+    assert [r[1:] for r in new] == [r[1:] for r in old] == [("gpt-4o", p95)]
