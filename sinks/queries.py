@@ -1,8 +1,9 @@
 """Named, parameterised queries for analysts, and the helpers that keep rollups fresh.
 
-Every query reads deduplicated data only (``FINAL`` tables, or the rollups of 030–032,
-which are themselves built from ``FINAL``), so each event counts once however often it was
-redelivered. The SQL of each query is in ``QUERIES`` and in docs/analysts.md.
+Every query reads deduplicated data only (``FINAL`` tables, or the rollups of 030–032 and
+the dashboard rollups of 060, which are themselves built from ``FINAL``), so each event
+counts once however often it was redelivered. The SQL of each query is in ``QUERIES``
+(text in ``sinks.named_sql``) and in docs/analysts.md.
 
 Parameters are bound server-side (``{name:Type}``), never formatted into the SQL text.
 
@@ -25,6 +26,17 @@ from typing import Any
 from schemas.errors import InfersightError
 from sinks.clickhouse import ClickHouseSink
 from sinks.live_queries import LIVE_QUERIES
+from sinks.named_sql import (
+    ALERT_HISTORY,
+    CACHE_SAVINGS,
+    COST_BY_MODEL_DAY,
+    DRIFT_HISTORY,
+    DRIFT_TABLE,
+    HALLUCINATION_RATE_RAG,
+    SLOWEST_MODELS,
+    TOP_SERVICES_PII_LEAKS,
+    TOXICITY_TREND,
+)
 from sinks.prices import cache_read_saving
 
 __all__ = [
@@ -38,16 +50,17 @@ __all__ = [
     "run_query",
 ]
 
-#: Refreshable materialized views, in dependency order (minute before hour).
+#: Refreshable materialized views, in dependency order (minute, hour, then the dashboard
+#: rollups of migration 060, which read the hour rollups).
 ROLLUP_VIEWS = (
     "rollup_events_minute_mv",
     "rollup_signals_minute_mv",
     "rollup_events_hour_mv",
     "rollup_signals_hour_mv",
+    "rollup_dashboard_hour_mv",
+    "rollup_dashboard_day_mv",
+    "rollup_dashboard_signals_hour_mv",
 )
-
-#: The table migration 010_drift.sql creates (owned by the drift detector).
-DRIFT_TABLE = "drift_results"
 
 
 class QueryError(InfersightError, ValueError):
@@ -138,166 +151,6 @@ SINCE = Param("since", "Date", _week_ago, "first day, inclusive (default: 7 days
 UNTIL = Param("until", "Date", _today, "last day, inclusive (default: today)")
 SERVICE = Param("service", "String", "", "only this service (default: all)")
 LIMIT = Param("limit", "UInt32", 10, "at most this many rows")
-
-COST_BY_MODEL_DAY = """
-SELECT
-    toDate(hour) AS day,
-    model,
-    sum(r.events) AS events,
-    sum(r.events) - sum(r.priced_events) AS unpriced_events,
-    sum(r.input_tokens) AS input_tokens,
-    sum(r.output_tokens) AS output_tokens,
-    sum(r.cache_read_tokens) AS cache_read_tokens,
-    sum(r.cost_usd) AS cost_usd,
-    sum(r.reasoning_tokens) AS reasoning_tokens
-FROM rollup_events_hour AS r FINAL
-WHERE hour >= toDateTime({since:Date}, 'UTC')
-  AND hour < toDateTime({until:Date}, 'UTC') + INTERVAL 1 DAY
-  AND ({service:String} = '' OR service = {service:String})
-GROUP BY day, model
-ORDER BY day, cost_usd DESC, model
-"""
-
-TOP_SERVICES_PII_LEAKS = """
-SELECT
-    service,
-    sum(fired) AS leaks,
-    count() AS scored,
-    round(leaks / scored, 4) AS leak_rate,
-    arraySort(groupUniqArrayIf(model, fired = 1)) AS models,
-    arraySort(groupUniqArrayArrayIf(
-        JSONExtract(detail, 'leaked_types', 'Array(String)'), fired = 1)) AS leaked_types,
-    maxIf(timestamp, fired = 1) AS last_leak_at,
-    argMaxIf(event_id, timestamp, fired = 1) AS last_leak_event_id
-FROM signals FINAL
-WHERE detector = 'pii'
-  AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
-  AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
-GROUP BY service
-HAVING leaks > 0
-ORDER BY leaks DESC, service
-LIMIT {limit:UInt32}
-"""
-
-TOXICITY_TREND = """
-SELECT
-    toStartOfInterval(hour, toIntervalHour({bucket_hours:UInt32})) AS bucket,
-    service,
-    sum(r.scored) AS scored,
-    sum(r.fired) AS toxic,
-    round(toxic / scored, 4) AS toxicity_rate,
-    round(sum(r.score_sum) / scored, 4) AS mean_score
-FROM rollup_signals_hour AS r FINAL
-WHERE detector = 'toxicity'
-  AND hour >= toDateTime({since:Date}, 'UTC')
-  AND hour < toDateTime({until:Date}, 'UTC') + INTERVAL 1 DAY
-  AND ({service:String} = '' OR service = {service:String})
-GROUP BY bucket, service
-ORDER BY bucket, service
-"""
-
-HALLUCINATION_RATE_RAG = """
-SELECT
-    e.service AS service,
-    e.model AS model,
-    count() AS rag_events,
-    countIf(s.event_id != '') AS scored,
-    countIf(s.fired = 1) AS hallucinated,
-    round(hallucinated / scored, 4) AS hallucination_rate,
-    round(avgIf(s.score, s.event_id != ''), 4) AS mean_score
-FROM
-(
-    SELECT event_id, service, model
-    FROM events FINAL
-    WHERE context_count > 0
-      AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
-      AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
-      AND ({service:String} = '' OR service = {service:String})
-) AS e
-LEFT JOIN
-(
-    SELECT event_id, score, fired
-    FROM signals FINAL
-    WHERE detector = 'hallucination'
-      AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
-      AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
-) AS s ON s.event_id = e.event_id
-GROUP BY service, model
-ORDER BY hallucination_rate DESC, service, model
-"""
-
-DRIFT_HISTORY = f"""
-SELECT
-    window_end, service, model, field, test, window_index, n_ref, n_cur,
-    round(statistic, 6) AS statistic, p_value, alpha, significant, drift, streak, reason
-FROM {DRIFT_TABLE} FINAL
-WHERE window_end >= toDateTime64({{since:Date}}, 3, 'UTC')
-  AND window_end < toDateTime64({{until:Date}}, 3, 'UTC') + INTERVAL 1 DAY
-  AND ({{service:String}} = '' OR service = {{service:String}})
-  AND ({{drifted_only:UInt32}} = 0 OR drift = 1)
-ORDER BY window_end DESC, service, model, field, test
-LIMIT {{limit:UInt32}}
-"""
-
-ALERT_HISTORY = """
-SELECT
-    episode_id,
-    rule,
-    argMax(a.severity, created_at) AS severity,
-    service,
-    model,
-    minIf(created_at, status = 'firing') AS fired_at,
-    if(countIf(status = 'resolved') > 0, maxIf(created_at, status = 'resolved'), NULL)
-        AS resolved_at,
-    round(dateDiff('millisecond', fired_at, resolved_at) / 1000, 1)
-        AS duration_s,
-    argMaxIf(a.value, created_at, status = 'firing') AS value,
-    argMaxIf(a.threshold, created_at, status = 'firing') AS threshold,
-    argMaxIf(a.summary, created_at, status = 'firing') AS summary
-FROM alerts AS a FINAL
-WHERE created_at >= toDateTime64({since:Date}, 3, 'UTC')
-  AND created_at < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
-  AND ({service:String} = '' OR service = {service:String})
-GROUP BY episode_id, rule, service, model
-ORDER BY fired_at DESC, episode_id
-LIMIT {limit:UInt32}
-"""
-
-SLOWEST_MODELS = """
-SELECT
-    model,
-    sum(r.events) AS events,
-    sum(r.latency_ms_count) AS timed_events,
-    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[1], 1) AS p50_ms,
-    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3], 1) AS p95_ms,
-    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[4], 1) AS p99_ms,
-    round(quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.ttft_ms)[3], 1) AS ttft_p95_ms
-FROM rollup_events_hour AS r FINAL
-WHERE hour >= toDateTime({since:Date}, 'UTC')
-  AND hour < toDateTime({until:Date}, 'UTC') + INTERVAL 1 DAY
-  AND ({service:String} = '' OR service = {service:String})
-GROUP BY model
-HAVING timed_events > 0
-ORDER BY p95_ms DESC, model
-LIMIT {limit:UInt32}
-"""
-
-CACHE_SAVINGS = """
-SELECT
-    toDate(timestamp) AS day,
-    provider,
-    model,
-    count() AS cached_calls,
-    sum(toUInt64(e.input_tokens)) AS input_tokens,
-    sum(toUInt64(e.cache_read_tokens)) AS cache_read_tokens
-FROM events AS e FINAL
-WHERE e.cache_read_tokens > 0
-  AND timestamp >= toDateTime64({since:Date}, 3, 'UTC')
-  AND timestamp < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY
-  AND ({service:String} = '' OR service = {service:String})
-GROUP BY day, provider, model
-ORDER BY day, provider, model
-"""
 
 
 def _price_cache_savings(result: QueryResult) -> QueryResult:

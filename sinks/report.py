@@ -7,8 +7,10 @@
 draws the same charts (``sinks.charts``: uPlot, inlined) into one self-contained HTML
 file, for people without Grafana. The live page (``streams.live``) draws them too.
 
-Every panel reads the rollup views of migrations 030–032 (replay-proof, small), never the
-raw tables, except the tables below the charts that reuse named queries.
+Every panel reads rollups (replay-proof, small), never the raw tables, except the tables
+below the charts that reuse named queries: buckets of an hour and more read the pre-merged
+dashboard rollups of migration 060 (one row per hour and series, totals included, no
+sketch merged for hour buckets), shorter buckets the minute rollups of 030–032.
 """
 
 from __future__ import annotations
@@ -48,52 +50,95 @@ _SERVICE_FILTER = f"('${{service}}' = '{ALL_SERVICES}' OR service = '${{service}
 @dataclass(frozen=True)
 class Panel:
     """One chart: a time series of ``value`` per ``series`` (long format: time, series,
-    value, ordered by time), or a table."""
+    value, ordered by time), or a table.
+
+    ``sql`` reads the pre-merged dashboard rollups of migration 060 (buckets of an hour
+    and more: Grafana, the report over days); ``minute_sql`` reads the minute rollups
+    (buckets under an hour: the live page, a report over a few hours).
+    """
 
     title: str
     unit: str
     sql: str
+    minute_sql: str
     kind: str = "timeseries"  # or "table"
     zero_fill: bool = True  # a bucket without rows is 0 (counts, costs), else a gap (rates)
 
     def sql_at(self, grain: str) -> str:
-        """The SQL reading the ``minute`` or ``hour`` rollups (``$__grain``)."""
-        return self.sql.replace("$__grain", grain)
+        """The SQL reading the ``minute`` or ``hour`` rollups."""
+        return self.minute_sql if grain == "minute" else self.sql
 
+
+#: The hour of a probe date: ``$__timeInterval(probe_hour) != probe_hour`` holds exactly when
+#: a bucket is wider than an hour (then several hour rows share a bucket and their sketches
+#: are merged; otherwise each bucket is one pre-merged row and its stored p95 is read). In
+#: each branch it is written ``(wide OR hour < 1970-01-01)``: a condition on the key, so
+#: that the branch whose condition is false reads no row (and no sketch) at all.
+_WIDE = "$__timeInterval(probe_hour) != probe_hour"
+_PROBE = "WITH toDateTime('1970-01-01 01:00:00', 'UTC') AS probe_hour"
+_ONE_SERVICE = "service = '${service}'"  # '__all': the rows that total every service
 
 PANELS: tuple[Panel, ...] = (
     Panel(
         "Calls by model",
         "short",
-        f"""SELECT $__timeInterval($__grain) AS time, model, sum(events) AS calls
-FROM events_per_$__grain
-WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
+        f"""SELECT $__timeInterval(hour) AS time, model, sum(events) AS calls
+FROM dashboard_hour
+WHERE $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
+GROUP BY time, model ORDER BY time, model""",
+        f"""SELECT $__timeInterval(minute) AS time, model, sum(events) AS calls
+FROM events_per_minute
+WHERE $__timeFilter(minute) AND {_SERVICE_FILTER}
 GROUP BY time, model ORDER BY time, model""",
     ),
     Panel(
         "Cost by model (USD)",
         "currencyUSD",
-        f"""SELECT $__timeInterval($__grain) AS time, model, toFloat64(sum(cost_usd)) AS cost_usd
-FROM events_per_$__grain
-WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
+        f"""SELECT $__timeInterval(hour) AS time, model, toFloat64(sum(cost_usd)) AS cost_usd
+FROM dashboard_hour
+WHERE $__timeFilter(hour) AND {_ONE_SERVICE} AND model != '__all'
+GROUP BY time, model ORDER BY time, model""",
+        f"""SELECT $__timeInterval(minute) AS time, model, toFloat64(sum(cost_usd)) AS cost_usd
+FROM events_per_minute
+WHERE $__timeFilter(minute) AND {_SERVICE_FILTER}
 GROUP BY time, model ORDER BY time, model""",
     ),
     Panel(
         "p95 latency by model (ms)",
         "ms",
-        f"""SELECT $__timeInterval($__grain) AS time, model,
+        f"""{_PROBE}
+SELECT time, model, p95_ms FROM (
+    SELECT $__timeInterval(hour) AS time, model, any(latency_p95_ms) AS p95_ms
+    FROM dashboard_hour
+    WHERE (NOT {_WIDE} OR hour < probe_hour - 3600) AND $__timeFilter(hour)
+      AND {_ONE_SERVICE} AND model != '__all'
+    GROUP BY time, model
+    UNION ALL
+    SELECT $__timeInterval(hour) AS time, model,
+        quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
+    FROM dashboard_hour
+    WHERE ({_WIDE} OR hour < probe_hour - 3600) AND $__timeFilter(hour) AND {_ONE_SERVICE}
+      AND model != '__all'
+    GROUP BY time, model)
+ORDER BY time, model""",
+        f"""SELECT $__timeInterval(minute) AS time, model,
     quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3] AS p95_ms
-FROM rollup_events_$__grain AS r FINAL
-WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
+FROM rollup_events_minute AS r FINAL
+WHERE $__timeFilter(minute) AND {_SERVICE_FILTER}
 GROUP BY time, model ORDER BY time, model""",
         zero_fill=False,
     ),
     Panel(
         "Quality: share of scored events flagged, by detector",
         "percentunit",
-        f"""SELECT $__timeInterval($__grain) AS time, detector, sum(fired) / sum(scored) AS rate
-FROM detectors_per_$__grain
-WHERE $__timeFilter($__grain) AND {_SERVICE_FILTER}
+        f"""SELECT $__timeInterval(hour) AS time, detector, sum(fired) / sum(scored) AS rate
+FROM dashboard_signals_hour
+WHERE $__timeFilter(hour) AND {_ONE_SERVICE}
+  AND detector IN ('toxicity', 'pii', 'hallucination', 'injection')
+GROUP BY time, detector ORDER BY time, detector""",
+        f"""SELECT $__timeInterval(minute) AS time, detector, sum(fired) / sum(scored) AS rate
+FROM detectors_per_minute
+WHERE $__timeFilter(minute) AND {_SERVICE_FILTER}
   AND detector IN ('toxicity', 'pii', 'hallucination', 'injection')
 GROUP BY time, detector ORDER BY time, detector""",
         zero_fill=False,
@@ -101,14 +146,24 @@ GROUP BY time, detector ORDER BY time, detector""",
     Panel(
         "Errors by service",
         "short",
-        """SELECT $__timeInterval($__grain) AS time, service, sum(errors) AS errors
-FROM events_per_$__grain
-WHERE $__timeFilter($__grain)
+        """SELECT $__timeInterval(hour) AS time, service, sum(errors) AS errors
+FROM dashboard_hour
+WHERE $__timeFilter(hour) AND service != '__all' AND model = '__all'
+GROUP BY time, service ORDER BY time, service""",
+        """SELECT $__timeInterval(minute) AS time, service, sum(errors) AS errors
+FROM events_per_minute
+WHERE $__timeFilter(minute)
 GROUP BY time, service ORDER BY time, service""",
     ),
     Panel(
         "Cost and calls by service and model",
         "none",
+        f"""SELECT service, model, sum(events) AS calls, sum(cost_usd) AS cost_usd,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    sum(pii_events) AS events_with_pii
+FROM dashboard_hour
+WHERE $__timeFilter(hour) AND service != '__all' AND model != '__all' AND {_SERVICE_FILTER}
+GROUP BY service, model ORDER BY cost_usd DESC, service, model""",
         f"""SELECT service, model, sum(events) AS calls, sum(cost_usd) AS cost_usd,
     sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
     sum(pii_events) AS events_with_pii
@@ -156,6 +211,11 @@ def expand_macros(
         sql,
     )
     return sql.replace("${service}", service)
+
+
+_SERVICES_QUERY = (
+    "SELECT DISTINCT service FROM rollup_dashboard_hour WHERE service != '__all' ORDER BY service"
+)
 
 
 # -- Grafana ----------------------------------------------------------------------------------
@@ -209,8 +269,8 @@ def grafana_dashboard() -> dict[str, Any]:
                     "label": "Service",
                     "type": "query",
                     "datasource": ds,
-                    "query": "SELECT DISTINCT service FROM rollup_events_hour ORDER BY service",
-                    "definition": "SELECT DISTINCT service FROM rollup_events_hour",
+                    "query": _SERVICES_QUERY,
+                    "definition": _SERVICES_QUERY,
                     "includeAll": True,
                     "allValue": ALL_SERVICES,
                     "multi": False,
@@ -249,7 +309,8 @@ def panel_charts(
     bucket = choose_bucket(extent[1] - extent[0] if extent else end - start)
     out: list[tuple[Panel, Any]] = []
     for panel in PANELS:
-        sql = expand_macros(panel.sql, start, end, service, bucket.seconds)
+        grain = "minute" if bucket.seconds < 3600 else "hour"
+        sql = expand_macros(panel.sql_at(grain), start, end, service, bucket.seconds)
         columns, rows = sink.query(sql)
         if panel.kind == "table":
             out.append((panel, (columns, rows)))
