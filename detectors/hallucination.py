@@ -48,6 +48,7 @@ import numpy as np
 
 from detectors.base import BatchFeatures, Detector, verified_bytes
 from detectors.cache import ModelCache
+from detectors.hallucination_align import DEFAULT_MODEL_DIR, load_idf
 from detectors.hallucination_claims import split_sentences
 from detectors.hallucination_features import (
     CLAIM_FEATURES,
@@ -71,8 +72,6 @@ __all__ = [
     "load_combiner",
     "split_sentences",
 ]
-
-DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "hallucination"
 
 
 @dataclass(frozen=True)
@@ -213,7 +212,7 @@ class HallucinationDetector(Detector):
     >>> ctx = [ContextDocument(text="Annual plans may be refunded in full within 30 days of "
     ...                             "purchase. After 30 days, annual plans are not refundable.")]
     >>> q = "Can I get a refund on my annual plan after 40 days?"
-    >>> det = HallucinationDetector(threshold=0.6)
+    >>> det = HallucinationDetector(threshold=0.5)
     >>> events = [
     ...     InferenceEvent(service="s", model="m", event_id="a", prompt=q, context=ctx,
     ...                    response="No. Refunds are only possible within 30 days of purchase."),
@@ -229,7 +228,7 @@ class HallucinationDetector(Detector):
 
     def __init__(
         self,
-        threshold: float = 0.73,
+        threshold: float = 0.71,
         model_dir: str | None = None,
         nli_model_dir: str | None = None,
         nli_weight: float = 0.5,
@@ -269,10 +268,11 @@ class HallucinationDetector(Detector):
             i: self._skipped(e) for i, e in enumerate(events) if i not in set(chosen)
         }
         if chosen:
-            combiner = load_combiner(self.model_dir or DEFAULT_MODEL_DIR)
+            model_dir = self.model_dir or DEFAULT_MODEL_DIR
+            combiner = load_combiner(model_dir)
             batch = [events[i] for i in chosen]
             feats = features if len(chosen) == len(events) else None
-            rows = extract_features(batch, feats)
+            rows = extract_features(batch, feats, idf=load_idf(model_dir))
             probs = combiner.probability(np.array([r.values for r in rows]))
             entail = self._entailment(rows)
             for j, (i, row, p) in enumerate(zip(chosen, rows, probs, strict=True)):
@@ -346,8 +346,9 @@ class HallucinationDetector(Detector):
         verdict = "may be hallucinated" if fired else "looks grounded"
         reason = (
             f"answer {verdict} (probability {score:.2f}, threshold {self.threshold:.2f}); "
-            f"weakest claim (probability {claim_probs[weakest]:.2f} on its own, similarity "
-            f"{row.support[weakest]:.2f} to the context): {_quote(row.claims[weakest])!r}"
+            f"weakest claim (probability {claim_probs[weakest]:.2f} on its own, "
+            f"{row.support[weakest]:.0%} of its content in its best context sentence): "
+            f"{_quote(row.claims[weakest])!r}"
         )
         novel = [*row.novel_names, *row.novel_numbers]
         if novel:

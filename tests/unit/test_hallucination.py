@@ -153,11 +153,13 @@ def test_derived_numbers_are_supported_and_swapped_ones_are_not():
     the context cannot give is."""
     rows = extract_features([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
     assert [r.novel_numbers for r in rows] == [(), (), ("10",), (), ("20",)]
-    assert [r.as_dict()["underived_number_max"] for r in rows] == [0.0, 0.0, 0.5, 0.0, 1.0]
+    assert [r.as_dict()["underived_number_max"] for r in rows] == [0.0, 0.0, 1.0, 0.0, 1.0]
+    assert [r.as_dict()["number_conflict_max"] for r in rows] == [0.0, 0.0, 1.0, 0.0, 0.0]
 
 
 def test_unit_and_negation_mismatches_are_seen():
-    """The context's number with another unit beside it, and a flipped negation, are flagged."""
+    """The context's number with another unit beside it, and a flipped negation of the
+    aligned sentence, are flagged."""
     ctx = [ContextDocument(text="Individual events are limited to 32 KB. The service is not free.")]
     q = "What is the per-event limit?"
     rows = extract_features(
@@ -168,19 +170,17 @@ def test_unit_and_negation_mismatches_are_seen():
         ]
     )
     assert [r.as_dict()["unit_mismatch_max"] for r in rows] == [0.0, 1.0, 0.0]
-    assert [r.as_dict()["negation_mismatch_max"] for r in rows] == [0.0, 0.0, 1.0]
+    assert [r.as_dict()["negation_conflict_max"] > 0.5 for r in rows] == [False, False, True]
 
 
 def test_realistic_answers_score_as_recorded(detector):
-    """Five answers about one gym's terms score as recorded, misses included: the invented
-    clause fires, the grounded arithmetic scores at the threshold (0.73, its novel wording), the
-    swapped number and the negation flip stay below it (reports/hallucination.md
-    has the same pattern on the field set)."""
+    """Five answers about one gym's terms score as recorded, misses included: the negation
+    flip and the invented clause fire, the two grounded answers do not; the swapped number
+    ranks above both grounded answers but stays under the threshold (0.71)."""
     signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
-    # The first sits 0.003 above the threshold: its verdict is left to the score check.
-    assert [s.fired for s in signals][1:] == [False, False, False, True]
+    assert [s.fired for s in signals] == [False, False, False, True, True]
     assert [s.score for s in signals] == pytest.approx(
-        [0.733, 0.559, 0.447, 0.476, 0.887], abs=0.01
+        [0.569, 0.636, 0.670, 0.835, 0.768], abs=0.01
     )
 
 
@@ -211,15 +211,15 @@ def _event(i: int, response: str, context=CTX, prompt: str = QUESTION) -> Infere
 
 
 def test_name_absent_from_context_is_reported(detector):
-    """A city the context does not name is listed as not in context (the score, 0.47, stays
-    under the threshold: one novel name weighs little in the combiner)."""
+    """A city the context does not name is listed as not in context (the score, 0.63, stays
+    under the threshold: one novel name alone does not fire)."""
     signal = detector.score_batch(
         [_event(0, "The Oberoi Group is a hotel company. Its head office is in Mumbai.")]
     )[0]
     assert signal.reason.endswith("not in context: Mumbai")
     assert signal.detail["novel_names"] == ["Mumbai"]
     assert len(signal.detail["claim_support"]) == 2
-    assert signal.score == pytest.approx(0.47, abs=0.01)
+    assert signal.score == pytest.approx(0.63, abs=0.01)
 
 
 def test_sampling_is_deterministic_by_event_id(detector):
