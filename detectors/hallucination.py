@@ -212,7 +212,7 @@ class HallucinationDetector(Detector):
     >>> ctx = [ContextDocument(text="Annual plans may be refunded in full within 30 days of "
     ...                             "purchase. After 30 days, annual plans are not refundable.")]
     >>> q = "Can I get a refund on my annual plan after 40 days?"
-    >>> det = HallucinationDetector(threshold=0.5)
+    >>> det = HallucinationDetector(threshold=0.6)
     >>> events = [
     ...     InferenceEvent(service="s", model="m", event_id="a", prompt=q, context=ctx,
     ...                    response="No. Refunds are only possible within 30 days of purchase."),
@@ -228,7 +228,7 @@ class HallucinationDetector(Detector):
 
     def __init__(
         self,
-        threshold: float = 0.71,
+        threshold: float = 0.72,
         model_dir: str | None = None,
         nli_model_dir: str | None = None,
         nli_weight: float = 0.5,

@@ -11,7 +11,9 @@ checks, each 0 when the claim is supported and larger when it is not:
 - ``number_conflict``: the claim has a number the aligned sentence lacks, while the aligned
   sentence has a number of the same unit the claim lacks (the sentence says 4 weeks, the
   claim 18 weeks), unless the claim's number is computed from the context's numbers by one
-  arithmetic step (a number copied from another sentence still conflicts);
+  arithmetic step (a number copied from another sentence still conflicts); only for a claim
+  whose aligned sentence covers at least :data:`MIN_COVER` of it (a bare "1989" aligns to
+  nothing in particular);
 - ``negation_conflict``: a word the aligned sentence negates (within a few words after "not",
   "never", "no", ...) stands in the claim without negation, or the reverse ("is not
   refundable" against "is fully refundable"), weighted by how well the sentence covers the
@@ -51,6 +53,7 @@ from detectors.hallucination_claims import (
     _NUMBER_WORDS,
     _STOP,
     _WORD,
+    META_WORDS,
     _quantities,
     _stem,
 )
@@ -67,14 +70,6 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "hallucination"
-
-#: Words an answer uses to talk about its sources and its reader, not about the facts.
-META_WORDS = frozenset(
-    """according based document documents context contexts provided information source sources
-    text passage excerpt article materials material mention mentions mentioned say says said
-    state states stated specify specifies specified note answer question please help hope
-    here unfortunately however also""".split()
-)
 
 _HEDGE = re.compile(
     r"\b(documents?|context|sources?|text|passage|excerpts?|articles?|materials?|information|"
@@ -157,6 +152,8 @@ def content_stems(text: str) -> list[str]:
     return out
 
 
+#: Share of a claim's content its aligned sentence must cover for a number conflict to count.
+MIN_COVER = 0.5
 #: Words after a negation cue that it is taken to negate.
 NEGATION_SCOPE = 4
 
@@ -248,6 +245,8 @@ class Evidence:
             "support": cover,
             "novel_content": keep * (sum(novel) / total if total else 0.0),
             "novel_rare": keep * min(1.0, max(novel, default=0.0) / self.idf.ceiling),
-            "number_conflict": _number_conflict(claim, sentence, computed),
+            "number_conflict": _number_conflict(claim, sentence, computed)
+            if cover >= MIN_COVER
+            else 0.0,
             "negation_conflict": keep * cover * _negation_conflict(claim, sentence),
         }

@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "CHECKS",
     "FRAGMENT_WORDS",
+    "META_WORDS",
     "check_claims",
     "context_chunks",
     "is_checkable",
@@ -69,6 +70,14 @@ _STOP = frozenset(
     think know like really one did didn't don't it's i'm i've that's there's what's may might
     must shall per via yet still though although however therefore thus""".split()
 )
+#: Words an answer uses to talk about its sources and its reader, not about the facts.
+META_WORDS = frozenset(
+    """according based document documents context contexts provided information source sources
+    text passage excerpt article materials material mention mentions mentioned say says said
+    state states stated specify specifies specified note answer question please help hope
+    here unfortunately however also""".split()
+)
+
 _NEGATIONS = frozenset(
     """not no never cannot can't don't doesn't didn't isn't aren't wasn't weren't won't
     wouldn't shouldn't couldn't mustn't hasn't haven't hadn't without none nothing neither
@@ -95,6 +104,12 @@ _FACTORS = (
     2.54, 0.3048, 1.609344, 0.453592, 2.20462, 1.8, 1000.0, 1024.0, 100.0, 60.0, 24.0,
     7.0, 5.0, 12.0, 52.0, 365.0, 3600.0,
 )  # fmt: skip
+
+
+def _is_content(token: str) -> bool:
+    """A word that says something about the facts: not a stop word, not about the sources."""
+    low = token.lower()
+    return token[0].isalpha() and low not in _STOP and low not in META_WORDS
 
 
 def split_sentences(text: str) -> list[str]:
@@ -172,9 +187,7 @@ def _quantities(text: str, window: int) -> list[_Quantity]:
         else:
             unit = ""
         near = tokens[max(0, i - window) : i] + tokens[i + 1 : i + 1 + window]
-        stems = frozenset(
-            _stem(t) for t in near if t[0].isalpha() and t.lower() not in _STOP and len(t) > 1
-        )
+        stems = frozenset(_stem(t) for t in near if _is_content(t) and len(t) > 1)
         decimals = len(tok.split(".")[1]) if "." in tok and tok[0].isdigit() else 0
         out.append(_Quantity(value, tok, unit, decimals, stems))
     return out
@@ -315,7 +328,7 @@ def _lexical(claim: str, source: _Source, underived: set[str]) -> dict[str, Any]
             keys.append(
                 (
                     tok.lower(),
-                    frozenset(_stem(t) for t in near if t[0].isalpha() and t.lower() not in _STOP),
+                    frozenset(_stem(t) for t in near if _is_content(t)),
                 )
             )
     for key, window in keys:

@@ -137,7 +137,7 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
     rows = []
     for claim, index, lex in zip(claims, aligned, checks, strict=True):
         ev = evidence.check(claim, index, computed)
-        novel_word, novel_name, underived, unit, _negation, anchor = lex
+        _novel_word, novel_name, underived, unit, _negation, anchor = lex
         keep = 0.0 if is_hedge(claim) else 1.0
         rows.append(
             (

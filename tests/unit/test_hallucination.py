@@ -174,13 +174,13 @@ def test_unit_and_negation_mismatches_are_seen():
 
 
 def test_realistic_answers_score_as_recorded(detector):
-    """Five answers about one gym's terms score as recorded, misses included: the negation
-    flip and the invented clause fire, the two grounded answers do not; the swapped number
-    ranks above both grounded answers but stays under the threshold (0.71)."""
+    """Five answers about one gym's terms score as recorded: the swapped number, the
+    negation flip and the invented clause fire at the default threshold (0.72), the grounded
+    arithmetic and paraphrase do not (they are close: 0.64 and 0.69)."""
     signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
-    assert [s.fired for s in signals] == [False, False, False, True, True]
+    assert [s.fired for s in signals] == [False, False, True, True, True]
     assert [s.score for s in signals] == pytest.approx(
-        [0.569, 0.636, 0.670, 0.835, 0.768], abs=0.01
+        [0.638, 0.686, 0.766, 0.837, 0.800], abs=0.01
     )
 
 
@@ -211,7 +211,7 @@ def _event(i: int, response: str, context=CTX, prompt: str = QUESTION) -> Infere
 
 
 def test_name_absent_from_context_is_reported(detector):
-    """A city the context does not name is listed as not in context (the score, 0.63, stays
+    """A city the context does not name is listed as not in context (the score, 0.62, stays
     under the threshold: one novel name alone does not fire)."""
     signal = detector.score_batch(
         [_event(0, "The Oberoi Group is a hotel company. Its head office is in Mumbai.")]
@@ -219,7 +219,7 @@ def test_name_absent_from_context_is_reported(detector):
     assert signal.reason.endswith("not in context: Mumbai")
     assert signal.detail["novel_names"] == ["Mumbai"]
     assert len(signal.detail["claim_support"]) == 2
-    assert signal.score == pytest.approx(0.63, abs=0.01)
+    assert signal.score == pytest.approx(0.62, abs=0.01)
 
 
 def test_sampling_is_deterministic_by_event_id(detector):
