@@ -1,38 +1,42 @@
 """Hallucination signals for RAG calls: is each claim of the answer supported by the context?
 
 No packaged NLI model exists offline, so the signal is built from parts that do. The answer
-is split into sentences (claims) and each claim is checked against the retrieved context
-(and the prompt) for the ways a fluent, on-topic answer goes wrong:
+is split into sentences (claims); each claim is aligned to the context sentence that covers
+the largest IDF-weighted share of its content words, and checked for the ways a fluent,
+on-topic answer goes wrong in one detail:
 
-- support: the claim's largest cosine similarity, under the shared all-MiniLM-L6-v2
-  embedder, to a context chunk (a sentence or two adjacent sentences), reported as evidence
-  and used to find the chunk a claim's negation is compared with;
-- novel content: the share of its content words (crudely stemmed) and capitalised names
-  that appear nowhere in the context or prompt;
-- underived numbers: numbers (digits, number words, times of day) that are neither in the
-  context nor derivable from its numbers by one step of arithmetic (sum, difference,
-  product, ratio, percentage, a common unit conversion), counting numbers already derived
-  earlier in the answer, so totals, conversions and date arithmetic are not accused;
-- unit and negation mismatches: a number the context has with another unit beside it; a
-  claim negated where its best-matching chunk is not (or the reverse);
-- misplaced anchors: a number or name the context does have, but among other words (the
-  right figure attributed to the wrong thing).
+- a capitalised name that appears nowhere in the context or prompt;
+- a number (digits, number words, times of day) neither in the context nor one arithmetic
+  step from its numbers (sum, difference, product, ratio, percentage, a common unit or
+  12-hour-clock conversion), counting numbers derived earlier in the answer, so totals,
+  conversions and date arithmetic are not accused;
+- a number conflict: the aligned sentence has a number of the same unit where the claim has
+  another (the right figure for the wrong thing counts too);
+- a negation conflict: the word right after a "not"/"no"/"never" in the aligned sentence
+  stands in the claim without negation, or the reverse;
+- a unit mismatch: a context number with another unit beside it.
 
-The worst claim's lexical values go to a logistic regression trained by
-``scripts/train_hallucination.py`` on all three HaluEval tasks plus grounded answers
-perturbed programmatically (a swapped number, name, date or unit; a negation flipped).
-Artefact and manifest: ``detectors/models/hallucination/``; model card beside them.
-Quality, on HaluEval cross-task folds and on a frozen hand-written field set of RAG answers:
-``benchmarks/quality/reports/hallucination.md`` (``python -m
+A claim that says the documents do not state something is not accused of what it says is
+missing. Novel wording, rare novel words and misplaced anchors are computed too (``detail``),
+but are not inputs: grounded RAG answers paraphrase, and those checks fired on most of them.
+
+The worst claim's value of each check goes to a logistic regression with non-negative weights
+trained by ``scripts/train_hallucination.py`` on all three HaluEval tasks, RAG-voice variants
+of their contexts and one-detail contrasts of their right answers. No model runs per claim:
+the cost is string work, plus the prompt/response embeddings shared with other detectors.
+Artefacts (``combiner.json``, ``idf.tsv``) and manifest: ``detectors/models/hallucination/``;
+model card beside them. Quality, on HaluEval cross-task folds and on a frozen hand-written
+field set of RAG answers: ``benchmarks/quality/reports/hallucination.md`` (``python -m
 benchmarks.quality.unseen_hallucination``).
 
 A user with an NLI checkpoint on disk can pass its folder as ``nli_model_dir``: each claim
-is then also checked for entailment by its best-matching context chunk, and the score
-blends both.
+is then also checked for entailment by its aligned context sentence, and the score blends
+both.
 
-Code: ``hallucination_claims.py`` (sentences, numbers and their derivation, the lexical checks
-of one claim), ``hallucination_features.py`` (a batch's claims embedded in one call, the
-combiner's inputs per event), this module (the combiner, sampling, the detector).
+Code: ``hallucination_claims.py`` (sentences, numbers and their derivation, the name, number,
+unit and anchor checks against the whole source), ``hallucination_align.py`` (alignment, IDF,
+number and negation conflicts, hedges), ``hallucination_features.py`` (the combiner's inputs
+per event), this module (the combiner, sampling, the detector).
 """
 
 from __future__ import annotations
@@ -228,7 +232,7 @@ class HallucinationDetector(Detector):
 
     def __init__(
         self,
-        threshold: float = 0.72,
+        threshold: float = 0.68,
         model_dir: str | None = None,
         nli_model_dir: str | None = None,
         nli_weight: float = 0.5,

@@ -17,7 +17,9 @@ checks, each 0 when the claim is supported and larger when it is not:
 - ``negation_conflict``: a word the aligned sentence negates (within a few words after "not",
   "never", "no", ...) stands in the claim without negation, or the reverse ("is not
   refundable" against "is fully refundable"), weighted by how well the sentence covers the
-  claim. Negation elsewhere in the sentence does not count.
+  claim. Negation elsewhere in the sentence does not count. (Comparing with the three
+  best-covering sentences instead lowered the calibration-split AUC: summarization pairs
+  0.519 to 0.491.)
 
 A claim that says the context does not state something ("the documents don't say whether
 ...") brings no novel content of its own: its novel words are what it says is missing.
@@ -154,18 +156,24 @@ def content_stems(text: str) -> list[str]:
 
 #: Share of a claim's content its aligned sentence must cover for a number conflict to count.
 MIN_COVER = 0.5
-#: Words after a negation cue that it is taken to negate.
-NEGATION_SCOPE = 4
+#: Best-covering sentences a claim's negation is compared with.
+NEGATION_SENTENCES = 1
+#: Content words after a negation cue that it is taken to negate (two caught "without
+#: appointment on weekdays" against "on weekdays only" in the development set).
+NEGATION_SCOPE = 1
+#: Words a negation passes over: "no longer supported", "never more than EUR 5".
+_NEGATION_SKIP = frozenset("longer more less than fewer over under eur usd gbp chf".split())
 
 
 def _negated_stems(text: str) -> frozenset[str]:
-    """Content stems within :data:`NEGATION_SCOPE` words after a negation cue."""
+    """Stems of the first :data:`NEGATION_SCOPE` content word(s) after each negation cue."""
     words = _WORD.findall(text)
     out = set()
     for i, w in enumerate(words):
         low = w.lower()
         if low in _NEGATIONS or low.endswith("n't"):
-            out.update(content_stems(" ".join(words[i + 1 : i + 1 + NEGATION_SCOPE])))
+            after = [x for x in words[i + 1 : i + 8] if x.lower() not in _NEGATION_SKIP]
+            out.update(content_stems(" ".join(after))[:NEGATION_SCOPE])
     return frozenset(out)
 
 
@@ -178,22 +186,23 @@ def _negation_conflict(claim: str, sentence: str) -> float:
     return float(bool(flipped))
 
 
-def _number_conflict(claim: str, sentence: str, computed: set[str]) -> float:
-    """1 when the claim has a number the aligned sentence lacks (and did not compute from the
-    context) while the sentence has a number of the same unit the claim lacks."""
+def _number_conflict(claim: str, sentence: str, skip: set[str], literal: set[float]) -> float:
+    """1 when the claim has a number the aligned sentence lacks while the sentence has a
+    number of the same unit the claim lacks. Numbers in ``skip`` (computed from the
+    context, or the user's own from the prompt) never conflict; one the context has
+    elsewhere (``literal``) conflicts only with a rival of the same, named, unit."""
     mine = _quantities(claim, window=3)
     theirs = _quantities(sentence, window=3)
     if not mine or not theirs:
         return 0.0
     my_values = {q.value for q in mine}
     for q in mine:
-        if any(t.value == q.value for t in theirs) or q.text in computed:
+        if any(t.value == q.value for t in theirs) or q.text in skip:
             continue
-        rivals = [
-            t for t in theirs if t.value not in my_values and (t.unit == q.unit or not q.unit)
-        ]
-        if rivals:
-            return 1.0
+        for t in theirs:
+            same = t.unit == q.unit if q.value in literal else (t.unit == q.unit or not q.unit)
+            if t.value not in my_values and same and (t.unit or q.value not in literal):
+                return 1.0
     return 0.0
 
 
@@ -206,26 +215,45 @@ class Evidence:
     sentence_stems: tuple[frozenset[str], ...]
     source_stems: frozenset[str]
     idf: Idf
+    prompt_numbers: frozenset[str] = frozenset()
+    literal: frozenset[float] = frozenset()
 
     @classmethod
-    def of(cls, sentences: Sequence[str], source_text: str, idf: Idf) -> Evidence:
+    def of(cls, sentences: Sequence[str], source_text: str, idf: Idf, prompt: str = "") -> Evidence:
+        """``prompt``'s numbers are the user's own: an answer repeating them never conflicts."""
         return cls(
             sentences=tuple(sentences),
             sentence_stems=tuple(frozenset(content_stems(s)) for s in sentences),
             source_stems=frozenset(content_stems(source_text)),
             idf=idf,
+            prompt_numbers=frozenset(q.text for q in _quantities(prompt, window=0)),
+            literal=frozenset(q.value for q in _quantities(" ".join(sentences), window=0)),
         )
+
+    def covers(self, claim: str) -> list[float]:
+        """Per sentence, the IDF-weighted share of the claim's content stems it has."""
+        weights = {s: self.idf(s) for s in content_stems(claim)}
+        total = sum(weights.values())
+        if total == 0:
+            return [0.0] * len(self.sentences)
+        return [sum(weights.get(s, 0.0) for s in st) / total for st in self.sentence_stems]
 
     def align(self, claim: str) -> tuple[int, float]:
         """Index of the sentence covering the largest IDF-weighted share of the claim's
         content stems, and that share (0 for a claim without content words)."""
-        weights = {s: self.idf(s) for s in content_stems(claim)}
-        total = sum(weights.values())
-        if not weights or not self.sentences or total == 0:
+        covers = self.covers(claim)
+        if not covers:
             return 0, 0.0
-        covers = [sum(weights.get(s, 0.0) for s in st) / total for st in self.sentence_stems]
         best = max(range(len(covers)), key=covers.__getitem__)
         return best, covers[best]
+
+    def negation_conflict(self, claim: str) -> float:
+        """The largest cover among the :data:`NEGATION_SENTENCES` best-covering sentences
+        that negate a word the claim states without negation, or the reverse; 0 if none."""
+        covers = self.covers(claim)
+        ranked = sorted(range(len(covers)), key=lambda k: -covers[k])[:NEGATION_SENTENCES]
+        hits = [covers[k] for k in ranked if _negation_conflict(claim, self.sentences[k])]
+        return max(hits, default=0.0)
 
     def check(self, claim: str, index: int, computed: set[str]) -> dict[str, float]:
         """The checks of one claim against the sentence at ``index`` and the whole source.
@@ -241,12 +269,15 @@ class Evidence:
         shared = [weights[s] for s in weights if self.sentences and s in self.sentence_stems[index]]
         cover = sum(shared) / total if total else 0.0
         keep = 0.0 if hedge else 1.0
+        negation = self.negation_conflict(claim)
         return {
             "support": cover,
             "novel_content": keep * (sum(novel) / total if total else 0.0),
             "novel_rare": keep * min(1.0, max(novel, default=0.0) / self.idf.ceiling),
-            "number_conflict": _number_conflict(claim, sentence, computed)
+            "number_conflict": _number_conflict(
+                claim, sentence, computed | self.prompt_numbers, set(self.literal)
+            )
             if cover >= MIN_COVER
             else 0.0,
-            "negation_conflict": keep * cover * _negation_conflict(claim, sentence),
+            "negation_conflict": keep * negation if negation >= MIN_COVER else 0.0,
         }

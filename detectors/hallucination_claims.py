@@ -170,6 +170,8 @@ def _quantities(text: str, window: int) -> list[_Quantity]:
         value = _number_value(tok)
         if value is None:
             continue
+        if i + 1 < len(tokens) and tokens[i + 1] in ("st", "nd", "rd", "th") and value <= 31:
+            continue  # an ordinal ("the 1st", "the 21st"): a day or a rank, not a quantity
         if tok.lower() in _NUMBER_WORDS and not tok[0].isdigit():
             # "one" and "once" also mean other things: a number word counts only before a noun.
             if i + 1 >= len(tokens) or tokens[i + 1].lower() in _STOP:
@@ -231,6 +233,9 @@ def _derivable(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
     """Whether ``target`` is one arithmetic step from the numbers in ``pool``."""
     for a in pool:
         if _close(a.value, target):
+            return True
+        hours = (a.value / 60, a.value / 60 - 12)  # 16:00 is "4pm", 10:00 is "10am"
+        if a.unit == "time" and any(_close(h, target, False) for h in hours):
             return True
         for k in _FACTORS:
             if _close(a.value * k, target, False) or _close(a.value / k, target, False):

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "scripts"):
+for _path in (ROOT, ROOT / "scripts", ROOT / "scripts" / "data"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -85,6 +85,8 @@ TASKS = {
     ),
 }
 SUMMARY_PROMPT = "Summarize the document."
+#: Where training and calibration events come from, in ``task_events`` order.
+SOURCES = ("halueval_pairs", "rag_variants", "answer_contrasts")
 
 
 def data_dir() -> Path:
@@ -210,29 +212,52 @@ def feature_matrix(events, idf) -> np.ndarray:
     return np.array([r.values for r in rows], dtype=np.float64)
 
 
+def answer_contrasts(task: str, rows: Sequence[dict[str, str]], ids: Sequence[int], seed: int):
+    """Each right answer (0) beside itself with one detail changed (1): the same wording, so
+    only the changed detail tells them apart (HaluEval's right answers are paraphrases)."""
+    _, ctx_key, prompt_key, right_key, _ = TASKS[task]
+    rng = np.random.default_rng(seed)
+    all_names = [n for i in ids[:300] for n in _CAP.findall(rows[int(i)][ctx_key])]
+    events, labels = [], []
+    for i in ids:
+        row = rows[int(i)]
+        local = _CAP.findall(row[ctx_key])
+        changed = perturb(row[right_key], local if local and rng.random() < 0.5 else all_names, rng)
+        if changed is None:
+            continue
+        prompt = row[prompt_key] if prompt_key else SUMMARY_PROMPT
+        for label, text in ((0, row[right_key]), (1, changed[0])):
+            eid = f"{task}-{int(i)}-c{label}{changed[1]}"
+            events.append(_event(task, eid, prompt, text, row[ctx_key]))
+            labels.append(label)
+    return events, np.array(labels)
+
+
 def task_events(task: str, rows, ids, seed: int):
-    """A task's HaluEval pairs of ``ids`` followed by their RAG-voice variants."""
+    """A task's HaluEval pairs of ``ids``, their RAG-voice variants and answer contrasts,
+    with each event's source (0 pairs, 1 variants, 2 contrasts)."""
     events, y = events_for(task, rows, ids)
     r_events, r_y = rag_events(task, rows, ids, seed)
-    return events + r_events, np.concatenate([y, r_y]), len(y)
+    c_events, c_y = answer_contrasts(task, rows, ids, seed + 100)
+    source = np.repeat([0, 1, 2], [len(y), len(r_y), len(c_y)])
+    return events + r_events + c_events, np.concatenate([y, r_y, c_y]), source
 
 
 def training_set(tasks: Sequence[str], idf, rows_by_task=None):
-    """Features and labels of the training events of ``tasks`` (pairs plus variants)."""
-    xs, ys, counts = [], [], {}
+    """Features, labels and sources of the training events of ``tasks`` (pairs, variants,
+    contrasts)."""
+    xs, ys, sources, counts = [], [], [], {}
     for task in tasks:
         rows = rows_by_task[task] if rows_by_task else load_rows(task)
         train = subsample(split_ids(len(rows))[0], TRAIN_ROWS[task], SEED + 1)
-        events, y, pairs = task_events(task, rows, train, SEED + 2)
+        events, y, source = task_events(task, rows, train, SEED + 2)
         xs.append(feature_matrix(events, idf))
         ys.append(y)
-        counts[task] = {
-            "rows": len(train),
-            "pair_events": pairs,
-            "rag_events": len(y) - pairs,
-            "rag_unsupported": int(y[pairs:].sum()),
+        sources.append(source)
+        counts[task] = {"rows": len(train)} | {
+            f"{name}_events": int((source == k).sum()) for k, name in enumerate(SOURCES)
         }
-    return np.vstack(xs), np.concatenate(ys), counts
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(sources), counts
 
 
 @dataclass(frozen=True)
@@ -247,12 +272,17 @@ class MonotoneLogit:
         return np.column_stack([1 - p, p])
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> MonotoneLogit:
-    """Class-balanced logistic loss with a small L2 penalty, weights bounded below by 0
-    (L-BFGS-B, deterministic)."""
+def fit(x: np.ndarray, y: np.ndarray, source: np.ndarray, l2: float = 1e-3) -> MonotoneLogit:
+    """Logistic loss with a small L2 penalty, weights bounded below by 0 (L-BFGS-B,
+    deterministic); every (source, label) cell weighs the same in total, so neither the
+    HaluEval pairs nor one class dominate."""
     from scipy.optimize import minimize
 
-    w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean())) / len(y)
+    w = np.zeros(len(y))
+    cells = [(k, c) for k in np.unique(source) for c in (0, 1) if ((source == k) & (y == c)).any()]
+    for k, c in cells:
+        mask = (source == k) & (y == c)
+        w[mask] = 1.0 / (mask.sum() * len(cells))
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         z = x @ theta[:-1] + theta[-1]
@@ -267,18 +297,18 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> MonotoneLogit:
 
 
 def calibration_set(rows_by_task, idf, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, labels and a HaluEval-pair mask of a seeded subsample of each task's
-    calibration rows (pairs plus RAG-voice variants); row counts go into ``counts``."""
-    cal_x, cal_y, cal_pair = [], [], []
+    """Features, labels and sources of a seeded subsample of each task's calibration rows
+    (pairs, variants, contrasts); row counts go into ``counts``."""
+    cal_x, cal_y, cal_source = [], [], []
     for task, rows in rows_by_task.items():
         cal = subsample(split_ids(len(rows))[1], CALIBRATION_ROWS[task], SEED + 3)
-        events, labels, pairs = task_events(task, rows, cal, SEED + 4)
+        events, labels, source = task_events(task, rows, cal, SEED + 4)
         cal_x.append(feature_matrix(events, idf))
         cal_y.append(labels)
-        cal_pair.append(np.arange(len(labels)) < pairs)
+        cal_source.append(source)
         counts[task]["calibration_rows"] = len(cal)
         counts[task]["calibration_events"] = len(labels)
-    return np.vstack(cal_x), np.concatenate(cal_y), np.concatenate(cal_pair)
+    return np.vstack(cal_x), np.concatenate(cal_y), np.concatenate(cal_source)
 
 
 @dataclass(frozen=True)
@@ -293,17 +323,18 @@ class Calibration:
     by_source: dict[str, dict[str, float]]
 
 
-def calibrate(model, cal_x: np.ndarray, cal_y: np.ndarray, pair: np.ndarray) -> Calibration:
+def calibrate(model, cal_x: np.ndarray, cal_y: np.ndarray, source: np.ndarray) -> Calibration:
     """The threshold at which ``CALIBRATION_FPR`` of grounded calibration answers fire
     (rounded up to 0.01), with its fire rate, recall and the split's AUC, overall and for
-    the HaluEval pairs and the RAG-voice variants apart."""
+    each source apart."""
     from sklearn.metrics import roc_auc_score
 
     cal_p = model.predict_proba(cal_x)[:, 1]
     grounded = np.sort(cal_p[cal_y == 0])
     threshold = float(np.ceil(np.quantile(grounded, 1 - CALIBRATION_FPR) * 100) / 100)
     by_source = {}
-    for name, mask in (("halueval_pairs", pair), ("rag_variants", ~pair)):
+    for k, name in enumerate(SOURCES):
+        mask = source == k
         p, y = cal_p[mask], cal_y[mask]
         by_source[name] = {
             "events": int(mask.sum()),
@@ -343,6 +374,44 @@ def report(model, x: np.ndarray, y: np.ndarray, cal: Calibration) -> None:
         )
 
 
+def development_set(model, idf, threshold: float) -> dict[str, float]:
+    """AUC and fire rates at ``threshold`` on the hand-written development answers
+    (``scripts/data/hallucination_dev.py``: used to choose the combiner's inputs, never
+    trained on), with the lexical names-and-numbers baseline beside them."""
+    from hallucination_dev import CASES  # scripts/data, on the path below
+    from sklearn.metrics import roc_auc_score
+
+    events, labels, lexical = [], [], []
+    for c, case in enumerate(CASES):
+        context = "\n".join(case["context"])
+        for a, (label, answer) in enumerate(case["answers"]):
+            events.append(_event("dev", f"dev-{c}-{a}", case["prompt"], answer, context))
+            labels.append(label)
+            lexical.append(_lexical_baseline(answer, context))
+    y = np.array(labels)
+    p = model.predict_proba(feature_matrix(events, idf))[:, 1]
+    out = {
+        "events": len(y),
+        "auc": round(float(roc_auc_score(y, p)), 4),
+        "lexical_auc": round(float(roc_auc_score(y, lexical)), 4),
+        "grounded_fire_rate": round(float((p[y == 0] >= threshold).mean()), 4),
+        "recall": round(float((p[y == 1] >= threshold).mean()), 4),
+    }
+    print(
+        f"development set ({out['events']} hand-written RAG answers): AUC {out['auc']:.4f} "
+        f"(lexical baseline {out['lexical_auc']:.4f}); threshold {threshold:.2f} fires on "
+        f"{out['grounded_fire_rate']:.1%} of grounded answers, recall {out['recall']:.1%}"
+    )
+    return out
+
+
+def _lexical_baseline(response: str, context: str) -> float:
+    """The benchmark's lexical peer (share of names and numbers absent from the context)."""
+    from benchmarks.quality.unseen_hallucination import lexical_score
+
+    return lexical_score(response, context)
+
+
 def combiner_spec(model: MonotoneLogit, threshold: float) -> dict[str, object]:
     """``combiner.json``: the weights over the raw checks (mean 0, scale 1) and the threshold."""
     from detectors.hallucination import FEATURES
@@ -376,7 +445,9 @@ def data_card(counts: dict[str, dict[str, int]], y: np.ndarray) -> dict[str, obj
     }
 
 
-def write_artefacts(out: Path, model, cal: Calibration, counts, y: np.ndarray, idf) -> None:
+def write_artefacts(
+    out: Path, model, cal: Calibration, counts, y: np.ndarray, idf, dev: dict[str, float]
+) -> None:
     """``combiner.json``, ``idf.tsv`` and their ``manifest.json`` (model, data, threshold,
     field set)."""
     from detectors.hallucination_align import write_idf
@@ -405,6 +476,7 @@ def write_artefacts(out: Path, model, cal: Calibration, counts, y: np.ndarray, i
             "recall": round(cal.recall, 4),
             "calibration_auc": round(cal.auc, 4),
             "by_source": cal.by_source,
+            "development_set": dev,
         },
         "field_set_sha256": (ROOT / "benchmarks/quality/fieldsets/hallucination.sha256")
         .read_text()
@@ -424,12 +496,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows_by_task = {t: load_rows(t) for t in TASKS}
     idf = build_idf(rows_by_task)
-    x, y, counts = training_set(list(TASKS), idf, rows_by_task)
-    cal_x, cal_y, cal_pair = calibration_set(rows_by_task, idf, counts)
-    model = fit(x, y)
-    cal = calibrate(model, cal_x, cal_y, cal_pair)
+    x, y, source, counts = training_set(list(TASKS), idf, rows_by_task)
+    cal_x, cal_y, cal_source = calibration_set(rows_by_task, idf, counts)
+    model = fit(x, y, source)
+    cal = calibrate(model, cal_x, cal_y, cal_source)
     report(model, x, y, cal)
-    write_artefacts(args.out, model, cal, counts, y, idf)
+    dev = development_set(model, idf, cal.threshold)
+    write_artefacts(args.out, model, cal, counts, y, idf, dev)
     return 0
 
 

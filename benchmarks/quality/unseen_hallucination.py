@@ -168,8 +168,8 @@ def cross_task(encode) -> dict:
     for held_out, rows in rows_by_task.items():
         trained_on = [t for t in th.TASKS if t != held_out]
         idf = th.build_idf({t: rows_by_task[t] for t in trained_on})
-        x, y, _ = th.training_set(trained_on, idf, rows_by_task)
-        model = th.fit(x, y)
+        x, y, source, _ = th.training_set(trained_on, idf, rows_by_task)
+        model = th.fit(x, y, source)
         models[held_out] = (model, idf)
         ids = th.subsample(th.split_ids(len(rows))[2], TEST_ROWS[held_out], SEED)
         events, y_test = th.events_for(held_out, rows, ids)
