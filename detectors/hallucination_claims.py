@@ -55,6 +55,8 @@ MAX_OPERANDS = 40
 # capital after a lower-case letter or digit (HaluEval's knowledge strings concatenate
 # sentences: "century.First for Women").
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|(?<=[a-z0-9)\"'][.!?])(?=[A-Z])|\n+")
+# A title or abbreviation a sentence does not end at: "Dr. Haddad", "e.g. Parquet".
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Prof|St|Mt|vs|approx|e\.g|i\.e|etc)\.$")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d")
 _NAME = re.compile(r"\b[A-Z][A-Za-z'\-]+")
 # A number: a time of day (07:31), or digits with thousands separators and decimals.
@@ -117,8 +119,16 @@ def split_sentences(text: str) -> list[str]:
 
     >>> split_sentences("Arthur's Magazine came first.First for Women came in 1989. Yes!")
     ["Arthur's Magazine came first.", 'First for Women came in 1989.', 'Yes!']
+    >>> split_sentences("Dr. Haddad leads it. Mr. Berg does not.")
+    ['Dr. Haddad leads it.', 'Mr. Berg does not.']
     """
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    out: list[str] = []
+    for piece in (s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()):
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 def context_chunks(documents: Sequence[str]) -> list[str]:
@@ -314,7 +324,7 @@ def _lexical(claim: str, source: _Source, underived: set[str]) -> dict[str, Any]
     content = [_stem(w) for w in words if len(w) > 1 and w.lower() not in _NUMBER_WORDS]
     novel_words = [w for w in content if w not in source.stems]
     # A capitalised first word is a name only in a fragment ("Delhi"), not in a sentence.
-    body = claim if len(claim.split()) < FRAGMENT_WORDS else claim.split(maxsplit=1)[-1]
+    body = claim if _is_fragment(claim) else claim.split(maxsplit=1)[-1]
     names = [n for n in _NAME.findall(body) if n.lower() not in _STOP]
     novel_names = [n for n in names if n.lower() not in source.names]
     quantities = _quantities(claim, window=3)
@@ -352,6 +362,14 @@ def _lexical(claim: str, source: _Source, underived: set[str]) -> dict[str, Any]
         "novel_names": novel_names,
         "underived_numbers": [q.text for q in flagged],
     }
+
+
+def _is_fragment(claim: str) -> bool:
+    """A bare answer ("Delhi", "Mumbai."), whose first word may be a name, rather than a
+    sentence, whose first word is capitalised anyway ("Reading data won't stop.")."""
+    words = len(claim.split())
+    ended = claim.rstrip().endswith((".", "!", "?"))
+    return words < 4 or (words < FRAGMENT_WORDS and not ended)
 
 
 def is_checkable(claim: str) -> bool:

