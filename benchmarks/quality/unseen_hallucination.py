@@ -324,7 +324,8 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
         f"Machine: {env}. Shipped combiner `{manifest['sha256'][:16]}` "
         "(scripts/train_hallucination.py: claim-level lexical checks against the aligned "
         "context sentence, a non-negative logistic regression trained on HaluEval QA, dialogue "
-        "and summarization training rows plus RAG-voice variants of their contexts). Field set "
+        "and summarization training rows, RAG-voice variants of their contexts and one-detail "
+        "contrasts of their right answers). Field set "
         f"sha256 `{FIELD_SHA.read_text().split()[0][:16]}`, never trained or tuned on. "
         "Peers on the same rows in the same run: `lexical` = share of the response's names "
         "and numbers absent from the context; `v0` = the detector before issue 10 (combiner "
@@ -337,7 +338,7 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
     ]
     for task, f in folds.items():
         mark = " (worst)" if task == worst else ""
-        v0_note = " (in-distribution for v0)" if task == "qa" else ""
+        v0_note = " (in-distribution for v0)" if task == "qa" and f["v0"] is not None else ""
         lines.append(
             f"| {task}{mark} | {' + '.join(f['trained_on'])} | {f['events']} | "
             f"{f['ours']:.3f} | {f['lexical']:.3f} | {_fmt(f['v0'])}{v0_note} |"
