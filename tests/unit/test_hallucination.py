@@ -341,3 +341,75 @@ def test_quoted_claim_reaches_storage_with_its_pii_redacted():
     assert "Its head office is in Mumbai; write to" in signal.reason
     assert "ravi.k@oberoi-mail.example" not in signal.reason
     assert "ravi.k@oberoi-mail.example" not in json.dumps(signal.detail)
+
+
+# Claim alignment and conflicts (hallucination_align) ------------------------------------
+
+LEAVE = [
+    ContextDocument(
+        text="Primary caregivers are entitled to 18 weeks of paid leave. Secondary caregivers "
+        "are entitled to 4 weeks of paid leave. Leave is not transferable between parents."
+    )
+]
+
+
+def _leave(i: int, response: str, prompt: str = "How much leave do I get?") -> InferenceEvent:
+    return InferenceEvent(
+        service="svc", model="m", event_id=f"l{i}", prompt=prompt, response=response, context=LEAVE
+    )
+
+
+def test_number_from_another_sentence_conflicts_with_the_aligned_one():
+    """The right figure for the wrong people conflicts with the sentence the claim matches;
+    a conversion computed from the context and the user's own number from the prompt do not."""
+    rows = extract_features(
+        [
+            _leave(0, "Secondary caregivers are entitled to 18 weeks of paid leave."),
+            _leave(1, "Secondary caregivers get 4 weeks, which is 28 days of paid leave."),
+            _leave(2, "At 30 weeks in, secondary caregivers get 4 weeks.", "I'm 30 weeks in."),
+        ],
+        relevance=False,
+    )
+    assert [r.as_dict()["number_conflict_max"] for r in rows] == [1.0, 0.0, 0.0]
+    assert [r.as_dict()["underived_number_max"] for r in rows] == [0.0, 0.0, 0.0]
+
+
+def test_negation_conflict_needs_the_negated_word_itself():
+    """Negating the word the context states plainly conflicts; a negation elsewhere in the
+    sentence, or one that agrees with the context, does not."""
+    rows = extract_features(
+        [
+            _leave(0, "Leave is transferable between parents."),
+            _leave(1, "Leave cannot be transferred, and secondary caregivers get 4 weeks."),
+            _leave(2, "Secondary caregivers are not entitled to paid leave."),
+        ],
+        relevance=False,
+    )
+    assert [r.as_dict()["negation_conflict_max"] > 0.5 for r in rows] == [True, False, True]
+
+
+def test_a_claim_that_the_documents_are_silent_is_not_accused_of_what_it_names():
+    """A hedge ("the policy doesn't say whether Acme pays a bonus") brings a name the context
+    lacks, but says so: no novel-name or negation check fires for it."""
+    rows = extract_features(
+        [
+            _leave(0, "The policy doesn't say whether Acme pays a bonus on return."),
+            _leave(1, "On return, Acme pays a bonus."),
+        ],
+        relevance=False,
+    )
+    assert [r.as_dict()["novel_name_max"] for r in rows] == [0.0, 1.0]
+    assert rows[0].values == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_titles_do_not_end_sentences_and_rag_variants_are_seeded():
+    """A title ("Dr. Haddad") does not end a sentence; training variants repeat per seed."""
+    assert split_sentences("Dr. Haddad leads it. Mr. Berg does not.") == [
+        "Dr. Haddad leads it.",
+        "Mr. Berg does not.",
+    ]
+    rows = th.load_rows("qa")[:40]
+    first = th.rag_events("qa", rows, np.arange(40), seed=1)
+    again = th.rag_events("qa", rows, np.arange(40), seed=1)
+    assert [e.response for e in first[0]] == [e.response for e in again[0]]
+    assert set(first[1]) == {0, 1} and len(first[0]) >= 60
