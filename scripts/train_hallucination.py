@@ -64,29 +64,15 @@ TRAIN_ROWS = {"qa": 2000, "dialogue": 2000, "summarization": 600}
 CALIBRATION_ROWS = {"qa": 400, "dialogue": 400, "summarization": 150}
 #: Share of grounded events at or above the default threshold on the calibration split.
 CALIBRATION_FPR = 0.10
+#: Per task: file, context key, prompt key (None: SUMMARY_PROMPT), right and hallucinated keys.
 TASKS = {
-    "qa": (
-        "dataset_halueval_qa.jsonl",
-        "knowledge",
-        "question",
-        "right_answer",
-        "hallucinated_answer",
-    ),
-    "dialogue": (
-        "dataset_halueval_dialogue.jsonl",
-        "knowledge",
-        "dialogue_history",
-        "right_response",
-        "hallucinated_response",
-    ),
-    "summarization": (
-        "dataset_halueval_summarization.jsonl",
-        "document",
-        None,
-        "right_summary",
-        "hallucinated_summary",
-    ),
-}
+    "qa": ("dataset_halueval_qa.jsonl", "knowledge", "question", "right_answer",
+           "hallucinated_answer"),
+    "dialogue": ("dataset_halueval_dialogue.jsonl", "knowledge", "dialogue_history",
+                 "right_response", "hallucinated_response"),
+    "summarization": ("dataset_halueval_summarization.jsonl", "document", None,
+                      "right_summary", "hallucinated_summary"),
+}  # fmt: skip
 SUMMARY_PROMPT = "Summarize the document."
 #: Where training and calibration events come from, in ``task_events`` order.
 SOURCES = ("halueval_pairs", "rag_variants", "answer_contrasts")
@@ -384,13 +370,15 @@ def development_set(model, idf, threshold: float) -> dict[str, float]:
     from hallucination_dev import CASES  # scripts/data, on the path below
     from sklearn.metrics import roc_auc_score
 
+    from benchmarks.quality.unseen_hallucination import lexical_score  # the benchmark's peer
+
     events, labels, lexical = [], [], []
     for c, case in enumerate(CASES):
         context = "\n".join(case["context"])
         for a, (label, answer) in enumerate(case["answers"]):
             events.append(_event("dev", f"dev-{c}-{a}", case["prompt"], answer, context))
             labels.append(label)
-            lexical.append(_lexical_baseline(answer, context))
+            lexical.append(lexical_score(answer, context))
     y = np.array(labels)
     p = model.predict_proba(feature_matrix(events, idf))[:, 1]
     out = {
@@ -406,13 +394,6 @@ def development_set(model, idf, threshold: float) -> dict[str, float]:
         f"{out['grounded_fire_rate']:.1%} of grounded answers, recall {out['recall']:.1%}"
     )
     return out
-
-
-def _lexical_baseline(response: str, context: str) -> float:
-    """The benchmark's lexical peer (share of names and numbers absent from the context)."""
-    from benchmarks.quality.unseen_hallucination import lexical_score
-
-    return lexical_score(response, context)
 
 
 def combiner_spec(model: MonotoneLogit, threshold: float) -> dict[str, object]:

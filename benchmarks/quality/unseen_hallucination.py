@@ -358,6 +358,32 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
     ]
     for name, v in field["fold_models_auc"].items():
         lines.append(f"| ours, fold model {name} | {v:.3f} |")
+    lines += _field_detail_lines(field)
+    lines += [
+        "",
+        "## Cost",
+        "",
+        f"End to end through `score_batch`, batches of {BATCH}, no embedding cache: field set "
+        f"{field['ms_per_event']:.1f} ms/event (its answers share contexts, 5-7 per context); "
+        + "; ".join(f"HaluEval {t} {v:.1f} ms/event" for t, v in ms.items())
+        + ".",
+        "",
+    ]
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "hallucination.md").write_text("\n".join(lines))
+    (REPORTS / "hallucination.json").write_text(
+        json.dumps(
+            {"command": COMMAND, "machine": env, "cross_task": folds, "worst_fold": worst,
+             "field_set": field, "cost_ms_per_event": ms},
+            indent=2,
+        )
+        + "\n"
+    )  # fmt: skip
+
+
+def _field_detail_lines(field: dict) -> list[str]:
+    """The field set's threshold figures, per-slice and per-domain tables."""
+    lines: list[str] = []
     lines += [
         "",
         f"At the default threshold {field['threshold']:.2f} (set on the HaluEval calibration "
@@ -386,26 +412,7 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
         lines.append(
             f"| {d} | {r['n']} | {r['ours']:.3f} | {r['lexical']:.3f} | {_fmt(r.get('v0'))} |"
         )
-    lines += [
-        "",
-        "## Cost",
-        "",
-        f"End to end through `score_batch`, batches of {BATCH}, no embedding cache: field set "
-        f"{field['ms_per_event']:.1f} ms/event (its answers share contexts, 5-7 per context); "
-        + "; ".join(f"HaluEval {t} {v:.1f} ms/event" for t, v in ms.items())
-        + ".",
-        "",
-    ]
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "hallucination.md").write_text("\n".join(lines))
-    (REPORTS / "hallucination.json").write_text(
-        json.dumps(
-            {"command": COMMAND, "machine": env, "cross_task": folds, "worst_fold": worst,
-             "field_set": field, "cost_ms_per_event": ms},
-            indent=2,
-        )
-        + "\n"
-    )  # fmt: skip
+    return lines
 
 
 if __name__ == "__main__":
