@@ -336,13 +336,7 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
         "| held-out task | trained on | events | ours | lexical | v0 |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for task, f in folds.items():
-        mark = " (worst)" if task == worst else ""
-        v0_note = " (in-distribution for v0)" if task == "qa" and f["v0"] is not None else ""
-        lines.append(
-            f"| {task}{mark} | {' + '.join(f['trained_on'])} | {f['events']} | "
-            f"{f['ours']:.3f} | {f['lexical']:.3f} | {_fmt(f['v0'])}{v0_note} |"
-        )
+    lines += _fold_lines(folds, worst)
     lines += [
         "",
         f"Test rows: seeded subsamples (`default_rng({SEED})`) of each task's 20 % test split, "
@@ -379,6 +373,19 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
         )
         + "\n"
     )  # fmt: skip
+
+
+def _fold_lines(folds: dict, worst: str) -> list[str]:
+    """One table row per held-out task."""
+    lines = []
+    for task, f in folds.items():
+        mark = " (worst)" if task == worst else ""
+        v0_note = " (in-distribution for v0)" if task == "qa" and f["v0"] is not None else ""
+        lines.append(
+            f"| {task}{mark} | {' + '.join(f['trained_on'])} | {f['events']} | "
+            f"{f['ours']:.3f} | {f['lexical']:.3f} | {_fmt(f['v0'])}{v0_note} |"
+        )
+    return lines
 
 
 def _field_detail_lines(field: dict) -> list[str]:
