@@ -7,7 +7,8 @@ and which leak kind, ``pii_policy_file.py`` the per-service YAML, ``redaction.py
 text field redacted and ids pseudonymised),
 ``cache.py`` (the one lazy model cache), ``embedding.py`` (the shared MiniLM embedding, one
 pass per batch), ``toxicity.py``, ``injection.py``, ``hallucination.py`` (the lexical checks
-of one claim in ``hallucination_claims.py``, a batch's combiner inputs in
+of one claim in ``hallucination_claims.py``, its alignment to a context sentence and the
+conflicts with it in ``hallucination_align.py``, a batch's combiner inputs in
 ``hallucination_features.py``), ``pii_ner.py`` and ``hf.py`` (model detectors and local
 Hugging Face checkpoints), ``pipeline.py`` (runs the
 configured detectors and redacts what will be stored), ``drift/`` (two-sample tests, the

@@ -3,14 +3,14 @@ splitting, the numbers of a text with their units, whether an answer's number de
 the context's by one arithmetic step, negation, and the novel-word, novel-name, unit and
 anchor checks (``detectors/hallucination.py`` explains what each is for).
 
->>> rows, names, numbers = check_claims(
+>>> rows, names, numbers, computed = check_claims(
 ...     ["The annual plan costs EUR 390 and gives 10 guest passes."],
 ...     ["The annual plan costs EUR 390."],
 ...     "The annual plan costs EUR 390. It gives 6 guest passes.",
 ...     "The annual plan costs EUR 390 and gives 10 guest passes.",
 ... )
->>> names, numbers
-([], ['10'])
+>>> names, numbers, computed
+([], ['10'], set())
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CLAIM_FEATURES",
+    "CHECKS",
     "FRAGMENT_WORDS",
+    "META_WORDS",
     "check_claims",
     "context_chunks",
     "is_checkable",
@@ -31,10 +32,9 @@ __all__ = [
     "split_sentences",
 ]
 
-#: What is measured on every claim (larger means less supported, except ``support``, which
-#: comes from the embeddings; :func:`check_claims` gives the others, in this order).
-CLAIM_FEATURES = (
-    "support",
+#: What :func:`check_claims` measures on every claim, in this order (larger means less
+#: supported).
+CHECKS = (
     "novel_word_frac",
     "novel_name_frac",
     "underived_number_frac",
@@ -55,6 +55,8 @@ MAX_OPERANDS = 40
 # capital after a lower-case letter or digit (HaluEval's knowledge strings concatenate
 # sentences: "century.First for Women").
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|(?<=[a-z0-9)\"'][.!?])(?=[A-Z])|\n+")
+# A title or abbreviation a sentence does not end at: "Dr. Haddad", "e.g. Parquet".
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Prof|St|Mt|vs|approx|e\.g|i\.e|etc)\.$")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*\d|\d")
 _NAME = re.compile(r"\b[A-Z][A-Za-z'\-]+")
 # A number: a time of day (07:31), or digits with thousands separators and decimals.
@@ -70,6 +72,14 @@ _STOP = frozenset(
     think know like really one did didn't don't it's i'm i've that's there's what's may might
     must shall per via yet still though although however therefore thus""".split()
 )
+#: Words an answer uses to talk about its sources and its reader, not about the facts.
+META_WORDS = frozenset(
+    """according based document documents context contexts provided information source sources
+    text passage excerpt article materials material mention mentions mentioned say says said
+    state states stated specify specifies specified note answer question please help hope
+    here unfortunately however also""".split()
+)
+
 _NEGATIONS = frozenset(
     """not no never cannot can't don't doesn't didn't isn't aren't wasn't weren't won't
     wouldn't shouldn't couldn't mustn't hasn't haven't hadn't without none nothing neither
@@ -98,13 +108,27 @@ _FACTORS = (
 )  # fmt: skip
 
 
+def _is_content(token: str) -> bool:
+    """A word that says something about the facts: not a stop word, not about the sources."""
+    low = token.lower()
+    return token[0].isalpha() and low not in _STOP and low not in META_WORDS
+
+
 def split_sentences(text: str) -> list[str]:
     """Split ``text`` into sentences (claims), dropping empty pieces.
 
     >>> split_sentences("Arthur's Magazine came first.First for Women came in 1989. Yes!")
     ["Arthur's Magazine came first.", 'First for Women came in 1989.', 'Yes!']
+    >>> split_sentences("Dr. Haddad leads it. Mr. Berg does not.")
+    ['Dr. Haddad leads it.', 'Mr. Berg does not.']
     """
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    out: list[str] = []
+    for piece in (s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()):
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 def context_chunks(documents: Sequence[str]) -> list[str]:
@@ -156,6 +180,8 @@ def _quantities(text: str, window: int) -> list[_Quantity]:
         value = _number_value(tok)
         if value is None:
             continue
+        if i + 1 < len(tokens) and tokens[i + 1] in ("st", "nd", "rd", "th") and value <= 31:
+            continue  # an ordinal ("the 1st", "the 21st"): a day or a rank, not a quantity
         if tok.lower() in _NUMBER_WORDS and not tok[0].isdigit():
             # "one" and "once" also mean other things: a number word counts only before a noun.
             if i + 1 >= len(tokens) or tokens[i + 1].lower() in _STOP:
@@ -173,9 +199,7 @@ def _quantities(text: str, window: int) -> list[_Quantity]:
         else:
             unit = ""
         near = tokens[max(0, i - window) : i] + tokens[i + 1 : i + 1 + window]
-        stems = frozenset(
-            _stem(t) for t in near if t[0].isalpha() and t.lower() not in _STOP and len(t) > 1
-        )
+        stems = frozenset(_stem(t) for t in near if _is_content(t) and len(t) > 1)
         decimals = len(tok.split(".")[1]) if "." in tok and tok[0].isdigit() else 0
         out.append(_Quantity(value, tok, unit, decimals, stems))
     return out
@@ -219,6 +243,9 @@ def _derivable(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
     """Whether ``target`` is one arithmetic step from the numbers in ``pool``."""
     for a in pool:
         if _close(a.value, target):
+            return True
+        hours = (a.value / 60, a.value / 60 - 12)  # 16:00 is "4pm", 10:00 is "10am"
+        if a.unit == "time" and any(_close(h, target, False) for h in hours):
             return True
         for k in _FACTORS:
             if _close(a.value * k, target, False) or _close(a.value / k, target, False):
@@ -297,7 +324,7 @@ def _lexical(claim: str, source: _Source, underived: set[str]) -> dict[str, Any]
     content = [_stem(w) for w in words if len(w) > 1 and w.lower() not in _NUMBER_WORDS]
     novel_words = [w for w in content if w not in source.stems]
     # A capitalised first word is a name only in a fragment ("Delhi"), not in a sentence.
-    body = claim if len(claim.split()) < FRAGMENT_WORDS else claim.split(maxsplit=1)[-1]
+    body = claim if _is_fragment(claim) else claim.split(maxsplit=1)[-1]
     names = [n for n in _NAME.findall(body) if n.lower() not in _STOP]
     novel_names = [n for n in names if n.lower() not in source.names]
     quantities = _quantities(claim, window=3)
@@ -316,7 +343,7 @@ def _lexical(claim: str, source: _Source, underived: set[str]) -> dict[str, Any]
             keys.append(
                 (
                     tok.lower(),
-                    frozenset(_stem(t) for t in near if t[0].isalpha() and t.lower() not in _STOP),
+                    frozenset(_stem(t) for t in near if _is_content(t)),
                 )
             )
     for key, window in keys:
@@ -337,6 +364,14 @@ def _lexical(claim: str, source: _Source, underived: set[str]) -> dict[str, Any]
     }
 
 
+def _is_fragment(claim: str) -> bool:
+    """A bare answer ("Delhi", "Mumbai."), whose first word may be a name, rather than a
+    sentence, whose first word is capitalised anyway ("Reading data won't stop.")."""
+    words = len(claim.split())
+    ended = claim.rstrip().endswith((".", "!", "?"))
+    return words < 4 or (words < FRAGMENT_WORDS and not ended)
+
+
 def is_checkable(claim: str) -> bool:
     """Whether a sentence states anything: "Yes." and "Sure!" do not."""
     return any(w.lower() not in _STOP or w[0].isdigit() for w in _WORD.findall(claim))
@@ -351,10 +386,11 @@ def probe_text(claim: str, question: str) -> str:
 
 def check_claims(
     claims: Sequence[str], best_chunks: Sequence[str], source_text: str, response: str
-) -> tuple[list[tuple[float, ...]], list[str], list[str]]:
-    """Per claim, the checks of :data:`CLAIM_FEATURES` after support, against
-    ``source_text`` (the context, then the prompt), the negation compared with the claim's
-    best-matching chunk; and the names and numbers the source does not back, in order.
+) -> tuple[list[tuple[float, ...]], list[str], list[str], set[str]]:
+    """Per claim, the checks of :data:`CHECKS` against ``source_text`` (the context, then
+    the prompt), the negation compared with the claim's best-matching chunk; the names and
+    numbers the source does not back, in order; and the texts of the answer's numbers the
+    source does not have but gives by one arithmetic step.
 
     Numbers are derived over the whole ``response``, so one derived in an earlier claim is
     an operand for a later one.
@@ -363,6 +399,12 @@ def check_claims(
     answer_quantities = _quantities(response, window=3)
     missing = _underived(answer_quantities, source.quantities)
     underived = {answer_quantities[i].text for i in missing}
+    literal = {q.value for q in source.quantities}
+    computed = {
+        q.text
+        for i, q in enumerate(answer_quantities)
+        if i not in missing and q.value not in literal
+    }
     rows: list[tuple[float, ...]] = []
     names: list[str] = []
     numbers: list[str] = []
@@ -381,4 +423,4 @@ def check_claims(
         )
         names.extend(lex["novel_names"])
         numbers.extend(lex["underived_numbers"])
-    return rows, names, numbers
+    return rows, names, numbers, computed

@@ -1,6 +1,10 @@
 """The hallucination combiner's inputs for a batch of events: each answer split into claims,
-claims and context chunks embedded in one call, each claim checked
-(``detectors/hallucination_claims.py``), and the worst claim's values kept per check.
+each claim aligned to its best-supporting context sentence and checked
+(``hallucination_claims.py`` for names, numbers, units and anchors against the whole
+context; ``hallucination_align.py`` for the aligned sentence and IDF-weighted novelty), and
+the worst claim's value kept per check. No model runs per claim: the only embeddings are the
+prompt's and the response's (answer-question relevance, evidence only), shared with the
+other detectors through ``BatchFeatures``.
 """
 
 from __future__ import annotations
@@ -12,19 +16,14 @@ from typing import Any
 import numpy as np
 
 from detectors.base import BatchFeatures
-from detectors.hallucination_claims import (
-    CLAIM_FEATURES,
-    check_claims,
-    context_chunks,
-    is_checkable,
-    probe_text,
-    split_sentences,
-)
+from detectors.hallucination_align import Evidence, Idf, is_hedge, load_idf
+from detectors.hallucination_claims import check_claims, is_checkable, split_sentences
 from schemas.events import InferenceEvent
 
 __all__ = [
     "CLAIM_FEATURES",
     "FEATURES",
+    "INPUTS",
     "MAX_CLAIMS",
     "QUOTE_CHARS",
     "EventFeatures",
@@ -32,23 +31,44 @@ __all__ = [
     "extract_features",
 ]
 
-#: The combiner's inputs, in order: the worst claim's value of each lexical check. Support
-#: (embedding similarity) is evidence in the reason but not an input: trained on HaluEval its
-#: coefficient came out positive (a claim closer to the context more likely hallucinated),
-#: an artefact of HaluEval QA's answer form, not a property of grounding.
-FEATURES = (
-    "novel_word_max",
-    "novel_name_max",
-    "underived_number_max",
-    "unit_mismatch_max",
-    "negation_mismatch_max",
-    "anchor_mismatch_max",
+#: What is measured on every claim: ``support`` (the IDF-weighted share of the claim's
+#: content words its aligned sentence has; evidence in the reason, not an input), then the
+#: checks, each 0 for a supported claim and larger for an unsupported one.
+CLAIM_FEATURES = (
+    "support",
+    "novel_content",
+    "novel_rare",
+    "novel_name",
+    "underived_number",
+    "number_conflict",
+    "unit_mismatch",
+    "negation_conflict",
+    "anchor_mismatch",
 )
 
+#: The checks the combiner reads (the others are evidence in ``detail`` only). Novel content,
+#: rare novel words and misplaced anchors rank HaluEval well, but on hand-written RAG
+#: answers (``scripts/data/hallucination_dev.py``) they fired on 79-96 % of the grounded
+#: ones, which paraphrase, and ranked worse than chance (single-check AUC 0.19-0.25); the
+#: combiner with them scored 0.50 there, without them 0.70. What stays are the checks that
+#: name one wrong detail: a name or number the context lacks, a number or negation the aligned
+#: sentence contradicts. The unit check is evidence only too: in the development set it fired
+#: on 17 % of grounded answers ("USD 18 a day" against "per day") and 8 % of unsupported ones.
+INPUTS = (
+    "novel_name",
+    "underived_number",
+    "number_conflict",
+    "negation_conflict",
+)
+#: The combiner's inputs, in order: the worst claim's value of each of :data:`INPUTS`.
+FEATURES = tuple(f"{name}_max" for name in INPUTS)
+_INPUT_COLUMNS = [CLAIM_FEATURES.index(name) for name in INPUTS]
+
 MAX_CLAIMS = 32
-#: Quoted text is at most this long: a claim in a reason, twice this for the question a
-#: fragment claim is read after.
+#: Quoted text is at most this long.
 QUOTE_CHARS = 160
+#: Context sentences an answer is aligned against (the first ones, in order).
+MAX_SENTENCES = 400
 
 
 @dataclass(frozen=True)
@@ -71,9 +91,9 @@ class EventFeatures:
 
 def aggregate(claim_values: np.ndarray) -> tuple[float, ...]:
     """The combiner's inputs from per-claim rows of :data:`CLAIM_FEATURES` (the worst claim's
-    value of each check after support); one claim alone gives that claim's own inputs."""
+    value of each of :data:`INPUTS`); one claim alone gives that claim's own inputs."""
     rows = np.asarray(claim_values, dtype=np.float64).reshape(-1, len(CLAIM_FEATURES))
-    return tuple(float(v) for v in rows[:, 1:].max(axis=0))
+    return tuple(float(v) for v in rows[:, _INPUT_COLUMNS].max(axis=0))
 
 
 def extract_features(
@@ -81,46 +101,36 @@ def extract_features(
     features: BatchFeatures | None = None,
     encode: Callable[[Sequence[str]], np.ndarray] | None = None,
     relevance: bool = True,
+    idf: Idf | None = None,
 ) -> list[EventFeatures]:
-    """Combiner inputs for every event, with all claims and chunks embedded in one call.
+    """Combiner inputs for every event.
 
-    ``encode`` replaces the shared embedder (the training script passes a caching one); by
-    default prompt and response vectors come from the batch's shared embeddings.
-    ``relevance`` False skips the answer-question relevance (evidence only, not an input).
+    ``relevance`` False skips the answer-question relevance (evidence only, not an input);
+    otherwise it comes from the batch's shared embeddings, or from ``encode`` when given.
+    ``idf`` defaults to the committed model's.
     """
-    from detectors.embedding import get_embedder
-
-    embedder = None
-    if encode is None:
-        embedder = get_embedder()
-        encode = embedder.encode
-    if relevance:
-        relevances = _relevances(events, features, embedder, encode)
-    else:
-        relevances = np.zeros(len(events))
-    plans, texts = _plan(events)
-    vectors = encode(list(texts)) if texts else np.zeros((0, 0), dtype=np.float32)
+    idf = idf if idf is not None else load_idf()
+    relevances = _relevances(events, features, encode) if relevance else np.zeros(len(events))
     out: list[EventFeatures] = []
-    for event, plan, rel in zip(events, plans, relevances, strict=True):
-        if plan is None:
+    for event, rel in zip(events, relevances, strict=True):
+        if not event.context or not event.response.strip():
             values = (0.0,) * len(FEATURES)
             out.append(EventFeatures(values=values, relevance=float(rel), has_context=False))
         else:
-            out.append(_event_features(event, plan, vectors, texts, float(rel)))
+            out.append(_event_features(event, idf, float(rel)))
     return out
 
 
 def _relevances(
     events: Sequence[InferenceEvent],
     features: BatchFeatures | None,
-    embedder: Any,
-    encode: Callable[[Sequence[str]], np.ndarray],
+    encode: Callable[[Sequence[str]], np.ndarray] | None,
 ) -> np.ndarray:
-    """Cosine of each prompt and response: the batch's shared embeddings when ``embedder``
-    is the shared one, else ``encode``'s vectors."""
-    if embedder is not None:
-        from detectors.embedding import batch_embeddings
+    """Cosine of each prompt and response: the batch's shared embeddings, or ``encode``'s."""
+    if encode is None:
+        from detectors.embedding import batch_embeddings, get_embedder
 
+        embedder = get_embedder()
         prompts = batch_embeddings(events, "prompt", features, embedder)
         responses = batch_embeddings(events, "response", features, embedder)
     else:
@@ -129,48 +139,42 @@ def _relevances(
     return np.einsum("ij,ij->i", prompts, responses).astype(float)
 
 
-_Plan = tuple[list[str], list[str], list[str]]
-
-
-def _plan(events: Sequence[InferenceEvent]) -> tuple[list[_Plan | None], dict[str, int]]:
-    """Per event (claims, probes, chunks), None without context or response; and every
-    distinct text to embed, with its row in the one ``encode`` call."""
-    plans: list[_Plan | None] = []
-    texts: dict[str, int] = {}
-    for event in events:
-        if not event.context or not event.response.strip():
-            plans.append(None)
-            continue
-        claims = [c for c in split_sentences(event.response) if is_checkable(c)][:MAX_CLAIMS]
-        claims = claims or [event.response.strip()]
-        chunks = context_chunks([d.text for d in event.context]) or ["(empty context)"]
-        asked = split_sentences(event.prompt_text)
-        question = asked[-1][-QUOTE_CHARS * 2 :] if asked else ""
-        probes = [probe_text(c, question) for c in claims]
-        for text in (*probes, *chunks):
-            texts.setdefault(text, len(texts))
-        plans.append((claims, probes, chunks))
-    return plans, texts
-
-
-def _event_features(
-    event: InferenceEvent, plan: _Plan, vectors: np.ndarray, texts: dict[str, int], rel: float
-) -> EventFeatures:
-    """One event's inputs: each claim's support (its best chunk's cosine) and lexical checks."""
-    claims, probes, chunks = plan
-    sims = vectors[[texts[t] for t in probes]] @ vectors[[texts[t] for t in chunks]].T
-    support = sims.max(axis=1).astype(float)
-    best_chunks = [chunks[i] for i in sims.argmax(axis=1)]
+def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeatures:
+    """One event's inputs: each claim aligned to a context sentence and checked."""
+    claims = [c for c in split_sentences(event.response) if is_checkable(c)][:MAX_CLAIMS]
+    claims = claims or [event.response.strip()]
+    sentences = [s for d in event.context for s in split_sentences(d.text)][:MAX_SENTENCES]
+    sentences = sentences or ["(empty context)"]
     source = "\n".join(d.text for d in event.context) + "\n" + event.prompt_text
-    checks, names, numbers = check_claims(claims, best_chunks, source, event.response)
-    rows = [(float(s), *c) for s, c in zip(support, checks, strict=True)]
+    evidence = Evidence.of(sentences, source, idf, event.prompt_text)
+    aligned = [evidence.align(c)[0] for c in claims]
+    best = [sentences[i] for i in aligned]
+    checks, names, numbers, computed = check_claims(claims, best, source, event.response)
+    rows = []
+    for claim, index, lex in zip(claims, aligned, checks, strict=True):
+        ev = evidence.check(claim, index, computed)
+        _novel_word, novel_name, underived, unit, _negation, anchor = lex
+        keep = 0.0 if is_hedge(claim) else 1.0
+        rows.append(
+            (
+                ev["support"],
+                ev["novel_content"],
+                ev["novel_rare"],
+                keep * float(novel_name > 0),
+                keep * float(underived > 0),
+                ev["number_conflict"],
+                unit,
+                ev["negation_conflict"],
+                keep * anchor,
+            )
+        )
     return EventFeatures(
         values=aggregate(np.array(rows)),
         relevance=rel,
         claims=tuple(claims),
-        support=tuple(float(s) for s in support),
+        support=tuple(r[0] for r in rows),
         claim_values=tuple(rows),
         novel_names=tuple(dict.fromkeys(names)),
         novel_numbers=tuple(dict.fromkeys(numbers)),
-        extra={"best_chunks": best_chunks},
+        extra={"best_chunks": best},
     )

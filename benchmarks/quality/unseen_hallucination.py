@@ -1,23 +1,25 @@
 """Hallucination detection on traffic it was not trained on: HaluEval cross-task folds and the
 frozen hand-written field set, with the peers scored on the same rows in the same run.
 
-- Cross-task: for each HaluEval task (QA, dialogue, summarization), a combiner is trained by
-  ``scripts/train_hallucination.py``'s code on the other two tasks (pairs plus their
-  perturbations) and scored on held-out test rows of the third. The worst fold is the
-  headline.
+- Cross-task: for each HaluEval task (QA, dialogue, summarization), a combiner (and its IDF
+  table) is trained by ``scripts/train_hallucination.py``'s code on the other two tasks (pairs
+  plus RAG-voice variants of their contexts) and scored on held-out test rows of the third.
+  The worst fold is the headline.
 - Field set: ``benchmarks/quality/fieldsets/hallucination.jsonl`` (426 hand-written RAG
   answers, 14 domains, sha256 checked against ``hallucination.sha256``; never trained or tuned
   on), scored by the shipped detector through ``HallucinationDetector.score_batch``: overall,
   per slice (each slice against every row of the other label) and per domain.
 - Peers on the same rows: the lexical baseline "share of the names and numbers in the
-  response that are not in the context" (:func:`lexical_score`), and the detector as it was
-  before issue 10 ("v0": ``benchmarks/quality/hallucination_v0.py``, combiner trained on
-  HaluEval QA training rows only; the QA test rows are held out from it too, but its QA
-  figure is in-distribution, not cross-task).
+  response that are not in the context" (:func:`lexical_score`), and, with ``--with-v0``,
+  the detector as it was before issue 10 ("v0": ``benchmarks/quality/hallucination_v0.py``,
+  combiner trained on HaluEval QA training rows only; its QA figure is in-distribution, not
+  cross-task). v0 embeds every claim and context chunk (about an hour on two shared cores
+  without a warm cache under ``build/cache``), so it is off by default.
 
 Run from the repository root::
 
     HF_HUB_OFFLINE=1 nice python -m benchmarks.quality.unseen_hallucination
+    HF_HUB_OFFLINE=1 nice python -m benchmarks.quality.unseen_hallucination --with-v0
 
 Writes ``benchmarks/quality/reports/hallucination.{md,json}``.
 """
@@ -28,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
 import platform
 import re
 import sys
@@ -72,6 +75,36 @@ def lexical_score(response: str, context: str) -> float:
     return len(novel) / total if total else 0.0
 
 
+class CachingEncoder:
+    """The shared embedder with a text -> vector cache kept on disk between runs (v0 only)."""
+
+    def __init__(self, name: str = "halueval") -> None:
+        cache = Path(os.environ.get("INFERSIGHT_CACHE", ROOT / "build" / "cache"))
+        cache.mkdir(parents=True, exist_ok=True)
+        self.path = cache / f"minilm-fp32-{name}.pkl"
+        self.store: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            self.store = pickle.loads(self.path.read_bytes())
+        self.dirty = False
+
+    def __call__(self, texts) -> np.ndarray:
+        from detectors.embedding import DIM, get_embedder
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self.store]
+        if missing:
+            for t, v in zip(missing, get_embedder().encode(missing), strict=True):
+                self.store[t] = v
+            self.dirty = True
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.stack([self.store[t] for t in texts])
+
+    def save(self) -> None:
+        if self.dirty:
+            self.path.write_bytes(pickle.dumps(self.store, protocol=pickle.HIGHEST_PROTOCOL))
+            self.dirty = False
+
+
 def load_field_set() -> list[dict]:
     """The frozen field set, refused if its bytes differ from the recorded sha256."""
     raw = FIELD_SET.read_bytes()
@@ -106,10 +139,13 @@ def auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s))
 
 
-def v0_scores(events, encode) -> np.ndarray:
-    """v0's combiner probability (its score) from v0's own features, embeddings cached."""
+def v0_scores(events, encode) -> np.ndarray | None:
+    """v0's combiner probability (its score) from v0's own features, embeddings cached;
+    None when v0 is not run (``encode`` None)."""
     from benchmarks.quality import hallucination_v0 as v0
 
+    if encode is None:
+        return None
     combiner = v0.load_combiner()
     x = []
     for start in range(0, len(events), BATCH):
@@ -127,35 +163,35 @@ def lexical_scores(events) -> np.ndarray:
 def cross_task(encode) -> dict:
     """Train on two tasks, score the third; the peers on the same test rows."""
     rows_by_task = {t: th.load_rows(t) for t in th.TASKS}
-    tests = {}
-    for task, rows in rows_by_task.items():
-        ids = th.subsample(th.split_ids(len(rows))[2], TEST_ROWS[task], SEED)
-        events, y = th.events_for(task, rows, ids)
-        tests[task] = (events, y, th.feature_matrix(events, encode))
-        encode.save()
     folds = {}
     models = {}
-    for held_out in th.TASKS:
+    for held_out, rows in rows_by_task.items():
         trained_on = [t for t in th.TASKS if t != held_out]
-        x, y, _ = th.training_set(trained_on, encode, rows_by_task)
-        encode.save()
-        model = th.fit(x, y)
-        models[held_out] = model
-        events, y_test, x_test = tests[held_out]
-        ours = model.predict_proba(x_test)[:, 1]
+        idf = th.build_idf({t: rows_by_task[t] for t in trained_on})
+        x, y, source, _ = th.training_set(trained_on, idf, rows_by_task)
+        model = th.fit(x, y, source)
+        models[held_out] = (model, idf)
+        ids = th.subsample(th.split_ids(len(rows))[2], TEST_ROWS[held_out], SEED)
+        events, y_test = th.events_for(held_out, rows, ids)
+        ours = model.predict_proba(th.feature_matrix(events, idf))[:, 1]
+        v0 = v0_scores(events, encode)
         folds[held_out] = {
             "trained_on": trained_on,
             "events": len(y_test),
             "ours": auc(y_test, ours),
             "lexical": auc(y_test, lexical_scores(events)),
-            "v0": auc(y_test, v0_scores(events, encode)),
+            "v0": auc(y_test, v0) if v0 is not None else None,
         }
         f = folds[held_out]
         print(
             f"cross-task: train {'+'.join(trained_on):<22} test {held_out:<14} n={len(y_test):<4} "
-            f"ours {f['ours']:.3f}  lexical {f['lexical']:.3f}  v0 {f['v0']:.3f}"
+            f"ours {f['ours']:.3f}  lexical {f['lexical']:.3f}  v0 {_fmt(f['v0'])}"
         )
     return {"folds": folds, "models": models}
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def per_group(y: np.ndarray, scores: dict[str, np.ndarray], groups: list[str], kind: str):
@@ -177,7 +213,7 @@ def per_group(y: np.ndarray, scores: dict[str, np.ndarray], groups: list[str], k
 
 
 def field_set(fold_models: dict, encode) -> dict:
-    from detectors.hallucination import HallucinationDetector, extract_features
+    from detectors.hallucination import HallucinationDetector
 
     rows = load_field_set()
     events, y = field_events(rows)
@@ -189,15 +225,18 @@ def field_set(fold_models: dict, encode) -> dict:
         signals += det.score_batch(events[start : start + BATCH])
     seconds = time.perf_counter() - t0
     ours = np.array([s.score for s in signals])
-    x = np.array([r.values for r in extract_features(events, encode=encode)])
-    scores = {"ours": ours, "lexical": lexical_scores(events), "v0": v0_scores(events, encode)}
+    scores = {"ours": ours, "lexical": lexical_scores(events)}
+    v0 = v0_scores(events, encode)
+    if v0 is not None:
+        scores["v0"] = v0
     fired = ours >= det.threshold
     result = {
         "rows": len(y),
         "unsupported": int(y.sum()),
         "auc": {k: auc(y, v) for k, v in scores.items()},
         "fold_models_auc": {
-            f"trained without {t}": auc(y, m.predict_proba(x)[:, 1]) for t, m in fold_models.items()
+            f"trained without {t}": auc(y, m.predict_proba(th.feature_matrix(events, idf))[:, 1])
+            for t, (m, idf) in fold_models.items()
         },
         "threshold": det.threshold,
         "grounded_fire_rate": float(fired[y == 0].mean()),
@@ -213,14 +252,14 @@ def field_set(fold_models: dict, encode) -> dict:
     a = result["auc"]
     print(
         f"field set n={len(y)}: ours {a['ours']:.3f}  lexical {a['lexical']:.3f}  "
-        f"v0 {a['v0']:.3f}; "
+        f"v0 {_fmt(a.get('v0'))}; "
         f"threshold {det.threshold:.2f}: {result['grounded_fire_rate']:.1%} of grounded fire, "
         f"recall {result['recall']:.1%}; {result['ms_per_event']:.1f} ms/event"
     )
     for s, r in result["per_slice"].items():
         print(
             f"  slice {s:<18} n={r['n']:<3} label {r['label']}  ours {r['ours']:.3f}  "
-            f"lexical {r['lexical']:.3f}  v0 {r['v0']:.3f}  "
+            f"lexical {r['lexical']:.3f}  v0 {_fmt(r.get('v0'))}  "
             f"fired {result['slice_fire_rate'][s]:.0%}"
         )
     return result
@@ -248,20 +287,22 @@ def cost(rows_per_task: int = 16) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-report", action="store_true", help="print only")
+    parser.add_argument("--with-v0", action="store_true", help="also score v0 (slow)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    encode = th.CachingEncoder()
+    encode = CachingEncoder() if args.with_v0 else None
     cross = cross_task(encode)
     field = field_set(cross["models"], encode)
-    encode.save()
+    if encode is not None:
+        encode.save()
     ms = cost()
     folds = cross["folds"]
     worst = min(folds, key=lambda t: folds[t]["ours"])
     print(
         f"worst cross-task fold: {worst} ours {folds[worst]['ours']:.3f} "
-        f"(lexical {folds[worst]['lexical']:.3f}, v0 {folds[worst]['v0']:.3f})"
+        f"(lexical {folds[worst]['lexical']:.3f}, v0 {_fmt(folds[worst]['v0'])})"
     )
     env = (
         f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
@@ -281,25 +322,21 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
         f"Command: `{COMMAND}`",
         "",
         f"Machine: {env}. Shipped combiner `{manifest['sha256'][:16]}` "
-        "(scripts/train_hallucination.py: HaluEval QA, dialogue and summarization training "
-        "rows plus programmatic perturbations). Field set sha256 "
-        f"`{FIELD_SHA.read_text().split()[0][:16]}`, never trained or tuned on. "
+        "(scripts/train_hallucination.py: claim-level lexical checks against the aligned "
+        "context sentence, a non-negative logistic regression trained on HaluEval QA, dialogue "
+        "and summarization training rows, RAG-voice variants of their contexts and one-detail "
+        "contrasts of their right answers). Field set "
+        f"sha256 `{FIELD_SHA.read_text().split()[0][:16]}`, never trained or tuned on. "
         "Peers on the same rows in the same run: `lexical` = share of the response's names "
         "and numbers absent from the context; `v0` = the detector before issue 10 (combiner "
-        "trained on HaluEval QA only).",
+        "trained on HaluEval QA only; `-` = not run, it needs `--with-v0`).",
         "",
         "## Cross-task (HaluEval): train on two tasks, test on the third",
         "",
         "| held-out task | trained on | events | ours | lexical | v0 |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for task, f in folds.items():
-        mark = " (worst)" if task == worst else ""
-        v0_note = " (in-distribution for v0)" if task == "qa" else ""
-        lines.append(
-            f"| {task}{mark} | {' + '.join(f['trained_on'])} | {f['events']} | "
-            f"{f['ours']:.3f} | {f['lexical']:.3f} | {f['v0']:.3f}{v0_note} |"
-        )
+    lines += _fold_lines(folds, worst)
     lines += [
         "",
         f"Test rows: seeded subsamples (`default_rng({SEED})`) of each task's 20 % test split, "
@@ -311,36 +348,11 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
         "| --- | --- |",
         f"| ours (shipped) | {a['ours']:.3f} |",
         f"| lexical baseline | {a['lexical']:.3f} |",
-        f"| v0 | {a['v0']:.3f} |",
+        f"| v0 | {_fmt(a.get('v0'))} |",
     ]
     for name, v in field["fold_models_auc"].items():
         lines.append(f"| ours, fold model {name} | {v:.3f} |")
-    lines += [
-        "",
-        f"At the default threshold {field['threshold']:.2f} (set on the HaluEval calibration "
-        f"split): {field['grounded_fire_rate']:.1%} of the 239 grounded answers fire; recall "
-        f"{field['recall']:.1%} of the 187 unsupported ones.",
-        "",
-        "Per slice: AUC of the slice's rows against every row of the other label; `fired` is "
-        "the share of the slice at or above the default threshold.",
-        "",
-        "| slice | label | n | ours | lexical | v0 | fired |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for s, r in sorted(field["per_slice"].items(), key=lambda kv: (kv[1]["label"], kv[0])):
-        lines.append(
-            f"| {s} | {r['label']} | {r['n']} | {r['ours']:.3f} | {r['lexical']:.3f} | "
-            f"{r['v0']:.3f} | {field['slice_fire_rate'][s]:.0%} |"
-        )
-    lines += [
-        "",
-        "Per domain (AUC within the domain):",
-        "",
-        "| domain | n | ours | lexical | v0 |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for d, r in field["per_domain"].items():
-        lines.append(f"| {d} | {r['n']} | {r['ours']:.3f} | {r['lexical']:.3f} | {r['v0']:.3f} |")
+    lines += _field_detail_lines(field)
     lines += [
         "",
         "## Cost",
@@ -361,6 +373,53 @@ def write_reports(folds: dict, worst: str, field: dict, ms: dict, env: str) -> N
         )
         + "\n"
     )  # fmt: skip
+
+
+def _fold_lines(folds: dict, worst: str) -> list[str]:
+    """One table row per held-out task."""
+    lines = []
+    for task, f in folds.items():
+        mark = " (worst)" if task == worst else ""
+        v0_note = " (in-distribution for v0)" if task == "qa" and f["v0"] is not None else ""
+        lines.append(
+            f"| {task}{mark} | {' + '.join(f['trained_on'])} | {f['events']} | "
+            f"{f['ours']:.3f} | {f['lexical']:.3f} | {_fmt(f['v0'])}{v0_note} |"
+        )
+    return lines
+
+
+def _field_detail_lines(field: dict) -> list[str]:
+    """The field set's threshold figures, per-slice and per-domain tables."""
+    lines: list[str] = []
+    lines += [
+        "",
+        f"At the default threshold {field['threshold']:.2f} (set on the HaluEval calibration "
+        f"split): {field['grounded_fire_rate']:.1%} of the 239 grounded answers fire; recall "
+        f"{field['recall']:.1%} of the 187 unsupported ones.",
+        "",
+        "Per slice: AUC of the slice's rows against every row of the other label; `fired` is "
+        "the share of the slice at or above the default threshold.",
+        "",
+        "| slice | label | n | ours | lexical | v0 | fired |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s, r in sorted(field["per_slice"].items(), key=lambda kv: (kv[1]["label"], kv[0])):
+        lines.append(
+            f"| {s} | {r['label']} | {r['n']} | {r['ours']:.3f} | {r['lexical']:.3f} | "
+            f"{_fmt(r.get('v0'))} | {field['slice_fire_rate'][s]:.0%} |"
+        )
+    lines += [
+        "",
+        "Per domain (AUC within the domain):",
+        "",
+        "| domain | n | ours | lexical | v0 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for d, r in field["per_domain"].items():
+        lines.append(
+            f"| {d} | {r['n']} | {r['ours']:.3f} | {r['lexical']:.3f} | {_fmt(r.get('v0'))} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":

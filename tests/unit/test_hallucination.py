@@ -14,6 +14,7 @@ import pytest
 
 from detectors.base import BatchFeatures
 from detectors.hallucination import (
+    CLAIM_FEATURES,
     DEFAULT_MODEL_DIR,
     FEATURES,
     HallucinationDetector,
@@ -153,11 +154,13 @@ def test_derived_numbers_are_supported_and_swapped_ones_are_not():
     the context cannot give is."""
     rows = extract_features([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
     assert [r.novel_numbers for r in rows] == [(), (), ("10",), (), ("20",)]
-    assert [r.as_dict()["underived_number_max"] for r in rows] == [0.0, 0.0, 0.5, 0.0, 1.0]
+    assert [r.as_dict()["underived_number_max"] for r in rows] == [0.0, 0.0, 1.0, 0.0, 1.0]
+    assert [r.as_dict()["number_conflict_max"] for r in rows] == [0.0, 0.0, 1.0, 0.0, 0.0]
 
 
 def test_unit_and_negation_mismatches_are_seen():
-    """The context's number with another unit beside it, and a flipped negation, are flagged."""
+    """The context's number with another unit beside it, and a flipped negation of the
+    aligned sentence, are flagged."""
     ctx = [ContextDocument(text="Individual events are limited to 32 KB. The service is not free.")]
     q = "What is the per-event limit?"
     rows = extract_features(
@@ -167,20 +170,21 @@ def test_unit_and_negation_mismatches_are_seen():
             _event(2, "The service is free.", ctx, q),
         ]
     )
-    assert [r.as_dict()["unit_mismatch_max"] for r in rows] == [0.0, 1.0, 0.0]
-    assert [r.as_dict()["negation_mismatch_max"] for r in rows] == [0.0, 0.0, 1.0]
+    unit = CLAIM_FEATURES.index("unit_mismatch")  # evidence in detail, not a combiner input
+    assert [max(c[unit] for c in r.claim_values) for r in rows] == [0.0, 1.0, 0.0]
+    assert [r.as_dict()["negation_conflict_max"] > 0.5 for r in rows] == [False, False, True]
 
 
 def test_realistic_answers_score_as_recorded(detector):
-    """Five answers about one gym's terms score as recorded, misses included: the invented
-    clause fires, the grounded arithmetic scores at the threshold (0.73, its novel wording), the
-    swapped number and the negation flip stay below it (reports/hallucination.md
-    has the same pattern on the field set)."""
+    """Five answers about one gym's terms score as recorded, a miss included: the swapped
+    number and the negation flip fire at the default threshold (0.68), the grounded arithmetic
+    and paraphrase do not; the invented clause (a 20% discount the context lacks) ranks above
+    both grounded answers but stays under the threshold: one underived number alone does not
+    fire."""
     signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
-    # The first sits 0.003 above the threshold: its verdict is left to the score check.
-    assert [s.fired for s in signals][1:] == [False, False, False, True]
+    assert [s.fired for s in signals] == [False, False, True, True, False]
     assert [s.score for s in signals] == pytest.approx(
-        [0.733, 0.559, 0.447, 0.476, 0.887], abs=0.01
+        [0.338, 0.338, 0.754, 0.795, 0.477], abs=0.01
     )
 
 
@@ -211,15 +215,16 @@ def _event(i: int, response: str, context=CTX, prompt: str = QUESTION) -> Infere
 
 
 def test_name_absent_from_context_is_reported(detector):
-    """A city the context does not name is listed as not in context (the score, 0.47, stays
-    under the threshold: one novel name weighs little in the combiner)."""
+    """A city the context does not name is listed as not in context (the score, 0.678, stays
+    just under the threshold 0.68: one novel name alone does not fire)."""
     signal = detector.score_batch(
         [_event(0, "The Oberoi Group is a hotel company. Its head office is in Mumbai.")]
     )[0]
     assert signal.reason.endswith("not in context: Mumbai")
     assert signal.detail["novel_names"] == ["Mumbai"]
     assert len(signal.detail["claim_support"]) == 2
-    assert signal.score == pytest.approx(0.47, abs=0.01)
+    assert signal.score == pytest.approx(0.678, abs=0.002)
+    assert not signal.fired
 
 
 def test_sampling_is_deterministic_by_event_id(detector):
@@ -336,3 +341,75 @@ def test_quoted_claim_reaches_storage_with_its_pii_redacted():
     assert "Its head office is in Mumbai; write to" in signal.reason
     assert "ravi.k@oberoi-mail.example" not in signal.reason
     assert "ravi.k@oberoi-mail.example" not in json.dumps(signal.detail)
+
+
+# Claim alignment and conflicts (hallucination_align) ------------------------------------
+
+LEAVE = [
+    ContextDocument(
+        text="Primary caregivers are entitled to 18 weeks of paid leave. Secondary caregivers "
+        "are entitled to 4 weeks of paid leave. Leave is not transferable between parents."
+    )
+]
+
+
+def _leave(i: int, response: str, prompt: str = "How much leave do I get?") -> InferenceEvent:
+    return InferenceEvent(
+        service="svc", model="m", event_id=f"l{i}", prompt=prompt, response=response, context=LEAVE
+    )
+
+
+def test_number_from_another_sentence_conflicts_with_the_aligned_one():
+    """The right figure for the wrong people conflicts with the sentence the claim matches;
+    a conversion computed from the context and the user's own number from the prompt do not."""
+    rows = extract_features(
+        [
+            _leave(0, "Secondary caregivers are entitled to 18 weeks of paid leave."),
+            _leave(1, "Secondary caregivers get 4 weeks, which is 28 days of paid leave."),
+            _leave(2, "At 30 weeks in, secondary caregivers get 4 weeks.", "I'm 30 weeks in."),
+        ],
+        relevance=False,
+    )
+    assert [r.as_dict()["number_conflict_max"] for r in rows] == [1.0, 0.0, 0.0]
+    assert [r.as_dict()["underived_number_max"] for r in rows] == [0.0, 0.0, 0.0]
+
+
+def test_negation_conflict_needs_the_negated_word_itself():
+    """Negating the word the context states plainly conflicts; a negation elsewhere in the
+    sentence, or one that agrees with the context, does not."""
+    rows = extract_features(
+        [
+            _leave(0, "Leave is transferable between parents."),
+            _leave(1, "Leave cannot be transferred, and secondary caregivers get 4 weeks."),
+            _leave(2, "Secondary caregivers are not entitled to paid leave."),
+        ],
+        relevance=False,
+    )
+    assert [r.as_dict()["negation_conflict_max"] > 0.5 for r in rows] == [True, False, True]
+
+
+def test_a_claim_that_the_documents_are_silent_is_not_accused_of_what_it_names():
+    """A hedge ("the policy doesn't say whether Acme pays a bonus") brings a name the context
+    lacks, but says so: no novel-name or negation check fires for it."""
+    rows = extract_features(
+        [
+            _leave(0, "The policy doesn't say whether Acme pays a bonus on return."),
+            _leave(1, "On return, Acme pays a bonus."),
+        ],
+        relevance=False,
+    )
+    assert [r.as_dict()["novel_name_max"] for r in rows] == [0.0, 1.0]
+    assert rows[0].values == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_titles_do_not_end_sentences_and_rag_variants_are_seeded():
+    """A title ("Dr. Haddad") does not end a sentence; training variants repeat per seed."""
+    assert split_sentences("Dr. Haddad leads it. Mr. Berg does not.") == [
+        "Dr. Haddad leads it.",
+        "Mr. Berg does not.",
+    ]
+    rows = th.load_rows("qa")[:40]
+    first = th.rag_events("qa", rows, np.arange(40), seed=1)
+    again = th.rag_events("qa", rows, np.arange(40), seed=1)
+    assert [e.response for e in first[0]] == [e.response for e in again[0]]
+    assert set(first[1]) == {0, 1} and len(first[0]) >= 60
