@@ -51,6 +51,10 @@ HEAD_FORMAT = "infersight-toxicity-ensemble/1"
 EMBEDDING_C = 1.0
 LEXICAL_C = 0.5
 MIN_DF = 2
+#: Function words (scikit-learn's English stop words) are dropped as single words from the
+#: lexical part, kept inside word pairs: alone, "you" learns "abuse is addressed to the
+#: reader" and "the" learns "long text is benign", which fire on plain answers that say "you".
+DROP_STOP_UNIGRAMS = True
 CALIBRATION_PERCENT = 20
 #: The default threshold is the lowest at which every source's calibration false-positive rate
 #: is at most this: an alert should mean "look at this".
@@ -92,6 +96,12 @@ SOURCES = {
 }
 
 
+def _dropped_unigrams() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) if DROP_STOP_UNIGRAMS else frozenset()
+
+
 def features(texts: list[str]) -> np.ndarray:
     """The embedding part's input: the fp32 MiniLM response embedding (cached under build/)."""
     return toxicity_embed.embed(texts)
@@ -106,11 +116,13 @@ def fit_head(x: np.ndarray, y: np.ndarray, texts: list[str]) -> dict:
 
     from detectors.toxicity import TOKEN_PATTERN
 
+    DROPPED_UNIGRAMS = _dropped_unigrams()  # noqa: N806  (a constant of this fit)
     emb = LogisticRegression(C=EMBEDDING_C, class_weight="balanced", max_iter=5000)
     emb.fit(x, y)
-    vectorizer = CountVectorizer(
-        ngram_range=(1, 2), min_df=MIN_DF, binary=True, lowercase=True, token_pattern=TOKEN_PATTERN
-    )
+    options = {"ngram_range": (1, 2), "binary": True, "lowercase": True}
+    vocabulary = CountVectorizer(min_df=MIN_DF, token_pattern=TOKEN_PATTERN, **options).fit(texts)
+    kept = sorted(g for g in vocabulary.vocabulary_ if g not in DROPPED_UNIGRAMS)
+    vectorizer = CountVectorizer(vocabulary=kept, token_pattern=TOKEN_PATTERN, **options)
     lex = LogisticRegression(C=LEXICAL_C, class_weight="balanced", max_iter=5000)
     lex.fit(vectorizer.fit_transform(texts), y)
     vocab = vectorizer.get_feature_names_out()
