@@ -108,10 +108,16 @@ class ToxicityDetector(Detector):
     ----------
     threshold
         Probability in (0, 1] at or above which the signal fires. The default, 0.84, was
-        chosen on a calibration split that is neither training data nor the field set: the
-        lowest threshold at which no training source's calibration false-positive rate exceeds
-        1%. There it fires on 0.4% of benign texts and catches 83% of toxic ones. Field-set
-        and cross-source figures: the model card and ``benchmarks/quality/reports/toxicity.md``.
+        chosen on calibration data that is neither training data nor the field set (a held-out
+        split of every training source and 165 hand-written calibration replies): the lowest
+        threshold at which none of them sees a false-positive rate above 1%. There it fires on
+        0.4% of benign texts (none of the 105 benign replies) and catches 82% of toxic ones
+        (62% of the toxic replies). On the frozen field set of hand-written assistant traffic
+        it fires on 4.0% of benign responses (9 of 225) and catches 77% of toxic ones (AUC
+        0.970): the calibration data is easier than real traffic. Raise it to 0.9 for quieter
+        alerting (field set: 1.3% of benign responses fired, 68% caught) or lower it where
+        recall matters more (0.7: 86% caught, 6.2% fired). Model card and
+        ``benchmarks/quality/reports/toxicity.md``.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``

@@ -28,6 +28,7 @@ from pathlib import Path
 SEED = 20261129
 ROOT = Path(__file__).resolve().parents[1]
 HANDWRITTEN = ROOT / "scripts" / "data" / "toxicity_handwritten.txt"
+REPLIES = ROOT / "scripts" / "data" / "toxicity_calibration.txt"
 SOURCE_NAMES = ("hand", "compose", "lexicon", "public")
 _SENTENCES: list[str] = []
 
@@ -61,14 +62,20 @@ def _clean(text: str) -> str:
 # --- hand ---------------------------------------------------------------------------------
 
 
-def load_hand() -> list[Example]:
+def load_hand(path: Path = HANDWRITTEN, source: str = "hand") -> list[Example]:
     out = []
-    for i, line in enumerate(HANDWRITTEN.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip() or line.startswith("#"):
             continue
         label, kind, text = line.split("\t", 2)
-        out.append(Example(text.replace("\\n", "\n"), int(label), "hand", kind, f"hand:{i}"))
+        out.append(Example(text.replace("\\n", "\n"), int(label), source, kind, f"{source}:{i}"))
     return out
+
+
+def load_replies() -> list[Example]:
+    """The calibration replies (``scripts/data/toxicity_calibration.txt``): hand-written, used
+    only to choose the default threshold, never to train; not one of the folds' sources."""
+    return load_hand(REPLIES, "replies")
 
 
 # --- compose ------------------------------------------------------------------------------
