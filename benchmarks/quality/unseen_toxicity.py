@@ -480,8 +480,8 @@ reporting and explaining abuse benign and second-person insults toxic, so on thi
 disagrees with the labels by design, while the peers, trained on Jigsaw-style comment labels,
 agree with them. The fold still counts as the worst fold above; `compose` (abuse spliced into
 long helpful answers, and counter-speech that quotes the abuse it refutes) is the worst fold
-whose labels follow the task's definition, and its figure is partly template overlap with
-`lexicon`'s insult frames (measured in `toxicity.notes.md`), so its honest value is lower.
+whose labels follow the task's definition (two insult frames it shares with `lexicon` do not
+flatter it: without them it scores the same, see `toxicity.notes.md`).
 
 Every scoring of the field set, and what changed between them: `toxicity.notes.md`.
 
