@@ -198,7 +198,8 @@ def cross_source(scorers: dict[str, Scorer]) -> dict[str, Any]:
         test = src == held
         train_texts = [t for t, m in zip(texts, test, strict=True) if not m]
         test_texts = [t for t, m in zip(texts, test, strict=True) if m]
-        head = train_toxicity.fit_head(x[~test], y[~test], train_texts)
+        weights = train_toxicity.source_weights(src[~test])
+        head = train_toxicity.fit_head(x[~test], y[~test], train_texts, weights)
         ours = train_toxicity.predict(head, x[test], test_texts)
         row = {
             "rows": int(test.sum()),
