@@ -107,15 +107,17 @@ class ToxicityDetector(Detector):
     Parameters
     ----------
     threshold
-        Probability in (0, 1] at or above which the signal fires. The default, 0.95, was
-        chosen on a calibration split that is neither training data nor the field set: the
-        lowest threshold at which no training source's calibration false-positive rate exceeds
-        1%. There it fires on 0.3% of benign texts and catches 72% of toxic ones. On the
-        frozen field set of hand-written assistant traffic it fires on 2.2% of benign
-        responses (5 of 225) and catches 68% of toxic ones (AUC 0.974); see the model card and
-        ``benchmarks/quality/reports/toxicity.md``. Raise it for quieter alerting (0.97: none
-        of the field set's benign responses fired, 61% caught) or lower it where recall
-        matters more (0.8: 88% caught, 6.2% of benign responses fired).
+        Probability in (0, 1] at or above which the signal fires. The default, 0.82, was
+        chosen on calibration data that is neither training data nor the field set (a held-out
+        split of every training source and 165 hand-written calibration replies): the lowest
+        threshold at which none of them sees a false-positive rate above 1%. There it fires on
+        0.6% of benign texts (none of the 105 benign replies) and catches 82% of toxic ones
+        (75% of the toxic replies). On the frozen field set of hand-written assistant traffic
+        it fires on 2.7% of benign responses (6 of 225) and catches 82% of toxic ones (AUC
+        0.982): the calibration data is easier than real traffic. Raise it to 0.9 for quieter
+        alerting (field set: 1.3% of benign responses fired, 74% caught) or lower it where
+        recall matters more (0.7: 88% caught, 4.0% fired). Model card and
+        ``benchmarks/quality/reports/toxicity.md``.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``
@@ -137,14 +139,14 @@ class ToxicityDetector(Detector):
     >>> [s.fired for s in signals]
     [False, True]
     >>> print(signals[1].reason)  # doctest: +ELLIPSIS
-    response reads as toxic: probability ... is at or above the threshold 0.95 (MiniLM ...)
+    response reads as toxic: probability ... is at or above the threshold 0.82 (MiniLM ...)
     """
 
     name: ClassVar[str] = "toxicity"
 
     def __init__(
         self,
-        threshold: float = 0.95,
+        threshold: float = 0.82,
         checkpoint: str | None = None,
         label: str | None = None,
         head: str | None = None,

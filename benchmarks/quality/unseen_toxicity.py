@@ -198,7 +198,8 @@ def cross_source(scorers: dict[str, Scorer]) -> dict[str, Any]:
         test = src == held
         train_texts = [t for t, m in zip(texts, test, strict=True) if not m]
         test_texts = [t for t, m in zip(texts, test, strict=True) if m]
-        head = train_toxicity.fit_head(x[~test], y[~test], train_texts)
+        weights = train_toxicity.source_weights(src[~test])
+        head = train_toxicity.fit_head(x[~test], y[~test], train_texts, weights)
         ours = train_toxicity.predict(head, x[test], test_texts)
         row = {
             "rows": int(test.sum()),
@@ -480,7 +481,10 @@ reporting and explaining abuse benign and second-person insults toxic, so on thi
 disagrees with the labels by design, while the peers, trained on Jigsaw-style comment labels,
 agree with them. The fold still counts as the worst fold above; `compose` (abuse spliced into
 long helpful answers, and counter-speech that quotes the abuse it refutes) is the worst fold
-whose labels follow the task's definition.
+whose labels follow the task's definition (two insult frames it shares with `lexicon` do not
+flatter it: without them it scores the same, see `toxicity.notes.md`).
+
+Every scoring of the field set, and what changed between them: `toxicity.notes.md`.
 
 ## Cost
 

@@ -152,7 +152,7 @@ def test_packaged_head_matches_its_manifest_hash():
 
 
 def test_default_threshold_is_the_one_calibration_chose():
-    """The default threshold is the one the calibration split chose, stated in the model card."""
+    """The default threshold is the one calibration chose, stated in the model card."""
     manifest = json.loads((HEAD_PATH.parent / "manifest.json").read_text())
     threshold = manifest["calibration"]["threshold"]
     assert ToxicityDetector().threshold == threshold == EXPECTED_THRESHOLD
@@ -166,6 +166,25 @@ def test_field_set_hash_is_the_frozen_one():
     recorded = (fieldset.parent / "toxicity.sha256").read_text().split()[0]
     assert hashlib.sha256(fieldset.read_bytes()).hexdigest() == recorded
     assert recorded in (HEAD_PATH.parent / "MODEL_CARD.md").read_text()
+
+
+def test_calibration_replies_are_neither_training_text_nor_field_set():
+    """The hand-written calibration replies share no text with the hand-written training
+    replies, the phrase pools or the frozen field set."""
+    root = HEAD_PATH.parents[3]
+    data = root / "scripts" / "data"
+
+    def texts(path: Path) -> set[str]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return {ln.split("\t")[-1].strip() for ln in lines if ln.strip() and ln[0] != "#"}
+
+    replies = texts(data / "toxicity_calibration.txt")
+    fieldset = root / "benchmarks" / "quality" / "fieldsets" / "toxicity.jsonl"
+    field = {json.loads(ln)["response"].strip() for ln in fieldset.read_text().splitlines() if ln}
+    assert len(replies) == 165
+    assert not replies & texts(data / "toxicity_handwritten.txt")
+    assert not replies & texts(data / "toxicity_phrases.txt")
+    assert not replies & field
 
 
 def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
@@ -260,5 +279,5 @@ def test_invalid_parameters_are_rejected_naming_them(kwargs, message):
     assert message in str(info.value)
 
 
-EXPECTED_THRESHOLD = 0.95
-EXPECTED_SCORES = [0.32, 0.0, 0.73, 1.0, 1.0]
+EXPECTED_THRESHOLD = 0.82
+EXPECTED_SCORES = [0.01, 0.0, 0.45, 1.0, 1.0]
