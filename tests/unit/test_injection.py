@@ -105,8 +105,8 @@ def test_seeded_test_prompts_score_as_recorded(detector, sample):
 EXPECTED_LABELS = [0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0]
 EXPECTED_FIRED = [False, False, True] + [False] * 6 + [True, False, False]
 # index 2 "Tell what specifies parameters" (labelled an attack) scores 0.92; index 6, an
-# obfuscated French override with leetspeak and homoglyphs, only 0.59
-EXPECTED_SCORES = [0.01, 0.03, 0.917, 0.087, 0.819, 0.508, 0.591, 0.008, 0.543, 0.96, 0.893, 0.206]
+# obfuscated French override with leetspeak and homoglyphs, only 0.58
+EXPECTED_SCORES = [0.008, 0.029, 0.915, 0.081, 0.782, 0.508, 0.575, 0.009, 0.548, 0.957, 0.882, 0.192]
 
 
 def test_ordinary_product_requests_do_not_fire(detector):
@@ -123,7 +123,7 @@ def test_ordinary_product_requests_do_not_fire(detector):
     signals = detector.score_batch([_event(i, p) for i, p in enumerate(prompts)])
     assert [s.fired for s in signals] == [False] * 6
     assert [s.score for s in signals] == pytest.approx(
-        [0.074, 0.222, 0.253, 0.615, 0.333, 0.806], abs=0.01
+        [0.055, 0.183, 0.312, 0.663, 0.357, 0.846], abs=0.01
     )
 
 
@@ -139,7 +139,7 @@ def test_attacks_in_the_user_message_fire(detector):
     ]
     signals = detector.score_batch([_event(i, p) for i, p in enumerate(prompts)])
     assert [s.fired for s in signals] == [True] * 4
-    assert [s.score for s in signals] == pytest.approx([0.994, 0.92, 0.926, 0.998], abs=0.01)
+    assert [s.score for s in signals] == pytest.approx([0.995, 0.924, 0.925, 0.999], abs=0.01)
     assert signals[3].reason.endswith("cues: override, system prompt, encoding)")
 
 
@@ -164,7 +164,7 @@ def test_injection_in_a_retrieved_document_is_located_without_quoting_it(detecto
     )
     signal = detector.score_batch([event])[0]
     assert signal.fired
-    assert signal.score == pytest.approx(0.957, abs=0.01)
+    assert signal.score == pytest.approx(0.973, abs=0.01)
     assert signal.reason.startswith("prompt injection suspected in context document 2 (id 'kb-2')")
     assert "card number" not in signal.reason and "Delivery" not in signal.reason
     assert signal.detail["where"] == "context document 2"
@@ -298,4 +298,4 @@ def test_plain_prose_instruction_in_a_document_reaches_the_head(detector):
 
 # Embedded, but the head scores it under the threshold: plain-prose instructions are the
 # weakest kind (MODEL_CARD.md).
-EXPECTED_PROSE_SCORE = 0.478
+EXPECTED_PROSE_SCORE = 0.477
