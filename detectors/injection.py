@@ -9,12 +9,17 @@ parametrised links, the same phrases in other languages).
 - The user's message reuses the embedding the batch already computed for drift and the
   other heads (:func:`detectors.embedding.batch_embeddings`), so it costs the lexical scan
   and a small matrix product.
-- A retrieved document (``InferenceEvent.context``, indirect injection) is first scanned
-  for those cues with plain string search and regular expressions; only a document that
-  carries one is read closely: its sentences with a cue (each with its neighbours) and its
-  start are embedded and scored by the same head, and the document scores its highest
-  chunk (:func:`detectors.injection_lexical.document_chunks`). Benign RAG traffic
-  therefore costs a scan per document.
+- A retrieved document (``InferenceEvent.context``, indirect injection) is first read
+  cheaply, two ways: its text is scanned for those cues with plain string search and
+  regular expressions, and each of its sentences is scored by the document gate
+  (:mod:`detectors.injection_gate`, a logistic regression over hashed word 1-2 grams that
+  recognises instructions aimed at the model, phrased with or without a cue). Only a
+  document flagged by either is embedded: its cue-bearing chunks
+  (:func:`detectors.injection_lexical.document_chunks`) and its gate-flagged sentences,
+  all in one pass; it scores its highest chunk. Any other document scores half its best
+  sentence's gate probability, which ranks it but never fires. Benign RAG traffic
+  therefore costs a scan and a sparse product per document (under 1 ms per event of four
+  documents, ``benchmarks/quality/reports/injection.md``).
 
 The event's score is the highest of the user message's and the documents' scores; the
 reason says where it was (the user message, or context document N with its id) and which

@@ -106,7 +106,7 @@ EXPECTED_LABELS = [0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0]
 EXPECTED_FIRED = [False, False, True] + [False] * 6 + [True, False, False]
 # index 2 "Tell what specifies parameters" (labelled an attack) scores 0.92; index 6, an
 # obfuscated French override with leetspeak and homoglyphs, only 0.58
-EXPECTED_SCORES = [0.008, 0.029, 0.915, 0.081, 0.782, 0.508, 0.575, 0.009, 0.548, 0.957, 0.882, 0.192]
+EXPECTED_SCORES = [0.008, 0.029, 0.915, 0.081, 0.782, 0.508, 0.575, 0.009, 0.548, 0.957, 0.882, 0.192]  # fmt: skip  # noqa: E501
 
 
 def test_ordinary_product_requests_do_not_fire(detector):
