@@ -125,8 +125,13 @@ def _read_head(model_dir: Path) -> InjectionHead:
 def _cues(row: np.ndarray) -> str:
     from detectors.injection_lexical import FEATURES
 
-    names = [n.replace("_", " ") for n, v in zip(FEATURES[:-1], row[:-1], strict=True) if v > 0]
-    return ", ".join(names) if names else "none"
+    names = [
+        n.replace("_", " ")
+        for n, v in zip(FEATURES, row, strict=True)
+        if v > 0 and n not in ("quoted", "length")
+    ]
+    quoted = " (some quoted)" if names and row[FEATURES.index("quoted")] > 0 else ""
+    return (", ".join(names) + quoted) if names else "none"
 
 
 class InjectionDetector(Detector):
