@@ -151,7 +151,8 @@ class InjectionDetector(Detector):
     0.96-0.99, at which at most 1% of each fires. At 0.90, 1% of the product requests, 0% of
     the demo's benign prompts and 0% of the held-out texts fire. False-positive rate on the
     frozen field set (``benchmarks/quality/fieldsets/injection.jsonl``, never trained or
-    tuned on): see ``benchmarks/quality/reports/injection.md`` and the model card.
+    tuned on): 3.0% of its 167 benign user requests and 3.9% of its 203 benign events, with
+    AUC 0.960 (``benchmarks/quality/reports/injection.md``).
 
     Parameters
     ----------
