@@ -9,12 +9,17 @@ parametrised links, the same phrases in other languages).
 - The user's message reuses the embedding the batch already computed for drift and the
   other heads (:func:`detectors.embedding.batch_embeddings`), so it costs the lexical scan
   and a small matrix product.
-- A retrieved document (``InferenceEvent.context``, indirect injection) is first scanned
-  for those cues with plain string search and regular expressions; only a document that
-  carries one is read closely: its sentences with a cue (each with its neighbours) and its
-  start are embedded and scored by the same head, and the document scores its highest
-  chunk (:func:`detectors.injection_lexical.document_chunks`). Benign RAG traffic
-  therefore costs a scan per document.
+- A retrieved document (``InferenceEvent.context``, indirect injection) is first read
+  cheaply, two ways: its text is scanned for those cues with plain string search and
+  regular expressions, and each of its sentences is scored by the document gate
+  (:mod:`detectors.injection_gate`, a logistic regression over hashed word 1-2 grams that
+  recognises instructions aimed at the model, phrased with or without a cue). Only a
+  document flagged by either is embedded: its cue-bearing chunks
+  (:func:`detectors.injection_lexical.document_chunks`) and its gate-flagged sentences,
+  all in one pass; it scores its highest chunk. Any other document scores half its best
+  sentence's gate probability, which ranks it but never fires. Benign RAG traffic
+  therefore costs a scan and a sparse product per document (under 1 ms per event of four
+  documents, ``benchmarks/quality/reports/injection.md``).
 
 The event's score is the highest of the user message's and the documents' scores; the
 reason says where it was (the user message, or context document N with its id) and which
@@ -52,7 +57,7 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "injection"
 
 #: Set on calibration data that is neither training nor field set (MODEL_CARD.md); the
 #: trained manifest records the same value and a unit test keeps the two equal.
-DEFAULT_THRESHOLD = 0.95
+DEFAULT_THRESHOLD = 0.9
 #: Retrieved documents scanned per event; more are counted in the signal's detail.
 MAX_DOCUMENTS = 32
 
@@ -120,34 +125,42 @@ def _read_head(model_dir: Path) -> InjectionHead:
 def _cues(row: np.ndarray) -> str:
     from detectors.injection_lexical import FEATURES
 
-    names = [n.replace("_", " ") for n, v in zip(FEATURES[:-1], row[:-1], strict=True) if v > 0]
-    return ", ".join(names) if names else "none"
+    names = [
+        n.replace("_", " ")
+        for n, v in zip(FEATURES, row, strict=True)
+        if v > 0 and n not in ("quoted", "length")
+    ]
+    quoted = " (some quoted)" if names and row[FEATURES.index("quoted")] > 0 else ""
+    return (", ".join(names) + quoted) if names else "none"
 
 
 class InjectionDetector(Detector):
     """Score how likely an event carries a prompt injection or jailbreak attempt, in the
     user's message or in a retrieved context document.
 
-    The score is the head's highest probability over the user's message and the documents
-    that carry a lexical cue; the signal fires at or above ``threshold``. An event with no
-    user text and no suspicious document scores 0 and does not fire.
+    The score is the highest over the user's message and the retrieved documents: the
+    head's probability for the user's message and for each document the lexical prefilter
+    or the sentence gate sends to the embedder, and half the gate's probability for any
+    other document; the signal fires at or above ``threshold``. An event with no user text
+    and no documents scores 0 and does not fire.
 
-    The default threshold (``DEFAULT_THRESHOLD``) was set on calibration texts that are
-    neither training nor field set (the 100 hand-written product requests of
+    The default threshold (``DEFAULT_THRESHOLD``, 0.90) was set on calibration texts that
+    are neither training nor field set (the 100 hand-written product requests of
     ``benchmarks/quality/injection.py``, the demo stream's benign prompts, held-out
-    HaluEval and chatterbot texts): the lowest value on a 0.05 grid at which at most 1% of
-    each fires, capped at 0.95, where 2% of the product requests, 0% of the demo's benign
-    prompts and 0% of the held-out texts still fire. False-positive rate on the frozen field
-    set (``benchmarks/quality/fieldsets/injection.jsonl``, never trained or tuned on): 3.0%
-    of its 167 benign user requests and of all its 203 benign events, with AUC 0.921
-    (``benchmarks/quality/reports/injection.md``).
+    HaluEval and chatterbot texts): the lowest value of the grid 0.50-0.95 by 0.05, then
+    0.96-0.99, at which at most 1% of each fires. At 0.90, 1% of the product requests, 0% of
+    the demo's benign prompts and 0% of the held-out texts fire. False-positive rate on the
+    frozen field set (``benchmarks/quality/fieldsets/injection.jsonl``, never trained or
+    tuned on): 3.0% of its 167 benign user requests and 3.9% of its 203 benign events, with
+    AUC 0.960 (``benchmarks/quality/reports/injection.md``).
 
     Parameters
     ----------
     threshold
         Probability in (0, 1] at or above which the signal fires.
     model_dir
-        Folder holding ``head.npz`` and ``manifest.json``; None means the committed head.
+        Folder holding ``head.npz``, ``gate.npz`` and ``manifest.json``; None means the
+        committed model.
 
     Examples
     --------
@@ -196,7 +209,7 @@ class InjectionDetector(Detector):
         user_probs = head.probability(
             _inputs(head, batch_embeddings(events, "user", features), user_lex)
         )
-        embedded, doc_best = _document_scores(head, events)
+        embedded, doc_best = _document_scores(head, events, self.model_dir or DEFAULT_MODEL_DIR)
         signals = []
         for i, event in enumerate(events):
             user_score = float(user_probs[i]) if users[i].strip() else 0.0
@@ -267,33 +280,69 @@ class InjectionDetector(Detector):
 
 
 def _document_scores(
-    head: InjectionHead, events: Sequence[InferenceEvent]
+    head: InjectionHead, events: Sequence[InferenceEvent], model_dir: str | Path
 ) -> tuple[dict[int, set[int]], dict[int, tuple[float, int, np.ndarray]]]:
     """Indirect injection: the documents of each event that were embedded, and each event's
-    best document as (probability, index, lexical row). Only documents with a cue are
-    embedded, as chunks, all in one pass."""
+    best document as (score, index, lexical row). Every document's sentences go through the
+    gate (:mod:`detectors.injection_gate`); a document with a lexical cue or a sentence at
+    the gate's threshold is embedded as chunks, all in one pass, and scores its best chunk;
+    the others score ``GATE_WEIGHT`` times their best sentence's gate probability."""
     from detectors.embedding import get_embedder
-    from detectors.injection_lexical import document_chunks, lexical_features, suspicious
+    from detectors.injection_gate import GATE_WEIGHT, load_gate, sentences
+    from detectors.injection_lexical import FEATURES, lexical_features
 
+    gate = load_gate(model_dir)
+    docs = [(i, j, d.text) for i, e in enumerate(events) for j, d in enumerate(e.context)]
+    docs = [d for d in docs if d[1] < MAX_DOCUMENTS]
+    split = [sentences(text) for _, _, text in docs]
+    probs = gate.sentence_probability([s for sents in split for s in sents])
+    best: dict[int, tuple[float, int, np.ndarray]] = {}
     refs: list[tuple[int, int]] = []
     texts: list[str] = []
-    for i, event in enumerate(events):
-        for j, doc in enumerate(event.context[:MAX_DOCUMENTS]):
-            if suspicious(doc.text):
-                for chunk in document_chunks(doc.text):
-                    refs.append((i, j))
-                    texts.append(chunk)
+    start = 0
+    for (i, j, text), sents in zip(docs, split, strict=True):
+        p = probs[start : start + len(sents)]
+        start += len(sents)
+        score = GATE_WEIGHT * float(p.max())
+        if i not in best or score > best[i][0]:
+            best[i] = (score, j, np.zeros(len(FEATURES), dtype=np.float32))
+        for chunk in _chunks(text, sents, p, gate.threshold):
+            refs.append((i, j))
+            texts.append(chunk)
     embedded: dict[int, set[int]] = {}
-    best: dict[int, tuple[float, int, np.ndarray]] = {}
     if not texts:
         return embedded, best
     lex = lexical_features(texts)
-    probs = head.probability(_inputs(head, get_embedder().encode(texts), lex))
-    for (i, j), p, row in zip(refs, probs, lex, strict=True):
+    head_probs = head.probability(_inputs(head, get_embedder().encode(texts), lex))
+    for (i, j), hp, row in zip(refs, head_probs, lex, strict=True):
         embedded.setdefault(i, set()).add(j)
-        if i not in best or p > best[i][0]:
-            best[i] = (float(p), j, row)
+        if hp > best[i][0]:
+            best[i] = (float(hp), j, row)
     return embedded, best
+
+
+def _chunks(text: str, sents: list[str], probs: np.ndarray, threshold: float) -> list[str]:
+    """What a document is embedded as: nothing when neither the lexical prefilter nor the
+    gate flags it; the lexical chunks when the prefilter does; and each gate-flagged
+    sentence on its own (best first, at most ``GATE_CHUNKS``), which keeps the cost of a
+    gate-only document to one or two short embeddings."""
+    from detectors.injection_lexical import document_chunks, suspicious
+
+    flagged = [k for k in np.argsort(-probs, kind="stable") if probs[k] >= threshold]
+    lexical = suspicious(text)
+    if not flagged and not lexical:
+        return []
+    chunks = document_chunks(text) if lexical else []
+    for k in flagged[:GATE_CHUNKS]:
+        chunk = sents[k][:_CHUNK_CHARS]
+        if chunk not in chunks:
+            chunks.append(chunk)
+    return chunks
+
+
+#: Gate-flagged sentences embedded per document.
+GATE_CHUNKS = 2
+_CHUNK_CHARS = 400
 
 
 def _inputs(head: InjectionHead, vectors: np.ndarray, lexical: np.ndarray) -> np.ndarray:

@@ -158,7 +158,7 @@ _PATTERNS: dict[str, list[str]] = {
 }
 
 #: Feature names, in the column order of :func:`lexical_features`.
-FEATURES: tuple[str, ...] = (*_PATTERNS, "length")
+FEATURES: tuple[str, ...] = (*_PATTERNS, "quoted", "length")
 
 # One alternation per group: a call per group and text, not per pattern.
 _COMPILED = {
@@ -349,13 +349,35 @@ def _counts(text: str) -> list[float]:
             hits[g] += n
         hits["encoding"] += int(any(inner.values()))
     out = [float(np.log1p(min(hits[g], 6))) for g in _PATTERNS]
+    out.append(float(np.log1p(min(_quoted_hits(norm, hits), 6))))
     out.append(float(np.log1p(len(text)) / 10.0))
     return out
 
 
+#: A quoted span (straight, curly or guillemet quotes, backticks), opened after a space,
+#: a colon or a bracket and closed before a non-letter: what a user quotes in order to ask
+#: about it (translate it, test a filter with it, explain it) is not said to the model.
+_QUOTED = re.compile(
+    r"(?:^|(?<=[\s:(\[]))(?:'[^'\n]{6,300}'|\"[^\"\n]{6,300}\"|\u201c[^\u201d\n]{6,300}\u201d"
+    r"|\u2018[^\u2019\n]{6,300}\u2019|\u00ab[^\u00bb\n]{6,300}\u00bb|`[^`\n]{6,300}`)(?![a-z])"
+)
+
+
+def _quoted_hits(norm: str, hits: dict[str, int]) -> int:
+    """How many of the cue hits of ``norm`` fall inside quoted spans (``_QUOTED``)."""
+    if not any(hits[g] for g in _PAYLOAD_GROUPS):
+        return 0
+    outside = _QUOTED.sub(" ", norm)
+    if outside == norm:
+        return 0
+    left = _group_hits((outside,), _PAYLOAD_GROUPS)
+    return sum(max(0, hits[g] - left[g]) for g in _PAYLOAD_GROUPS)
+
+
 def lexical_features(texts: Sequence[str]) -> np.ndarray:
     """One row of ``len(FEATURES)`` values per text: log1p of each pattern group's hit count
-    (capped at 6), then log1p(characters) / 10."""
+    (capped at 6), log1p of how many of those hits are inside quotes (capped at 6), then
+    log1p(characters) / 10."""
     if not texts:
         return np.zeros((0, len(FEATURES)), dtype=np.float32)
     return np.asarray([_counts(t) for t in texts], dtype=np.float32)

@@ -21,7 +21,11 @@ sampled with ``SEED``; none is the frozen field set, which this script never rea
   seeded ``random.Random``: 800 benign requests (instructions about absent content,
   role-play, benign "ignore/forget", quoted attacks, security and prompt-drafting
   questions), 400 HaluEval summarization passages half with a benign imperative inserted,
-  300 persona/extraction/exfiltration attempts and 400 passages with an injected sentence.
+  300 persona/extraction/exfiltration attempts and 400 passages with an injected sentence;
+  and ``scripts/injection_documents.py``: 700 documents of many kinds (emails, web pages,
+  tickets, PDF text, code, reviews, CVs, invites, chat logs, tool output) with an injected
+  instruction, 700 with imperatives meant for people, 90 quoted-attack questions, 200
+  ordinary requests to send or share something and account questions.
   Training only (synthetic text would make an easy fold).
 - ``jailbreak-mini``: the 15 attacks of ``jailbreak-corpus-mini-py`` 0.1.0 (MIT); positives
   only, so never a cross-source fold.
@@ -32,8 +36,10 @@ sampled with ``SEED``; none is the frozen field set, which this script never rea
 
 Selection (no field-set row is involved): for each candidate, leave-one-source-out over the
 folds ``FOLDS`` (train on every other source, test on the held-out one's test rows); the
-candidate with the best worst-fold AUC is refitted on all sources. The default threshold is
-then the lowest value on a 0.05 grid, at least 0.5, at which at most ``MAX_CAL_FPR`` of the
+candidate with the best worst-fold AUC is refitted on all sources. The document gate
+(``scripts/train_injection_gate.py``) is trained after the head and written beside it.
+The default threshold is then the lowest value on the grid ``THRESHOLD_GRID`` (0.50 to
+0.95 by 0.05, then 0.96 to 0.99 by 0.01) at which at most ``MAX_CAL_FPR`` of each set of
 calibration texts fire: the 100 ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``,
 the benign user texts of the demo stream, and a held-out ``CAL_HARD`` hard negatives, none
 used in training.
@@ -73,7 +79,10 @@ N_TEMPLATES = {
     "user_attacks": 300,
     "injected_documents": 400,
 }
+#: ``scripts/injection_documents.py``: documents of many kinds, and quoted attacks.
+N_DOCUMENTS = {"injected": 700, "benign": 700, "quoted": 90, "actions": 200}
 MAX_CAL_FPR = 0.01
+THRESHOLD_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99)
 FOLDS = ("s-labs", "neuralchemy", "bastioncorpus", "handwritten")
 TASK_TEMPLATES = (
     "Summarize the following article in three sentences:\n{doc}",
@@ -228,6 +237,7 @@ def _templates() -> Source:
     user's message and injected documents (``N_TEMPLATES``)."""
     import random
 
+    import injection_documents as docs
     import injection_templates as tpl
 
     rng = random.Random(SEED)
@@ -236,6 +246,11 @@ def _templates() -> Source:
     benign += tpl.benign_documents(rng, passages, N_TEMPLATES["benign_documents"])
     attacks = tpl.user_attacks(rng, N_TEMPLATES["user_attacks"])
     attacks += tpl.injected_documents(rng, passages, N_TEMPLATES["injected_documents"])
+    rng = random.Random(SEED + 3)
+    benign += docs.benign_documents(rng, passages, N_DOCUMENTS["benign"])
+    benign += docs.quoted_requests(rng, N_DOCUMENTS["quoted"])
+    benign += docs.benign_actions(rng, N_DOCUMENTS["actions"])
+    attacks += docs.injected_documents(rng, passages, N_DOCUMENTS["injected"])
     labels = np.array([0] * len(benign) + [1] * len(attacks))
     return benign + attacks, labels
 
@@ -261,17 +276,25 @@ def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    """Shared-embedder vectors for ``texts``, cached under ``build/injection`` by content."""
+    """Shared-embedder vectors for ``texts``, cached per text under ``build/injection`` (so a
+    changed template list embeds only its new texts)."""
     from detectors.embedding import get_embedder
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:24]
-    path = CACHE / f"minilm-fp32-{key}.npy"
+    path = CACHE / "minilm-fp32-texts.npz"
+    known: dict[str, np.ndarray] = {}
     if path.exists():
-        return np.load(path)
-    vectors = get_embedder().encode(texts)
-    np.save(path, vectors)
-    return vectors
+        with np.load(path) as z:
+            known = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+    keys = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    if missing:
+        vectors = get_embedder().encode([t for _, t in missing])
+        known.update(zip([k for k, _ in missing], vectors, strict=True))
+        np.savez(path, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
+    if not texts:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    return np.stack([known[k] for k in keys])
 
 
 def features(texts: list[str]) -> np.ndarray:
@@ -382,12 +405,13 @@ def calibration_texts(hard_cal: list[str]) -> dict[str, list[str]]:
 
 
 def choose_threshold(head_scores: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
-    """Lowest 0.05-grid threshold >= 0.5 at which every calibration set fires <= MAX_CAL_FPR."""
-    for t in np.round(np.arange(0.5, 0.951, 0.05), 2):
+    """Lowest ``THRESHOLD_GRID`` value at which every calibration set fires <= MAX_CAL_FPR
+    (the grid's top when none does)."""
+    for t in THRESHOLD_GRID:
         rates = {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
         if all(r <= MAX_CAL_FPR for r in rates.values()):
             return float(t), rates
-    t = 0.95
+    t = THRESHOLD_GRID[-1]
     return t, {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
 
 
@@ -455,8 +479,10 @@ def write_artefacts(
     selection: tuple[str, dict[str, dict[str, float]]],
     calibration: tuple[float, dict[str, float], dict[str, list[str]]],
     sources: dict[str, dict[str, Source]],
+    gate: dict[str, object],
 ) -> None:
-    """``head.npz`` and its ``manifest.json`` (model, inputs, calibration, data, selection)."""
+    """``head.npz`` and its ``manifest.json`` (model, inputs, calibration, data, selection,
+    and the document gate's entry)."""
     from detectors.injection_lexical import FEATURES
 
     chosen, tried = selection
@@ -476,11 +502,12 @@ def write_artefacts(
         "calibration": {
             "fired_at_threshold": {k: round(v, 4) for k, v in rates.items()},
             "sizes": {k: len(v) for k, v in cal.items()},
-            "rule": f"lowest 0.05-grid threshold >= 0.5 with every set <= {MAX_CAL_FPR}",
+            "rule": f"lowest of {THRESHOLD_GRID} with every set <= {MAX_CAL_FPR}",
         },
         "data": data_card(sources),
         "seed": SEED,
         "selection": {"cross_source_auc": tried, "chosen": chosen, "rule": "best worst fold"},
+        "gate": gate,
         "command": "OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 nice python scripts/train_injection.py",
         "licence": "Apache-2.0 (weights derived from MIT, Apache-2.0 and BSD-3-Clause data)",
     }
@@ -502,7 +529,10 @@ def main(argv: list[str] | None = None) -> int:
     selection = select_candidate(mats)
     model = fit_chosen(mats, selection[0])
     calibration = calibrate(model, hard_cal)
-    write_artefacts(args.out, model, selection, calibration, sources)
+    from train_injection_gate import train_gate
+
+    gate = train_gate(sources, args.out)
+    write_artefacts(args.out, model, selection, calibration, sources, gate)
     return 0
 
 

@@ -128,8 +128,8 @@ class DetectorSettings(BaseModel):
         default_factory=lambda: ["cost", "pii", "toxicity"],
         description="Registry names, run in order (see detectors/base.py REGISTRY). "
         "toxicity is a head over the shared embedding (almost free once drift has embedded "
-        "the batch). Opt-in: injection (user message and retrieved documents; AUC 0.92 on a "
-        "frozen hand-written field set, short of its 0.97 target, ~3% of benign product "
+        "the batch). Opt-in: injection (user message and retrieved documents; AUC 0.96 on a "
+        "frozen hand-written field set, short of its 0.97 target, 3.0% of benign product "
         "requests fired; benchmarks/quality/reports/injection.md) and hallucination "
         "(strong on QA-style RAG, near chance on dialogue and summaries: "
         "benchmarks/quality/reports/hallucination.md).",

@@ -17,9 +17,9 @@ benign product requests, cost, and the peers side by side on the same rows.
   ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py`` (calibration for our threshold,
   so ours is in-sample there).
 - **Cost.** Milliseconds per event of the detector beyond the shared user embedding
-  (lexical scan, head, and the embedding of suspicious documents), on the field set's
-  events and on benign RAG events built from HaluEval documents, whose share of documents
-  that pass the lexical prefilter is also printed.
+  (lexical scan, sentence gate, head, and the embedding of flagged documents), on the
+  field set's events and on benign RAG events built from HaluEval documents, whose share
+  of documents embedded (and passing the lexical prefilter alone) is also printed.
 
 Run from the repository root::
 
@@ -66,10 +66,15 @@ PEER_THRESHOLDS = {NANOGUARD: 0.5, GUARDIFY: 0.5, SECUREVECTOR: 0.8069}
 
 
 def check_no_leak(rows: list[dict]) -> int:
-    """Raise if any field-set prompt or document is also a training text; return how many
-    training texts were compared."""
+    """Raise if any field-set prompt or document is also a training text of the head or the
+    document gate (whose sentences included) or a calibration text; return how many
+    distinct texts were compared."""
+    import train_injection_gate
+
     sources, cal = train_injection.load_sources()
     train = {t for s in sources.values() for part in s.values() for t in part[0]} | set(cal)
+    train |= set(train_injection_gate.gate_corpus(sources)[0])
+    train |= {t for v in train_injection_gate.gate_calibration().values() for t in v}
     field = {r["prompt"] for r in rows} | {d for r in rows for d in r["context"]}
     shared = field & train
     if shared:
@@ -338,7 +343,7 @@ def benign_rag_cost(n_events: int = 200, docs_per_event: int = 4) -> dict[str, f
     all_docs = [d.text for e in events for d in e.context]
     det = InjectionDetector()
     det.score_batch(events[:2])
-    elapsed, cpu, fired = 0.0, 0.0, 0
+    elapsed, cpu, fired, embedded = 0.0, 0.0, 0, 0
     for start in range(0, len(events), 64):
         batch = events[start : start + 64]
         features = BatchFeatures(batch)
@@ -348,11 +353,13 @@ def benign_rag_cost(n_events: int = 200, docs_per_event: int = 4) -> dict[str, f
         elapsed += time.perf_counter() - t0
         cpu += time.process_time() - c0
         fired += sum(s.fired for s in signals)
+        embedded += sum(int(str(s.detail["documents_embedded"])) for s in signals)
     return {
         "events": n_events,
         "documents": len(all_docs),
         "mean_doc_chars": float(np.mean([len(d) for d in all_docs])),
         "prefilter_hit_share": float(np.mean([suspicious(d) for d in all_docs])),
+        "embedded_share": embedded / len(all_docs),
         "ms_per_event": 1000 * elapsed / n_events,
         "cpu_ms_per_event": 1000 * cpu / n_events,
         "fired_share": fired / n_events,
@@ -589,15 +596,16 @@ def write_report(r: dict) -> None:
         "## Cost beyond the shared embedding",
         "",
         f"- Field set events: {r['ms_per_event_fieldset'][0]:.2f} ms/event wall, "
-        f"{r['ms_per_event_fieldset'][1]:.2f} ms CPU (lexical scan, head, and the embedding "
-        "of every document that passes the prefilter; the user-message embedding is shared "
-        "and not counted). 37 of the 333 events carry an injected document, so this is far "
-        "above benign traffic's cost.",
+        f"{r['ms_per_event_fieldset'][1]:.2f} ms CPU (lexical scan, sentence gate, head, and "
+        "the embedding of every document the prefilter or the gate flags; the user-message "
+        "embedding is shared and not counted). 37 of the 333 events carry an injected "
+        "document, so this is far above benign traffic's cost.",
         f"- Benign RAG events from HaluEval QA ({rag['events']} events, {rag['documents']} "
         f"documents, mean {rag['mean_doc_chars']:.0f} characters): {rag['ms_per_event']:.2f} "
         f"ms/event wall, {rag['cpu_ms_per_event']:.2f} ms CPU; "
-        f"{100 * rag['prefilter_hit_share']:.1f}% of documents passed the prefilter and were "
-        f"embedded; {100 * rag['fired_share']:.1f}% of events fired.",
+        f"{100 * rag['embedded_share']:.1f}% of documents were embedded (lexical prefilter "
+        f"alone: {100 * rag['prefilter_hit_share']:.1f}%; the others pass the sentence gate "
+        f"only); {100 * rag['fired_share']:.1f}% of events fired.",
         f"- Demo stream (`streams.demo_data.generate(1500, seed=7)`, "
         f"{r['demo_stream']['events']} valid events, {r['demo_stream']['with_documents']} with "
         f"documents, {r['demo_stream']['injections']} injections): "
