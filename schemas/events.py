@@ -41,6 +41,9 @@ MAX_TOKENS = 10_000_000
 #: Timestamps ClickHouse can store (DateTime64); outside them is a producer bug.
 MIN_TIMESTAMP = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_TIMESTAMP = datetime(2300, 1, 1, tzinfo=UTC)
+#: The name of the dashboard rollups' total rows (every service, every model): refused as a
+#: service or model so a client cannot overwrite the totals (sinks/report.py reads it).
+RESERVED_NAME = "__all"
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 ShortText = Annotated[str, Field(max_length=256)]
@@ -202,6 +205,16 @@ class InferenceEvent(_Inbound):
         # that can never succeed would hold the stream forever (found by tests/faults).
         if not MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
             msg = "timestamp is outside 1900-01-01..2299-12-31 (UTC)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("service", "request_model", "response_model")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        # The dashboard rollups (060) name their every-service / every-model total rows
+        # RESERVED_NAME: a real service or model of that name would overwrite the totals.
+        if value == RESERVED_NAME:
+            msg = f"{RESERVED_NAME!r} is reserved for dashboard totals; use another name"
             raise ValueError(msg)
         return value
 

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from schemas.events import RESERVED_NAME
 from sinks.charts import Bucket, chart_div, choose_bucket, inline_scripts, series_chart
 from sinks.clickhouse import ClickHouseSink
 from sinks.queries import QUERIES, refresh_rollups, run_query
@@ -43,7 +44,7 @@ __all__ = [
 
 DATASOURCE_UID = "infersight-clickhouse"
 #: Value of the ``service`` variable that means "every service".
-ALL_SERVICES = "__all"
+ALL_SERVICES = RESERVED_NAME
 _SERVICE_FILTER = f"('${{service}}' = '{ALL_SERVICES}' OR service = '${{service}}')"
 
 

@@ -66,6 +66,12 @@ def test_naive_timestamp_is_taken_as_utc() -> None:
          ReasonCode.SCHEMA_VIOLATION, "must include cached tokens"),
         (orjson.dumps({**GOOD, "response": "a\x00b"}), ReasonCode.SCHEMA_VIOLATION, "NUL"),
         (b"[" * 5000 + b"]" * 5000, ReasonCode.INVALID_JSON, "not JSON"),
+        (orjson.dumps({**GOOD, "service": "__all"}), ReasonCode.SCHEMA_VIOLATION,
+         "service: Value error, '__all' is reserved for dashboard totals"),
+        (orjson.dumps({**GOOD, "model": "__all"}), ReasonCode.SCHEMA_VIOLATION,
+         "model: Value error, '__all' is reserved"),
+        (orjson.dumps({**GOOD, "response_model": "__all"}), ReasonCode.SCHEMA_VIOLATION,
+         "response_model: Value error, '__all' is reserved"),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_precise_reason(raw: bytes, reason: ReasonCode, fragment: str) -> None:
