@@ -72,11 +72,21 @@ def _iban_spans(text: str, m: re.Match[str]) -> tuple[int, int] | None:
 
 _Spans = tuple[tuple[int, int, str], ...]
 _NON_DIGIT = re.compile(r"\D+")
+_RISKY = re.compile(r"[\d@:=<]")
+
+
+def _clean(text: str) -> bool:
+    """True when no pattern can match: shorter than the shortest key (15), ASCII, and no
+    digit, ``@``, ``:``, ``=`` or ``<`` (what every other gate needs). Most of an event's
+    names (service, role, status, metadata keys) are such strings."""
+    return len(text) < 15 and text.isascii() and not _RISKY.search(text)
 
 
 def _scan(text: str, gated: bool = True) -> _Spans:
     """``(start, end, type)`` of every kept span; ``gated`` skips the patterns whose cheap
     precondition (:data:`detectors.pii_patterns.GATES`) the text fails."""
+    if gated and _clean(text):
+        return ()
     digits = len(_NON_DIGIT.sub("", text)) if gated else 0
     candidates: list[tuple[int, int, int, str]] = []
     for rank, (kind, pattern, check) in enumerate(PATTERNS):
@@ -121,7 +131,7 @@ def _cached(text: str, regions: tuple[str, ...] | None, compute: Callable[[], _S
 
 def find_pii(text: str, field: str) -> list[Finding]:
     """All non-overlapping PII and secret spans in ``text``, sorted by start."""
-    if not text:
+    if not text or _clean(text):
         return []
     return [Finding(field, kind, s, e) for s, e, kind in _cached(text, None, lambda: _scan(text))]
 
@@ -277,7 +287,7 @@ def merge_findings(first: list[Finding], later: list[Finding]) -> list[Finding]:
 
 def find_all(text: str, field: str, regions: Sequence[str] = PHONE_REGIONS) -> list[Finding]:
     """:func:`find_pii` plus national-format phone numbers (the default scanner's view)."""
-    if not text:
+    if not text or _clean(text):  # find_phones needs 7 digits too
         return []
     regions = tuple(regions)
 

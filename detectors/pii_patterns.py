@@ -145,7 +145,10 @@ _SECRET_NAME = (
     # a suffix, unless it makes the name about the secret rather than the secret itself
     r"(?![_.-]?(?:name|names|file|path|length|len|ttl|expiry|expires|type|header|field|env"
     r"|var|prefix|format|id|ids|hash|hashed|url|uri|count|size|min|max|policy|rotation)\b)"
-    r"(?:[_.-]?[A-Za-z0-9]+)*?"
+    # one character per repetition: the same names as (?:[_.-]?[A-Za-z0-9]+)*?, but a run of
+    # name characters ("passwordpasswordpassword...") splits one way only, so a long run
+    # costs polynomial, not exponential, backtracking (40 characters took > 5 s before)
+    r"(?:[_.-]?[A-Za-z0-9])*?"
 )
 
 # Order matters: on overlap the earlier pattern wins (secrets before numbers, IBANs before

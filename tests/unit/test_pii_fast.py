@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -99,3 +100,45 @@ def test_cache_never_holds_the_text_and_stays_bounded(monkeypatch) -> None:
     assert len(pii._cache) == 3
     assert not any(isinstance(part, str) for key in pii._cache for part in key)
     assert [f.type for f in find_pii(texts[0], "f")] == ["EMAIL_ADDRESS"]  # recomputed
+
+
+def test_only_fields_that_cannot_hold_text_are_skipped_by_the_scrubber() -> None:
+    """Numbers, times and models of numbers are skipped; anything that may hold a str is not."""
+    from datetime import datetime
+    from typing import Annotated, Any, Literal
+
+    from pydantic import BaseModel, Field
+
+    from detectors.redaction import _text_fields
+    from schemas.events import InferenceEvent
+
+    class Counts(BaseModel):
+        n: int = 0
+        at: datetime | None = None
+
+    class Inner(BaseModel):
+        label: Literal["a", "b"] = "a"
+
+    class Outer(BaseModel):
+        counts: Counts = Counts()
+        inner: Inner = Inner()
+        version: Literal[1] = 1
+        ratio: Annotated[float, Field(ge=0)] | None = None
+        tags: dict[str, int] = {}
+        either: int | list[str] = 0
+        anything: Any = None
+        nested: list[Counts] = []
+
+    assert _text_fields(Outer) == ("inner", "tags", "either", "anything")
+    skipped = set(InferenceEvent.model_fields) - set(_text_fields(InferenceEvent))
+    assert skipped == {"schema_version", "timestamp", "usage", "latency_ms", "ttft_ms"}
+
+
+@pytest.mark.timeout(30)
+def test_a_run_of_secret_names_does_not_stall_the_scanner() -> None:
+    """40 characters of "password" repeated took over 5 s (exponential backtracking); 800 now
+    scan well inside the timeout, with the same finding as before."""
+    text = "password" * 100 + "=hunter2hunter2"
+    assert [(f.type, text[f.start : f.end]) for f in find_pii(text, "x")] == [
+        ("SECRET", "hunter2hunter2")
+    ]
