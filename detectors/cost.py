@@ -21,29 +21,24 @@ def price_event(event: InferenceEvent) -> tuple[Decimal, str] | None:
     ``usage.output_tokens`` likewise includes ``reasoning_tokens``: genai-prices treats
     ``output_reasoning_tokens`` as a part of the output, priced at the model's reasoning rate
     where it has one (e.g. Perplexity's Sonar Deep Research) and at the output rate
-    otherwise. The price in force at the event's timestamp is used.
+    otherwise. The price in force at the event's timestamp is used. The table is genai-prices';
+    :mod:`detectors.pricing` resolves each model once and does the arithmetic.
     """
-    from genai_prices import Usage, calc_price  # imported lazily: the table is large
+    from detectors.pricing import price
 
-    usage = Usage(
-        input_tokens=event.usage.input_tokens,
-        output_tokens=event.usage.output_tokens,
-        cache_read_tokens=event.usage.cache_read_tokens,
-        cache_write_tokens=event.usage.cache_write_tokens,
-        output_reasoning_tokens=event.usage.reasoning_tokens,
-    )
+    u = event.usage
+    usage = {
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "output_reasoning_tokens": u.reasoning_tokens,
+    }
     for provider in [event.provider, None] if event.provider else [None]:
         for model in dict.fromkeys([event.model, event.request_model]):
-            try:
-                calc = calc_price(
-                    usage,
-                    model_ref=model,
-                    provider_id=provider,
-                    genai_request_timestamp=event.timestamp,
-                )
-            except LookupError:
-                continue
-            return Decimal(calc.total_price), calc.provider.id
+            priced = price(provider, model, event.timestamp, **usage)
+            if priced is not None:
+                return priced
     return None
 
 

@@ -44,9 +44,11 @@ __all__ = [
     "Field",
     "Precision",
     "batch_embeddings",
+    "configured_precision",
     "default_cache_dir",
     "get_embedder",
     "onnx_model_dir",
+    "resolve_auto",
 ]
 
 DIM = 384
@@ -336,17 +338,46 @@ _default: dict[str, Any] = {"precision": "fp32", "cache_dir": None, "cache_size"
 
 
 def configure(
-    precision: Precision = "fp32", cache_dir: str | None = None, cache_size: int = CACHE_SIZE
+    precision: Precision | Literal["auto"] = "fp32",
+    cache_dir: str | None = None,
+    cache_size: int = CACHE_SIZE,
 ) -> None:
     """Choose the process-wide default embedding precision, ONNX cache directory and the
-    number of vectors the shared embedder keeps (0: none)."""
-    if precision not in PRECISIONS:
+    number of vectors the shared embedder keeps (0: none). ``auto``: measured by
+    :mod:`detectors.precision` when the default embedder is first needed."""
+    if precision not in (*PRECISIONS, "auto"):
         msg = f"precision must be one of {PRECISIONS}, got {precision!r}"
         raise ValueError(msg)
     if cache_size < 0:
         msg = f"cache_size must be >= 0, got {cache_size!r}"
         raise ValueError(msg)
     _default.update(precision=precision, cache_dir=cache_dir, cache_size=cache_size)
+
+
+def configured_precision() -> str:
+    """The process-wide default precision (:func:`configure`); ``auto`` until measured."""
+    return str(_default["precision"])
+
+
+_auto_lock = threading.Lock()
+
+
+def resolve_auto(cache_dir: str | None = None) -> str:
+    """Measure (or reuse the saved measurement) and make the chosen precision the default."""
+    from detectors.precision import choose_precision
+
+    with _auto_lock:
+        if _default["precision"] == "auto":
+            directory = cache_dir or _default["cache_dir"] or default_cache_dir()
+
+            def make(precision: str, batch_size: int) -> Embedder:
+                return Embedder(precision, batch_size, cache_dir=cache_dir or _default["cache_dir"])  # type: ignore[arg-type]  # a PRECISIONS value
+
+            chosen = choose_precision(directory, make)
+            _log.info("embedding precision %s (%s probe): %s", chosen.choice, chosen.source,
+                      chosen.reason)  # fmt: skip
+            _default["precision"] = chosen.choice
+    return str(_default["precision"])
 
 
 def get_embedder(
@@ -362,6 +393,8 @@ def get_embedder(
     """
     if precision is None:
         precision = _default["precision"]
+        if precision == "auto":
+            precision = resolve_auto()  # type: ignore[assignment]  # a PRECISIONS value
         cache_dir = cache_dir or _default["cache_dir"]
     size = int(_default["cache_size"])
     key = (precision, batch_size, max_seq_length, cache_dir, size)

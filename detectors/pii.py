@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
 from detectors.base import BatchFeatures, Detector
-from detectors.pii_patterns import PATTERNS, iban_ok
+from detectors.pii_patterns import GATES, PATTERNS, iban_ok
 from schemas.events import ChatMessage, ContextDocument, InferenceEvent
 from schemas.results import Signal
 
@@ -69,12 +70,28 @@ def _iban_spans(text: str, m: re.Match[str]) -> tuple[int, int] | None:
     return None
 
 
-def find_pii(text: str, field: str) -> list[Finding]:
-    """All non-overlapping PII and secret spans in ``text``, sorted by start."""
-    if not text:
-        return []
+_Spans = tuple[tuple[int, int, str], ...]
+_NON_DIGIT = re.compile(r"\D+")
+_RISKY = re.compile(r"[\d@:=<]")
+
+
+def _clean(text: str) -> bool:
+    """True when no pattern can match: shorter than the shortest key (15), ASCII, and no
+    digit, ``@``, ``:``, ``=`` or ``<`` (what every other gate needs). Most of an event's
+    names (service, role, status, metadata keys) are such strings."""
+    return len(text) < 15 and text.isascii() and not _RISKY.search(text)
+
+
+def _scan(text: str, gated: bool = True) -> _Spans:
+    """``(start, end, type)`` of every kept span; ``gated`` skips the patterns whose cheap
+    precondition (:data:`detectors.pii_patterns.GATES`) the text fails."""
+    if gated and _clean(text):
+        return ()
+    digits = len(_NON_DIGIT.sub("", text)) if gated else 0
     candidates: list[tuple[int, int, int, str]] = []
     for rank, (kind, pattern, check) in enumerate(PATTERNS):
+        if gated and not GATES[rank](text, digits):
+            continue
         group = pattern.groups  # a pattern with groups redacts only the last: the value
         for m in pattern.finditer(text):
             if kind == "IBAN_CODE":
@@ -89,7 +106,34 @@ def find_pii(text: str, field: str) -> list[Finding]:
         if all(end <= s or start >= e for s, e, _ in kept):
             kept.append((start, end, kind))
     kept.sort()
-    return [Finding(field, kind, s, e) for s, e, kind in kept]
+    return tuple(kept)
+
+
+#: Spans per distinct text (keyed by a 128-bit hash, never the text), bounded, oldest out:
+#: an event's service, model, roles and metadata keys repeat from event to event.
+_CACHE_SIZE = 65_536
+_cache: dict[tuple[bytes, tuple[str, ...] | None], _Spans] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(text: str, regions: tuple[str, ...] | None, compute: Callable[[], _Spans]) -> _Spans:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    key = (digest, regions)
+    spans = _cache.get(key)
+    if spans is None:
+        spans = compute()
+        with _cache_lock:
+            if len(_cache) >= _CACHE_SIZE:
+                del _cache[next(iter(_cache))]
+            _cache[key] = spans
+    return spans
+
+
+def find_pii(text: str, field: str) -> list[Finding]:
+    """All non-overlapping PII and secret spans in ``text``, sorted by start."""
+    if not text or _clean(text):
+        return []
+    return [Finding(field, kind, s, e) for s, e, kind in _cached(text, None, lambda: _scan(text))]
 
 
 def event_texts(event: InferenceEvent) -> Iterator[tuple[str, str]]:
@@ -209,7 +253,9 @@ def find_phones(
     >>> [f.type for f in find_phones("ring 07911 123456 today", "response", ("GB",))]
     ['PHONE_NUMBER']
     """
-    if not regions or sum(ch.isdigit() for ch in text) < 7:
+    # str.isdigit counts more than \d, but a candidate's digits are \d: fewer than 7 \d in the
+    # text leave no candidate with 7 digits
+    if not regions or len(_NON_DIGIT.sub("", text)) < 7:
         return []
     import phonenumbers
 
@@ -241,8 +287,16 @@ def merge_findings(first: list[Finding], later: list[Finding]) -> list[Finding]:
 
 def find_all(text: str, field: str, regions: Sequence[str] = PHONE_REGIONS) -> list[Finding]:
     """:func:`find_pii` plus national-format phone numbers (the default scanner's view)."""
-    found = find_pii(text, field)
-    return merge_findings(found, find_phones(text, field, regions, found))
+    if not text or _clean(text):  # find_phones needs 7 digits too
+        return []
+    regions = tuple(regions)
+
+    def compute() -> _Spans:
+        found = find_pii(text, field)
+        merged = merge_findings(found, find_phones(text, field, regions, found))
+        return tuple((f.start, f.end, f.type) for f in merged)
+
+    return [Finding(field, kind, s, e) for s, e, kind in _cached(text, regions, compute)]
 
 
 class RegexPIIDetector(Detector):

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 
-__all__ = ["PATTERNS", "SECRET_TYPES", "iban_ok", "luhn"]
+__all__ = ["GATES", "PATTERNS", "SECRET_TYPES", "iban_ok", "luhn"]
 
 
 def _luhn(digits: str) -> bool:
@@ -145,7 +145,10 @@ _SECRET_NAME = (
     # a suffix, unless it makes the name about the secret rather than the secret itself
     r"(?![_.-]?(?:name|names|file|path|length|len|ttl|expiry|expires|type|header|field|env"
     r"|var|prefix|format|id|ids|hash|hashed|url|uri|count|size|min|max|policy|rotation)\b)"
-    r"(?:[_.-]?[A-Za-z0-9]+)*?"
+    # one character per repetition: the same names as (?:[_.-]?[A-Za-z0-9]+)*?, but a run of
+    # name characters ("passwordpasswordpassword...") splits one way only, so a long run
+    # costs polynomial, not exponential, backtracking (40 characters took > 5 s before)
+    r"(?:[_.-]?[A-Za-z0-9])*?"
 )
 
 # Order matters: on overlap the earlier pattern wins (secrets before numbers, IBANs before
@@ -253,6 +256,29 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         ),
         _ip_ok,
     ),
+]
+
+# One cheap test per pattern, in the same order: a text that fails it cannot hold a match that
+# passes the pattern's check, so the regex is not run. ``digits`` counts the text's ``\d``
+# characters (Unicode decimal digits, what the patterns' ``\d`` matches).
+Gate = Callable[[str, int], bool]
+GATES: list[Gate] = [
+    lambda t, d: "PRIVATE KEY" in t and "-----BEGIN " in t,
+    lambda t, d: len(t) >= 15,  # the shortest provider key, xoxb- and 10 more, is 15 long
+    lambda t, d: d > 0,  # bearer/basic/token: the value must hold a digit (ASCII: its class)
+    lambda t, d: "://" in t and "@" in t,
+    lambda t, d: ":" in t or "=" in t,
+    lambda t, d: "</" in t,
+    # prose: the value must hold a digit; str.isdigit also takes non-ASCII digits (²)
+    lambda t, d: d > 0 or not t.isascii(),
+    lambda t, d: d > 0 and len(t) >= 40,
+    lambda t, d: "@" in t,
+    lambda t, d: d >= 2,
+    lambda t, d: d >= 13,
+    lambda t, d: d >= 9,
+    lambda t, d: d >= 10,
+    lambda t, d: d >= 4 and "." in t,
+    lambda t, d: ":" in t,
 ]
 
 #: Types that are secrets rather than personal data; named in reasons as such.

@@ -16,7 +16,7 @@ This is the whole of the score hop's judgement, with no Kafka and no ClickHouse:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -85,6 +85,9 @@ class ScoringPipeline:
     embed_fields
         Fields whose shared embeddings are attached to each ``ScoredEvent`` (for drift);
         computed once per batch together with any detector that needs them.
+    drift_sample
+        Which events of a batch get those embeddings when a detector has not already
+        computed them for the whole batch (``DriftSampler.select``); None: every event.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class ScoringPipeline:
         hash_salt: str = "",
         embed_fields: Sequence[Field] = (),
         identifiers: IdentifierMode = "hash",
+        drift_sample: Callable[[Sequence[InferenceEvent]], list[bool]] | None = None,
     ) -> None:
         names = [d.name for d in detectors]
         if len(set(names)) != len(names):
@@ -110,6 +114,7 @@ class ScoringPipeline:
         self.hash_salt = hash_salt
         self.embed_fields = tuple(embed_fields)
         self.identifiers = identifiers
+        self.drift_sample = drift_sample
 
     def score(
         self, events: Sequence[InferenceEvent]
@@ -147,7 +152,7 @@ class ScoringPipeline:
                 msg = f"{det!r} returned {len(signals)} signals for {len(events)} events"
                 raise RuntimeError(msg)
         findings = self.scanner.findings(events, features)
-        vectors = {f: batch_embeddings(events, f, features) for f in self.embed_fields}
+        vectors = self._drift_vectors(events, features)
         out = []
         for i, event in enumerate(events):
             signals = [_json_safe(sigs[i]) for sigs in per_detector]
@@ -155,7 +160,7 @@ class ScoringPipeline:
                 (Decimal(s.detail["cost_usd"]) for s in signals if "cost_usd" in s.detail),
                 None,
             )
-            emb = {f: v[i] for f, v in vectors.items()}
+            emb = {f: v[i] for f, v in vectors.items() if i in v}
             if self.store_raw_pii:
                 out.append(ScoredEvent(event, signals, findings[i], cost, emb))
                 continue
@@ -164,6 +169,22 @@ class ScoringPipeline:
             raw = {**_raw_spans(event, findings[i]), **replaced}
             signals = [_scrub_signal(s, raw, stored.event_id) for s in signals]
             out.append(ScoredEvent(stored, signals, findings[i], cost, emb))
+        return out
+
+    def _drift_vectors(
+        self, events: Sequence[InferenceEvent], features: BatchFeatures
+    ) -> dict[str, dict[int, np.ndarray]]:
+        """Embeddings per field by event index: all of a batch a detector already embedded,
+        else the events ``drift_sample`` keeps."""
+        keep = self.drift_sample(events) if self.drift_sample and self.embed_fields else None
+        out: dict[str, dict[int, np.ndarray]] = {}
+        for f in self.embed_fields:
+            if keep is None or all(keep) or f"embedding:{f}" in features:
+                out[f] = dict(enumerate(batch_embeddings(events, f, features)))
+                continue
+            idx = [i for i, k in enumerate(keep) if k]
+            sub = batch_embeddings([events[i] for i in idx], f) if idx else []
+            out[f] = dict(zip(idx, sub, strict=True))
         return out
 
 

@@ -28,10 +28,13 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
-from typing import Any, Literal
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -76,14 +79,43 @@ def _scanned(path: Path, is_key: bool) -> bool:
     return head == "metadata" and len(path) == 2
 
 
+_LEAVES = frozenset({int, float, bool, type(None), datetime, date, Decimal})
+
+
+def _may_hold_text(tp: Any, seen: frozenset[type] = frozenset()) -> bool:
+    """Whether a value of annotation ``tp`` can contain a string (unknown: yes)."""
+    if tp in _LEAVES:
+        return False
+    origin = get_origin(tp)
+    if origin is Literal:
+        return any(isinstance(a, str) for a in get_args(tp))
+    if origin is Annotated:
+        return _may_hold_text(get_args(tp)[0], seen)
+    if origin is not None:  # Union, Optional, list, dict, tuple: any of their parts
+        return any(_may_hold_text(a, seen) for a in get_args(tp) if a is not Ellipsis)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp not in seen and any(
+            _may_hold_text(f.annotation, seen | {tp}) for f in tp.model_fields.values()
+        )
+    return True
+
+
+@functools.cache
+def _text_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a model that can hold a string: the others are never walked."""
+    return tuple(n for n, f in cls.model_fields.items() if _may_hold_text(f.annotation))
+
+
 def _walk(
     value: Any, path: Path, fn: Callable[[Path, str, bool], str]
 ) -> Any:  # the same shape, every string passed through fn
     if isinstance(value, str):
         return fn(path, value, False)
+    if type(value) in _LEAVES:
+        return value
     if isinstance(value, BaseModel):
         update = {}
-        for name in type(value).model_fields:
+        for name in _text_fields(type(value)):
             old = getattr(value, name)
             new = _walk(old, (*path, name), fn)
             if new is not old:

@@ -1,5 +1,6 @@
 """Prices from the genai-prices table (offline, maintained, cache-read and cache-write rates
-included): what prompt-cache reads saved.
+included): what prompt-cache reads saved. Each model is resolved once
+(:mod:`detectors.pricing`).
 """
 
 from __future__ import annotations
@@ -25,27 +26,16 @@ def cache_read_saving(
     >>> cache_read_saving("openai", "gpt-4o", date(2025, 6, 1), 2, 4000, 2000)
     Decimal('0.0025')
     """
-    from genai_prices import Usage, calc_price  # lazy: the price table is large
+    from detectors.pricing import price
 
     avg_input = max(1, round(input_tokens / calls))
     avg_read = min(avg_input, max(1, round(cache_read_tokens / calls)))
     at = datetime.combine(day, time(12), tzinfo=UTC)
     for provider_id in [provider, None] if provider else [None]:
-        try:
-            full = calc_price(
-                Usage(input_tokens=avg_input),
-                model_ref=model,
-                provider_id=provider_id,
-                genai_request_timestamp=at,
-            )
-            cached = calc_price(
-                Usage(input_tokens=avg_input, cache_read_tokens=avg_read),
-                model_ref=model,
-                provider_id=provider_id,
-                genai_request_timestamp=at,
-            )
-        except LookupError:
+        full = price(provider_id, model, at, input_tokens=avg_input)
+        cached = price(provider_id, model, at, input_tokens=avg_input, cache_read_tokens=avg_read)
+        if full is None or cached is None:
             continue
-        per_token = (Decimal(full.total_price) - Decimal(cached.total_price)) / avg_read
+        per_token = (full[0] - cached[0]) / avg_read
         return (per_token * cache_read_tokens).normalize()
     return None

@@ -29,8 +29,10 @@ from alerting.rules import RuleSet
 from detectors.base import create
 from detectors.drift.bank import DriftBank
 from detectors.embedding import configure as configure_embedding
+from detectors.embedding import configured_precision, resolve_auto
 from detectors.pii import RegexPIIDetector
 from detectors.pipeline import ScoringPipeline
+from detectors.precision import last_choice
 from sinks.clickhouse import ClickHouseSink
 from streams.agents import EvaluateRules, NotifyAlerts, ScoreEvents, wire
 from streams.lifecycle import Health
@@ -57,11 +59,13 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
     """Detectors from the registry, as configured; the PII scanner that drives redaction."""
     det = settings.detectors
     salt = det.hash_salt.get_secret_value()
-    configure_embedding(
-        det.embedding_precision,
-        str(det.model_cache) if det.model_cache else None,
-        det.embedding_cache_size,
-    )
+    cache_dir = str(det.model_cache) if det.model_cache else None
+    configure_embedding(det.embedding_precision, cache_dir, det.embedding_cache_size)
+    if det.embedding_precision == "auto" and settings.drift.enabled:
+        # Drift embeds every batch and labels what it stores with the precision: measure
+        # now, and let every reader of the settings name the precision that runs. Without
+        # drift, the first detector that embeds measures (detectors.embedding.get_embedder).
+        det.embedding_precision = resolve_auto(cache_dir)  # type: ignore[assignment]  # a PRECISIONS value
 
     def params(name: str) -> dict[str, Any]:
         out = dict(det.params.get(name, {}))
@@ -87,7 +91,18 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
         hash_salt=salt,
         embed_fields=settings.drift.fields if settings.drift.enabled else (),
         identifiers=det.identifiers,
+        drift_sample=_drift_sampler(settings),
     )
+
+
+def _drift_sampler(settings: Settings) -> Any:
+    """``DriftSampler.select`` when drift samples heavy streams, else None (every event)."""
+    rate = settings.drift.sample_above_rate
+    if not settings.drift.enabled or rate <= 0:
+        return None
+    from detectors.drift.sampling import DriftSampler
+
+    return DriftSampler(rate).select
 
 
 def unkeyed_ids_warning(settings: Settings) -> str | None:
@@ -311,7 +326,10 @@ def _pages(app: faust.App, metrics: Metrics, health: Health, stopping: Any) -> N
         report = health.report()
         ready = report["status"] == "ok" and report["assigned_partitions"] > 0
         ready = ready and not stopping()
-        return web.json({**report, "ready": ready}, status=200 if ready else 503)
+        probe = last_choice()  # {} when the precision was configured, not measured
+        precision = {"precision": configured_precision(), "probe": probe or "configured"}
+        body = {**report, "ready": ready, "embedding": precision}
+        return web.json(body, status=200 if ready else 503)
 
     @app.page("/stats")
     async def stats(web: Any, request: Any) -> Any:

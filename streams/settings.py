@@ -138,11 +138,14 @@ class DetectorSettings(BaseModel):
         default_factory=dict,
         description='Per-detector constructor arguments, e.g. {"cost": {"max_cost_usd": 0.5}}.',
     )
-    embedding_precision: Literal["fp32", "bf16", "onnx-fp32", "onnx-int8"] = Field(
-        default="fp32",
+    embedding_precision: Literal["auto", "fp32", "bf16", "onnx-fp32", "onnx-int8"] = Field(
+        default="auto",
         description="Shared MiniLM embedding: fp32, bf16, or ONNX Runtime fp32/int8 (faster; "
-        "benchmarks/quality/reports/embedding.md). Drift references are per precision: "
-        "changing it on a running deployment means rebaselining.",
+        "benchmarks/quality/reports/embedding.md). auto: measured at start-up, the fastest of "
+        "fp32, bf16 and onnx-int8 whose vectors agree with fp32 (detectors/precision.py; AUC "
+        "change per precision in benchmarks/quality/reports/precision.md), saved in the model "
+        "cache and reused on this machine. Drift references are per precision: changing it on "
+        "a running deployment means rebaselining; pin it where workers run on mixed CPUs.",
     )
     model_cache: Path | None = Field(
         default=None, description="Writable directory for the ONNX export (default ~/.cache)."
@@ -228,6 +231,15 @@ class DriftSettings(BaseModel):
     consecutive: int = Field(
         default=2, ge=1, description="Significant windows in a row before drift is declared."
     )
+    sample_above_rate: float = Field(
+        default=200.0,
+        ge=0,
+        description="Events/s per (service, model) above which drift embeds a sample of the "
+        "stream's events (rate/this many; the same events on a replay), so a window still "
+        "fills within window_size/this seconds; each drift result states sampled n, seen n "
+        "and the rate. Fields a detector embeds anyway (response, with toxicity on) are not "
+        "sampled. 0: embed every event.",
+    )
     store_embeddings: bool = Field(
         default=False,
         description="Also write every event's embeddings to the embeddings table (30-day "
@@ -236,7 +248,8 @@ class DriftSettings(BaseModel):
     )
 
     def monitor_params(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"enabled", "fields", "store_embeddings"})
+        exclude = {"enabled", "fields", "store_embeddings", "sample_above_rate"}
+        return self.model_dump(exclude=exclude)
 
 
 class MonitorSettings(BaseModel):

@@ -68,24 +68,33 @@ class DriftBank:
     def learn(
         self, scored: Sequence[ScoredEvent]
     ) -> tuple[list[DriftResult], dict[StreamKey, bytes]]:
-        """Feed a scored batch; return the windows tested and the states to save."""
+        """Feed a scored batch; return the windows tested and the states to save.
+
+        An event without an embedding of a field (drift sampled it out,
+        ``detectors.drift.sampling``) is counted as seen by its stream, not learned."""
         groups: dict[StreamKey, list[ScoredEvent]] = {}
+        seen: dict[StreamKey, int] = {}
         for s in scored:
             for f in self.fields:
+                key = (s.event.service, s.event.model, f)
+                seen[key] = seen.get(key, 0) + 1
                 if f in s.embeddings:
-                    groups.setdefault((s.event.service, s.event.model, f), []).append(s)
+                    groups.setdefault(key, []).append(s)
         results: list[DriftResult] = []
         states: dict[StreamKey, bytes] = {}
         now = self.clock()
-        for key, items in groups.items():
+        for key, n_seen in seen.items():
+            items = groups.get(key, [])
             mon = self.monitor(key)
             had_reference = mon.has_reference
             field = key[2]
+            vectors = [s.embeddings[field] for s in items]
             mon.learn(
-                np.stack([s.embeddings[field] for s in items]),
+                np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32),
                 [_shown_text(s, field) for s in items],
                 [s.event.event_id for s in items],
                 [s.event.timestamp for s in items],
+                seen=n_seen,
             )
             tested = list(iter(mon.check, None))
             results.extend(tested)

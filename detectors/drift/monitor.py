@@ -55,6 +55,9 @@ class DriftResult:
     sample_event_ids: tuple[str, ...]
     window_start: datetime | None = None
     window_end: datetime | None = None
+    #: Events of the stream this window stands for: more than its ``window_size`` embeddings
+    #: when drift sampled the stream (``detectors.drift.sampling``); see ``detail["sampling"]``.
+    seen: int | None = None
 
 
 class EmbeddingDriftMonitor:
@@ -149,6 +152,8 @@ class EmbeddingDriftMonitor:
         self._ref = _Items.empty()
         self._buf = _Items.empty()
         self._last_window = _Items.empty()
+        self._buf_seen = np.zeros(0)  # events each pending item stands for (1 unless sampled)
+        self._carry = 0.0  # events seen with no item sampled yet: counted into the next one
         self._fitted: TwoSampleTest | None = None
         self._clusters: Clusters | None = None
         self.windows_checked = 0
@@ -177,17 +182,34 @@ class EmbeddingDriftMonitor:
         texts: Sequence[str] | None = None,
         event_ids: Sequence[str] | None = None,
         timestamps: Sequence[datetime] | None = None,
+        seen: int | None = None,
     ) -> None:
-        """Add items in arrival order: to the reference while it fills, then to the window."""
+        """Add items in arrival order: to the reference while it fills, then to the window.
+
+        ``seen``: how many events of the stream these items were sampled from (default: as
+        many as there are items); each window states the events it stands for.
+        """
         items = _Items.of(embeddings, texts, event_ids, timestamps)
+        n = len(items)
+        if seen is not None and seen < n:
+            msg = f"seen must be >= the {n} items learned, got {seen!r}"
+            raise ValueError(msg)
+        if n == 0:
+            self._carry += seen or 0
+            return
+        weights = np.full(n, (n if seen is None else seen) / n)
+        weights[0] += self._carry
+        self._carry = 0.0
         if self._fitted is None:
             take = self.reference_size - len(self._ref)
             self._ref = self._ref.concat(items.head(take))
             items = items.tail(len(items) - take) if take < len(items) else _Items.empty()
+            weights = weights[max(take, 0) :]
             if len(self._ref) >= self.reference_size:
                 self._fit()
         if len(items):
             self._buf = self._buf.concat(items)
+            self._buf_seen = np.concatenate([self._buf_seen, weights])
 
     def set_reference(
         self,
@@ -205,6 +227,7 @@ class EmbeddingDriftMonitor:
         recent = self._ref.concat(self._last_window).concat(self._buf)
         self._ref = recent.tail(self.reference_size)
         self._buf = _Items.empty()
+        self._buf_seen = np.zeros(0)
         self._fit()
         self.streak = 0
 
@@ -220,6 +243,8 @@ class EmbeddingDriftMonitor:
             return None
         window = self._buf.head(self.window_size)
         self._buf = self._buf.tail(len(self._buf) - self.window_size)
+        seen = max(self.window_size, round(float(self._buf_seen[: self.window_size].sum())))
+        self._buf_seen = self._buf_seen[self.window_size :]
         res = self._fitted.compare(window.emb)
         significant = res.p_value < self.alpha
         self.streak = self.streak + 1 if significant else 0
@@ -227,7 +252,13 @@ class EmbeddingDriftMonitor:
         index = self.windows_checked
         self.windows_checked += 1
         detail, samples = self._explain(window, significant)
+        rate = self.window_size / seen
+        detail = {**detail, "sampling": {"sampled": self.window_size, "seen": seen,
+                                         "rate": round(rate, 4)}}  # fmt: skip
         reason = self._reason(res, significant, drift, detail)
+        if rate < 1:
+            reason += (f" Drift embedded a sample: {self.window_size} of {seen} events "
+                       f"(rate {rate:.2f}).")  # fmt: skip
         result = DriftResult(
             service=self.service,
             model=self.model,
@@ -243,6 +274,7 @@ class EmbeddingDriftMonitor:
             sample_event_ids=samples,
             window_start=min(window.ts) if window.ts else None,
             window_end=max(window.ts) if window.ts else None,
+            seen=seen,
         )
         if self.reference == "rolling" and not significant:
             self._ref = self._ref.concat(window).tail(self.reference_size)
@@ -282,6 +314,7 @@ class EmbeddingDriftMonitor:
             "ref": self._ref.meta(),
             "buf": self._buf.meta(),
             "last": self._last_window.meta(),
+            "carry": self._carry,
         }
         out = io.BytesIO()
         np.savez_compressed(
@@ -290,6 +323,7 @@ class EmbeddingDriftMonitor:
             ref=self._ref.emb,
             buf=self._buf.emb,
             last=self._last_window.emb,
+            buf_seen=self._buf_seen,
         )
         return out.getvalue()
 
@@ -302,6 +336,10 @@ class EmbeddingDriftMonitor:
             mon._ref = _Items.from_meta(z["ref"], meta["ref"])
             mon._buf = _Items.from_meta(z["buf"], meta["buf"])
             mon._last_window = _Items.from_meta(z["last"], meta["last"])
+            # state saved before sampling existed: every pending item was one event
+            has_seen = "buf_seen" in z.files
+            mon._buf_seen = z["buf_seen"] if has_seen else np.ones(len(mon._buf))
+        mon._carry = float(meta.get("carry", 0.0))
         mon.windows_checked = meta["windows_checked"]
         mon.streak = meta["streak"]
         if meta["has_reference"]:

@@ -30,8 +30,15 @@ def worker_settings(bootstrap: str, tmp: Path, **overrides: Any) -> Settings:
         ingest={"batch_size": 100, "batch_within_s": 0.5, **overrides.pop("ingest", {})},
         # Drift and the model detectors embed every event: on only where a test is about
         # them, so most workers start without loading a model.
-        drift={"enabled": False, **overrides.pop("drift", {})},
-        detectors={"enabled": ["cost", "pii"], **overrides.pop("detectors", {})},
+        # Sampling off: tests fill tiny windows from fast backlogs (unit-tested on its own).
+        drift={"enabled": False, "sample_above_rate": 0, **overrides.pop("drift", {})},
+        # fp32 pinned: a test's expectations must not depend on this CPU's precision probe
+        # (tests/unit/test_precision_probe.py covers "auto")
+        detectors={
+            "enabled": ["cost", "pii"],
+            "embedding_precision": "fp32",
+            **overrides.pop("detectors", {}),
+        },
         **overrides,
     )
 
