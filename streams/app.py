@@ -239,7 +239,10 @@ def build(settings: Settings) -> Built:
     drift = None
     if settings.drift.enabled:
         drift = DriftBank(
-            settings.drift.fields, settings.drift.monitor_params(), load=sink.load_drift_state
+            settings.drift.fields,
+            settings.drift.monitor_params(),
+            load=sink.load_drift_state,
+            embedding=settings.detectors.embedding_label,
         )
     clock = instrument(app, pipeline, metrics, settings.drift.enabled)
     score = ScoreEvents(

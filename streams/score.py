@@ -155,7 +155,7 @@ class ScoreEvents(BatchHop):
         events ClickHouse refused for their content (the rest is stored)."""
         label = None
         if self.settings.drift.enabled and self.settings.drift.store_embeddings:
-            label = f"all-MiniLM-L6-v2/{self.settings.detectors.embedding_precision}"
+            label = self.settings.detectors.embedding_label
 
         def write() -> list[Rejected]:
             rejected = self.sink.write_results(scored, dead, embedding_model=label)

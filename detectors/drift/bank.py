@@ -8,6 +8,7 @@ explanations nor saved state ever hold raw PII.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +21,8 @@ from detectors.pipeline import ScoredEvent
 __all__ = ["DriftBank", "StreamKey"]
 
 StreamKey = tuple[str, str, str]  # (service, model, field)
+
+log = logging.getLogger(__name__)
 
 
 class DriftBank:
@@ -36,6 +39,11 @@ class DriftBank:
     save_every_s
         Pending (not yet tested) items are saved at most this often; a tested window or a
         fitted reference is always saved at once.
+    embedding
+        The embedding model and precision that produce the vectors (``all-MiniLM-L6-v2/int8``).
+        A saved state from another one is dropped and its reference learned again: vectors of
+        two precisions differ slightly but systematically, and a test between them would
+        report the precision change as drift.
     """
 
     def __init__(
@@ -45,7 +53,9 @@ class DriftBank:
         load: Callable[[StreamKey], bytes | None] = lambda key: None,
         save_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        embedding: str = EmbeddingDriftMonitor.embedding,
     ) -> None:
+        self.embedding = embedding
         self.fields = tuple(fields)
         self.monitor_params = dict(monitor_params)
         self.load = load
@@ -58,10 +68,18 @@ class DriftBank:
     def monitor(self, key: StreamKey) -> EmbeddingDriftMonitor:
         if key not in self.monitors:
             state = self.load(key)
-            if state is not None:
-                self.monitors[key] = EmbeddingDriftMonitor.from_bytes(state)
-            else:
-                self.monitors[key] = EmbeddingDriftMonitor(*key, **self.monitor_params)
+            mon = EmbeddingDriftMonitor.from_bytes(state) if state is not None else None
+            if mon is not None and mon.embedding != self.embedding:
+                log.warning(
+                    "drift %s: the saved reference was embedded with %s, this worker embeds "
+                    "with %s; learning a new reference",
+                    "/".join(key), mon.embedding, self.embedding,
+                )  # fmt: skip
+                mon = None
+            if mon is None:
+                mon = EmbeddingDriftMonitor(*key, **self.monitor_params)
+                mon.embedding = self.embedding
+            self.monitors[key] = mon
             self._saved_at[key] = self.clock()
         return self.monitors[key]
 

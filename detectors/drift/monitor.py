@@ -113,6 +113,10 @@ class EmbeddingDriftMonitor:
     [(True, False), (True, True)]
     """
 
+    #: The embedding model and precision the vectors came from, saved with the state (the
+    #: caller sets it). A state saved before it was recorded came from fp32, then the default.
+    embedding: str = "all-MiniLM-L6-v2/fp32"
+
     def __init__(
         self,
         service: str,
@@ -315,6 +319,7 @@ class EmbeddingDriftMonitor:
             "buf": self._buf.meta(),
             "last": self._last_window.meta(),
             "carry": self._carry,
+            "embedding": self.embedding,
         }
         out = io.BytesIO()
         np.savez_compressed(
@@ -340,6 +345,7 @@ class EmbeddingDriftMonitor:
             has_seen = "buf_seen" in z.files
             mon._buf_seen = z["buf_seen"] if has_seen else np.ones(len(mon._buf))
         mon._carry = float(meta.get("carry", 0.0))
+        mon.embedding = meta.get("embedding", cls.embedding)
         mon.windows_checked = meta["windows_checked"]
         mon.streak = meta["streak"]
         if meta["has_reference"]:
