@@ -135,9 +135,11 @@ def _token_ok(value: str) -> bool:
 
 # Names of settings that hold a credential, wherever they sit in a longer name:
 # aws_secret_access_key, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, client_secret, _authToken,
-# AccountKey. The look-behind refuses a letter only, so an underscore prefix still matches.
-_SECRET_NAME = (
-    r"[A-Za-z0-9_.-]*?"  # any prefix: aws_, DB_, db, smtp., x-
+# AccountKey. Matched from the credential word on: what comes before it in the name does not
+# change the finding (the value), and leaving it out keeps the cost per start bounded (an
+# unbounded prefix and suffix made "password_" x 500 take 12 s, and a prompt may hold a
+# megabyte of it).
+_SECRET_WORD = (
     r"(?:api[_-]?key|secret(?:[_-]?(?:access[_-]?)?key)?|access[_-]?key|private[_-]?key"
     r"|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|session[_-]?key"
     r"|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|password|passwd|passphrase"
@@ -145,11 +147,12 @@ _SECRET_NAME = (
     # a suffix, unless it makes the name about the secret rather than the secret itself
     r"(?![_.-]?(?:name|names|file|path|length|len|ttl|expiry|expires|type|header|field|env"
     r"|var|prefix|format|id|ids|hash|hashed|url|uri|count|size|min|max|policy|rotation)\b)"
-    # one character per repetition: the same names as (?:[_.-]?[A-Za-z0-9]+)*?, but a run of
-    # name characters ("passwordpasswordpassword...") splits one way only, so a long run
-    # costs polynomial, not exponential, backtracking (40 characters took > 5 s before)
-    r"(?:[_.-]?[A-Za-z0-9])*?"
+    # one character per repetition, so a run of name characters splits one way only; at most
+    # 48 (longer than any setting name seen), so a start costs at most 48 steps
+    r"(?:[_.-]?[A-Za-z0-9]){0,48}?"
 )
+# The whole name, for an XML element whose closing tag must repeat it; bounded alike.
+_SECRET_NAME = r"[A-Za-z0-9_.-]{0,48}?" + _SECRET_WORD
 
 # Order matters: on overlap the earlier pattern wins (secrets before numbers, IBANs before
 # cards, cards before phones), and within one pattern the longer span.
@@ -198,7 +201,7 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     (  # key = value, key: value, "key": "value", key => value, key := value, --key=value
         "SECRET",
         re.compile(
-            r"(?i)(?<![A-Za-z0-9])" + _SECRET_NAME + r"[\"']?\s{0,3}(?::=|=>|[:=])\s{0,3}"
+            r"(?i)" + _SECRET_WORD + r"[\"']?\s{0,3}(?::=|=>|[:=])\s{0,3}"
             r"[\"'`]?([^\s\"'`,;<]{8,})"
         ),
         _secret_value_ok,
@@ -211,8 +214,8 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     (  # prose: "the signing secret is 8f3a91c4...", "password: is" is not a value
         "SECRET",
         re.compile(
-            r"(?i)(?<![A-Za-z0-9])(?:(?:api|secret|access|private|signing|encryption)\s+key|"
-            + _SECRET_NAME
+            r"(?i)(?:(?<![A-Za-z0-9])(?:api|secret|access|private|signing|encryption)\s+key|"
+            + _SECRET_WORD
             + r")\s+is\s+[\"'`]?([^\s\"'`,;]{8,})"
         ),
         _prose_secret_ok,
