@@ -173,6 +173,7 @@ def _stored_times(settings: Settings, ids: list[str]) -> dict[str, float]:
 
 def measure(trials: int, interval_s: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run the trials on a fresh broker and worker; returns the setup and one row each."""
+    (ROOT / "build").mkdir(exist_ok=True)  # ignored by git: absent in a fresh clone
     work = Path(tempfile.mkdtemp(prefix="alertbench-", dir=ROOT / "build"))
     with LocalBroker(log_path=work / "broker.log") as broker, WebhookReceiver() as hook:
         settings = bench_settings(broker.bootstrap, work, hook.url, interval_s)

@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     facts = machine_facts()
+    (ROOT / "build").mkdir(exist_ok=True)  # ignored by git: absent in a fresh clone
     work = Path(tempfile.mkdtemp(prefix="scaling-", dir=ROOT / "build"))
     results: dict[str, list[dict[str, Any]]] = {}
     with LocalBroker(log_path=work / "broker.log") as broker:

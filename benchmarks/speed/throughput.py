@@ -454,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     messages = generate(args.events, seed=7, run_id="throughput")
     ceil = ceiling(messages, args.batch_size)
     print(f"ceiling: {ceil['rate']:.0f} events/s ({ceil})", file=sys.stderr)
+    (ROOT / "build").mkdir(exist_ok=True)  # ignored by git: absent in a fresh clone
     work = Path(tempfile.mkdtemp(prefix="throughput-", dir=ROOT / "build"))
     runs = []
     latency: list[dict[str, float]] = []
