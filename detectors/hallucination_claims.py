@@ -15,6 +15,7 @@ anchor checks (``detectors/hallucination.py`` explains what each is for).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Sequence
@@ -141,6 +142,7 @@ def context_chunks(documents: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))[:MAX_CHUNKS]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     """A crude English stem: enough that "weeks"/"week" and "charged"/"charge" meet."""
     w = word.lower().strip("'-")

@@ -413,3 +413,24 @@ def test_titles_do_not_end_sentences_and_rag_variants_are_seeded():
     again = th.rag_events("qa", rows, np.arange(40), seed=1)
     assert [e.response for e in first[0]] == [e.response for e in again[0]]
     assert set(first[1]) == {0, 1} and len(first[0]) >= 60
+
+
+def test_a_megabyte_event_is_checked_on_bounded_text(detector):
+    """Names and numbers are looked up in the first MAX_SOURCE_CHARS of the context and the
+    answer's numbers in its first MAX_ANSWER_CHARS: one valid 1 MB event cost a second of
+    scoring before (it held its batch). Text past the bound cannot back a claim."""
+    from detectors.hallucination_features import MAX_ANSWER_CHARS, MAX_SOURCE_CHARS
+
+    head = "The cancellation fee is 30 euros. Refunds take five working days. "
+    filler = "Opening hours are listed on the store page. " * (MAX_SOURCE_CHARS // 40)
+    answer = "The cancellation fee is 45 euros."
+    near = InferenceEvent(service="s", model="m", prompt="What is the fee?", response=answer,
+                          context=[ContextDocument(text=head)])  # fmt: skip
+    far = near.model_copy(
+        update={"context": [ContextDocument(text=head + filler + " The fee is 45 euros.")]}
+    )
+    long_answer = near.model_copy(update={"response": answer + " ok" * MAX_ANSWER_CHARS})
+    scores = [s.score for s in detector.score_batch([near, far, long_answer])]
+    assert scores[0] == pytest.approx(scores[1])  # the 45 beyond the bound backs nothing
+    assert scores[0] >= 0.5  # a conflicting number is flagged
+    assert scores[2] is not None
