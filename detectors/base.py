@@ -66,6 +66,9 @@ class Detector(ABC):
     """
 
     name: ClassVar[str]
+    #: False where scoring never reads the shared sentence embedding: the stream layer then
+    #: leaves the embedder unloaded unless another detector or drift needs it.
+    uses_embedding: ClassVar[bool] = True
 
     @abstractmethod
     def score_batch(

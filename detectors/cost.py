@@ -67,6 +67,7 @@ class CostDetector(Detector):
     """
 
     name: ClassVar[str] = "cost"
+    uses_embedding: ClassVar[bool] = False
 
     def __init__(self, max_cost_usd: float = 1.0) -> None:
         if not max_cost_usd > 0:

@@ -335,6 +335,7 @@ class RegexPIIDetector(Detector):
     """
 
     name: ClassVar[str] = "pii"
+    uses_embedding: ClassVar[bool] = False  # regexes; pii_ner adds spaCy, not MiniLM
     source: ClassVar[str] = "regex"
 
     def __init__(

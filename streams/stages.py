@@ -98,6 +98,10 @@ class TimedDetector(Detector):
         with self.clock.stage(f"detector:{self.inner.name}"):
             return self.inner.score_batch(events, features)
 
+    @property  # type: ignore[override]  # the wrapped detector's, not the base default
+    def uses_embedding(self) -> bool:  # type: ignore[override]
+        return self.inner.uses_embedding
+
     def __getattr__(self, attr: str) -> Any:
         if attr == "inner":  # not set yet (unpickling): no recursion
             raise AttributeError(attr)
@@ -146,22 +150,18 @@ def _committed(consumer: Any) -> dict[Any, Any]:
     return dict(getattr(consumer, "_committed_offset", {}))
 
 
-#: Detectors that never embed: with only these (and drift off) the shared embedder is left
-#: alone, not created.
-_NO_EMBEDDING = frozenset({"cost", "pii", "pii_ner"})
-
-
 def instrument(app: faust.App, pipeline: Any, metrics: Any, drift: bool) -> StageClock:
     """Time ``pipeline``'s detectors, the shared embedder (when something embeds: ``drift``
-    or a detector other than cost and PII) and the app's offset commits; returns the clock
-    the score hops read their executor stages from. The embedder is looked up at the first
+    or a detector whose ``uses_embedding`` is true) and the app's offset commits; returns the
+    clock the score hops read their executor stages from. The embedder is looked up at the first
     scored batch, where the detectors first ask for it (with ``embedding_precision=auto``
     that is when its probe runs), not at start-up."""
     from detectors.embedding import get_embedder
 
     clock = StageClock()
+    embeds = drift or any(d.uses_embedding for d in pipeline.detectors)
     pipeline.detectors = [TimedDetector(d, clock) for d in pipeline.detectors]
-    if drift or any(d.name not in _NO_EMBEDDING for d in pipeline.detectors):
+    if embeds:
         clock.first = lambda: time_embedder(get_embedder(), clock)
     observe = functools.partial(metrics.observe, "stage_seconds", hop="consumer", stage="commit")
     app.sensors.add(CommitSensor(observe))

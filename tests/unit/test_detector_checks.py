@@ -99,3 +99,22 @@ def test_docstring_shows_an_example(detector: Detector) -> None:
     """The class documents how to use it: an Examples section or a doctest."""
     doc = type(detector).__doc__ or ""
     assert "Examples\n    --------" in doc or ">>>" in doc
+
+
+def test_detectors_that_say_they_never_embed_score_without_the_embedder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``uses_embedding = False`` lets the stream layer leave the model unloaded: true only if
+    scoring never asks for it."""
+    import detectors.embedding as embedding
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("asked for the shared embedder")
+
+    monkeypatch.setattr(embedding.Embedder, "encode", refuse)
+    monkeypatch.setattr(embedding, "get_embedder", refuse)
+    lexical = [create(n) for n in sorted(REGISTRY)]
+    lexical = [d for d in lexical if not d.uses_embedding]
+    assert {d.name for d in lexical} >= {"cost", "pii", "pii_ner"}
+    for detector in lexical:
+        assert len(detector.score_batch(EVENTS)) == len(EVENTS), detector.name
