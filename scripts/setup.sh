@@ -10,12 +10,18 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
     echo "infersight needs Python 3.11 (found: $("$PY" --version 2>&1)); set PYTHON=python3.11" >&2
     exit 2
 fi
-# Debian's Chromium renders the static HTML report in a test (headless screenshot).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages the tests use: Chromium renders the static HTML report (headless
+# screenshot); promtool (in Debian's prometheus package) checks and unit-tests the operator's
+# alerting rules in deploy/prometheus/.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "Chromium is missing: run 'apt-get install chromium' as root (report test)" >&2
+        echo "Debian packages missing: run 'apt-get install ${missing[*]}' as root (tests)" >&2
         exit 2
     fi
 fi
