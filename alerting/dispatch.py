@@ -1,25 +1,22 @@
 """Who gets what: routes, silences, deduplication, grouping and per-channel rate limits.
 
-A notifier never decides who gets paged; the rule engine does, and the ``Dispatcher`` applies
-what the operator set. Reading order: ``Matcher`` and ``Silence`` (label matchers, as in
-Alertmanager), ``RateLimiter``, ``Record`` and ``DeliveryLog`` (what each channel got),
-``Dispatcher``; then the helpers over ``sinks.alert_store.AlertStore`` that read silences and
-the delivery log back.
+A notifier never decides who gets paged; the rule engine does, and the outbox
+(``alerting.outbox.Outbox``) applies what the operator set with the parts defined here.
+Reading order: ``Matcher`` and ``Silence`` (label matchers, as in Alertmanager),
+``RateLimiter``, ``Record`` (what one channel got); then the helpers over
+``sinks.alert_store.AlertStore`` that read silences back and end them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from alerting.channels.base import AlertGroup, DeliveryError, Notifier
 from schemas.results import Alert, AlertStatus, Severity
 from sinks.sql import aware
 
@@ -27,14 +24,11 @@ if TYPE_CHECKING:
     from sinks.alert_store import AlertStore
 
 __all__ = [
-    "DeliveryLog",
-    "Dispatcher",
     "Matcher",
     "RateLimiter",
     "Record",
     "Silence",
     "active_silences",
-    "delivery_log",
     "expire_silence",
     "sample_alert",
 ]
@@ -152,105 +146,6 @@ class Record:
     at: datetime
 
 
-@dataclass
-class DeliveryLog:
-    """What channels already have: ``done`` (channel, alert_id) handled in any way,
-    ``fired`` (channel, episode_id) whose firing was delivered."""
-
-    done: set[tuple[str, str]] = field(default_factory=set)
-    fired: set[tuple[str, str]] = field(default_factory=set)
-
-    def add(self, records: Iterable[Record]) -> None:
-        for r in records:
-            self.done.add((r.channel, r.alert.alert_id))
-            if r.outcome == "sent" and r.alert.status is AlertStatus.FIRING:
-                self.fired.add((r.channel, r.alert.episode_id))
-
-
-class Dispatcher:
-    """Route, silence, deduplicate, group and rate-limit alerts, then send them.
-
-    Parameters
-    ----------
-    notifiers
-        The channels, by their ``name``; an alert's ``route`` label (comma-separated names)
-        picks some, no route means all.
-    rate_limit_per_minute
-        Notifications per channel per minute (token bucket); excess is dropped and recorded.
-
-    Rules: an alert id a channel already handled is not sent again (replays, restarts); a
-    resolve goes only to channels that got the episode's firing; alerts of one rule and status
-    in one batch form one group (one Slack message, one Alertmanager request).
-    """
-
-    def __init__(self, notifiers: Sequence[Notifier], rate_limit_per_minute: float = 0) -> None:
-        names = [n.name for n in notifiers]
-        if len(set(names)) != len(names):
-            msg = f"notifier names must be unique, got {names}"
-            raise ValueError(msg)
-        self.notifiers = {n.name: n for n in notifiers}
-        self.limiter = RateLimiter(rate_limit_per_minute)
-        self.log = DeliveryLog()
-
-    def channels(self, alert: Alert) -> list[str]:
-        route = [c for c in alert.labels.get("route", "").split(",") if c]
-        if not route:
-            return list(self.notifiers)
-        return [c for c in route if c in self.notifiers]
-
-    async def dispatch(
-        self,
-        alerts: Sequence[Alert],
-        silences: Sequence[Silence] = (),
-        now: datetime | None = None,
-        clock: float | None = None,
-    ) -> list[Record]:
-        """Deliver ``alerts``; return one ``Record`` per (channel, alert) decided now."""
-        now = now or datetime.now(UTC)
-        clock = time.monotonic() if clock is None else clock
-        records: list[Record] = []
-        pending: dict[str, dict[tuple[str, AlertStatus], list[Alert]]] = defaultdict(dict)
-        seen: set[str] = set()
-        for alert in alerts:
-            if alert.alert_id in seen:
-                continue
-            seen.add(alert.alert_id)
-            muting = next((s for s in silences if s.mutes(alert, now)), None)
-            for ch in self.channels(alert):
-                if (ch, alert.alert_id) in self.log.done:
-                    continue
-                if muting is not None:
-                    records.append(Record(ch, alert, "silenced", muting.silence_id, now))
-                elif (
-                    alert.status is AlertStatus.RESOLVED
-                    and (ch, alert.episode_id) not in self.log.fired
-                ):
-                    records.append(Record(ch, alert, "skipped", "firing was not delivered", now))
-                else:
-                    pending[ch].setdefault((alert.rule, alert.status), []).append(alert)
-        for ch, groups in pending.items():
-            notifier = self.notifiers[ch]
-            for (rule, status), members in groups.items():
-                if not self.limiter.allow(ch, clock):
-                    records += [Record(ch, a, "rate_limited", "", now) for a in members]
-                    log.warning("%s: rate limit reached, dropped %s %s (%d series)",
-                                ch, status.value, rule, len(members))  # fmt: skip
-                    continue
-                try:
-                    await notifier.send_group(AlertGroup(rule, status, tuple(members)))
-                except DeliveryError as exc:
-                    log.error("%s", exc)
-                    records += [Record(ch, a, "failed", str(exc), now) for a in members]
-                else:
-                    records += [Record(ch, a, "sent", "", now) for a in members]
-        self.log.add(records)
-        return records
-
-    async def aclose(self) -> None:
-        for n in self.notifiers.values():
-            await n.aclose()
-
-
 def sample_alert(rule: str = "infersight_test", status: AlertStatus = AlertStatus.FIRING) -> Alert:
     """A harmless alert for ``infersight alerts test``: clearly marked as a test."""
     now = datetime.now(UTC)
@@ -285,12 +180,6 @@ def active_silences(
 ) -> list[Silence]:
     """Silences not yet ended at ``now`` (default: the database's clock), or every one."""
     return [Silence.from_row(r) for r in store.silence_rows(now, include_expired)]
-
-
-def delivery_log(store: AlertStore, episode_ids: Iterable[str]) -> DeliveryLog:
-    """What channels already have for these episodes."""
-    done, fired = store.delivered(episode_ids)
-    return DeliveryLog(done, fired)
 
 
 def expire_silence(store: AlertStore, silence_id: str, now: datetime | None = None) -> bool:

@@ -10,6 +10,15 @@ while its firing is still owed to that channel and is skipped where the firing w
 delivered. A row still failing after ``expiry_s`` is given up, and giving up raises its own
 alert (``infersight_delivery_expired``) on the other channels.
 
+A silence holds a notification rather than dropping it, as Alertmanager does: a muted row is
+``held`` and looked at again when the silence ends (or within ``HOLD_RECHECK_S`` when it is
+ended early). An alert still firing then is sent, and its expiry counts from that moment; an
+episode that resolved while silenced is closed as ``silenced`` on both rows, so nobody is
+paged about something that is already over.
+
+Row states: ``pending`` and ``held`` are owed; ``sent``, ``expired``, ``silenced`` and
+``skipped`` are final.
+
 Synchronous ClickHouse work (``due``, ``enqueue``, ``record``) runs in the sink's thread;
 ``deliver`` awaits the notifiers on the event loop.
 """
@@ -28,12 +37,15 @@ from alerting.channels.base import AlertGroup, DeliveryError, Notifier
 from alerting.dispatch import RateLimiter, Record, Silence
 from schemas.results import Alert, AlertStatus, Severity
 
-__all__ = ["EXPIRED_RULE", "Outbox", "OutboxRow", "expired_alert"]
+__all__ = ["EXPIRED_RULE", "HOLD_RECHECK_S", "Outbox", "OutboxRow", "expired_alert"]
 
 log = logging.getLogger(__name__)
 
 #: The rule of the alert raised when a channel gave up on an alert.
 EXPIRED_RULE = "infersight_delivery_expired"
+#: A held row is looked at again at its silence's end, or after this many seconds at most
+#: (a silence ended early with ``infersight alerts unsilence``).
+HOLD_RECHECK_S = 60.0
 
 _COLUMNS = ["channel", "alert_id", "episode_id", "rule", "status", "alert", "state", "attempts",
             "last_error", "created_at", "next_attempt_at", "updated_at"]  # fmt: skip
@@ -65,6 +77,25 @@ class OutboxRow:
         return [self.channel, a.alert_id, a.episode_id, a.rule, a.status.value,
                 a.model_dump_json(), self.state, self.attempts, self.last_error[:500],
                 _naive(created), _naive(self.next_attempt_at or now), _naive(now)]  # fmt: skip
+
+
+@dataclass
+class Episodes:
+    """Where the episodes of due rows stand, as (channel, episode_id) pairs: a firing still
+    owed (pending or held), a firing sent, a resolve enqueued (in any state)."""
+
+    owed: set[tuple[str, str]]
+    fired: set[tuple[str, str]]
+    resolved: set[tuple[str, str]]
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[Any, ...]]) -> Episodes:
+        firing = [(c, e, st) for c, e, status, st in rows if status == "firing"]
+        return cls(
+            owed={(c, e) for c, e, st in firing if st in ("pending", "held")},
+            fired={(c, e) for c, e, st in firing if st == "sent"},
+            resolved={(c, e) for c, e, status, _ in rows if status == "resolved"},
+        )
 
 
 def expired_alert(failed: OutboxRow, now: datetime) -> Alert:
@@ -147,33 +178,30 @@ class Outbox:
         self._insert([r.row(now) for r in new])
         return len(new)
 
-    def due(self, now: datetime, limit: int = 500) -> tuple[list[OutboxRow], set[tuple[str, str]],
-                                                             set[tuple[str, str]]]:  # fmt: skip
-        """Pending rows due now, oldest first; the (channel, episode) pairs whose firing is
-        still owed; and those whose firing was sent."""
+    def due(self, now: datetime, limit: int = 500) -> tuple[list[OutboxRow], Episodes]:
+        """Owed rows (pending or held) due now, oldest first, and where their episodes stand
+        on each channel."""
         _, rows = self.sink.query(
-            "SELECT channel, alert, attempts, last_error, created_at, next_attempt_at "
-            "FROM alert_outbox FINAL WHERE state = 'pending' AND next_attempt_at <= "
+            "SELECT channel, alert, state, attempts, last_error, created_at, next_attempt_at "
+            "FROM alert_outbox FINAL WHERE state IN ('pending', 'held') AND next_attempt_at <= "
             "fromUnixTimestamp64Milli({ms:Int64}, 'UTC') ORDER BY created_at, status "
             f"LIMIT {int(limit)}",
             {"ms": int(now.timestamp() * 1000)},
         )
-        episodes = sorted({Alert.model_validate_json(js).episode_id for _, js, *_ in rows})
-        firing: list[tuple[Any, ...]] = []
+        out = [
+            OutboxRow(ch, Alert.model_validate_json(js), state, int(n), err,
+                      _aware(created), _aware(nxt))
+            for ch, js, state, n, err, created, nxt in rows
+        ]  # fmt: skip
+        episodes = sorted({r.alert.episode_id for r in out})
+        found: list[tuple[Any, ...]] = []
         if episodes:
-            _, firing = self.sink.query(
-                "SELECT channel, episode_id, state FROM alert_outbox FINAL WHERE status = "
-                "'firing' AND state IN ('pending', 'sent') AND episode_id IN {eps:Array(String)}",
+            _, found = self.sink.query(
+                "SELECT channel, episode_id, status, state FROM alert_outbox FINAL "
+                "WHERE episode_id IN {eps:Array(String)}",
                 {"eps": episodes},
             )
-        owed = {(c, e) for c, e, s in firing if s == "pending"}
-        fired = {(c, e) for c, e, s in firing if s == "sent"}
-        out = [
-            OutboxRow(ch, Alert.model_validate_json(js), "pending", int(n), err,
-                      _aware(created), _aware(nxt))
-            for ch, js, n, err, created, nxt in rows
-        ]  # fmt: skip
-        return out, owed, fired
+        return out, Episodes.of(found)
 
     def record(self, rows: Sequence[OutboxRow], now: datetime) -> None:
         self._insert([r.row(now) for r in rows])
@@ -184,18 +212,24 @@ class Outbox:
         run: Callable[..., Any],
         silences: Sequence[Silence] = (),
         now: datetime | None = None,
+        clock: float | None = None,
     ) -> list[Record]:
         """Send everything due; ``run(fn, *args)`` runs storage calls in the sink's thread
-        (``loop.run_in_executor``). Returns one ``Record`` per decided (channel, alert)."""
+        (``loop.run_in_executor``). Returns one ``Record`` per decided (channel, alert).
+        ``clock`` is the rate limiter's time in seconds (default ``time.monotonic()``)."""
         now = now or datetime.now(UTC)
-        rows, owed, fired = await run(self.due, now)
+        clock = time.monotonic() if clock is None else clock
+        rows, episodes = await run(self.due, now)
         if not rows:
             return []
         by_channel: dict[str, list[OutboxRow]] = {}
         for r in rows:
             by_channel.setdefault(r.channel, []).append(r)
         results = await asyncio.gather(
-            *(self._channel(ch, rs, owed, fired, silences, now) for ch, rs in by_channel.items())
+            *(
+                self._channel(ch, rs, episodes, silences, now, clock)
+                for ch, rs in by_channel.items()
+            )
         )
         changed = [r for changed, _ in results for r in changed]
         records = [rec for _, recs in results for rec in recs]
@@ -218,36 +252,30 @@ class Outbox:
         self,
         channel: str,
         rows: list[OutboxRow],
-        owed: set[tuple[str, str]],
-        fired: set[tuple[str, str]],
+        episodes: Episodes,
         silences: Sequence[Silence],
         now: datetime,
+        clock: float,
     ) -> tuple[list[OutboxRow], list[Record]]:
         notifier = self.notifiers.get(channel)
         changed: list[OutboxRow] = []
         records: list[Record] = []
         groups: dict[tuple[str, AlertStatus], list[OutboxRow]] = {}
         for r in rows:
-            a = r.alert
-            muting = next((s for s in silences if s.mutes(a, now)), None)
             if notifier is None:
                 continue  # a channel no longer configured: left as it is
-            if muting is not None:
-                r.state = "silenced"
+            decided, detail = self._decide(r, episodes, silences, now)
+            if decided == "send":
+                groups.setdefault((r.alert.rule, r.alert.status), []).append(r)
+                continue
+            if decided != "wait":
                 changed.append(r)
-                records.append(Record(channel, a, "silenced", muting.silence_id, now))
-            elif a.status is AlertStatus.RESOLVED and (channel, a.episode_id) in owed:
-                continue  # the firing goes first: wait for it
-            elif a.status is AlertStatus.RESOLVED and (channel, a.episode_id) not in fired:
-                r.state = "skipped"
-                changed.append(r)
-                records.append(Record(channel, a, "skipped", "firing was not delivered", now))
-            else:
-                groups.setdefault((a.rule, a.status), []).append(r)
+            if decided in ("silenced", "skipped"):
+                records.append(Record(channel, r.alert, decided, detail, now))
         if notifier is None:
             return changed, records
         for (rule, status), members in groups.items():
-            if not self.limiter.allow(channel, time.monotonic()):
+            if not self.limiter.allow(channel, clock):
                 wait = 60.0 / max(self.limiter.per_minute, 1e-9)
                 for r in members:
                     r.next_attempt_at = now + timedelta(seconds=wait)
@@ -267,9 +295,38 @@ class Outbox:
                     r.attempts += 1
                     records.append(Record(channel, r.alert, "sent", "", now))
                     if status is AlertStatus.FIRING:
-                        owed.discard((channel, r.alert.episode_id))
+                        episodes.owed.discard((channel, r.alert.episode_id))
                 changed += members
         return changed, records
+
+    @staticmethod
+    def _decide(
+        r: OutboxRow, episodes: Episodes, silences: Sequence[Silence], now: datetime
+    ) -> tuple[str, str]:
+        """What to do with one owed row now, and why; updates the row. ``send``; ``wait``
+        (unchanged); ``held`` (held again, no new record); ``silenced`` or ``skipped`` (a
+        record says why); ``closed`` (final, recorded when it was first held)."""
+        a, key = r.alert, (r.channel, r.alert.episode_id)
+        muting = next((s for s in silences if s.mutes(a, now)), None)
+        if muting is not None:
+            first = r.state != "held"
+            r.state, r.last_error = "held", f"silenced by {muting.silence_id}"
+            r.next_attempt_at = min(muting.ends_at, now + timedelta(seconds=HOLD_RECHECK_S))
+            return ("silenced" if first else "held"), muting.silence_id
+        if r.state == "held" and a.status is AlertStatus.FIRING and key in episodes.resolved:
+            r.state = "silenced"  # the episode ended while silenced: nobody is paged now
+            return "closed", ""
+        if a.status is AlertStatus.RESOLVED and key in episodes.owed:
+            return "wait", ""  # the firing goes first
+        if a.status is AlertStatus.RESOLVED and key not in episodes.fired:
+            if r.state == "held":
+                r.state = "silenced"
+                return "closed", ""
+            r.state = "skipped"
+            return "skipped", "firing was not delivered"
+        if r.state == "held":  # released: its expiry counts from now
+            r.state, r.last_error, r.created_at = "pending", "", now
+        return "send", ""
 
     def _failed(self, r: OutboxRow, error: str, now: datetime, records: list[Record]) -> OutboxRow:
         r.attempts += 1

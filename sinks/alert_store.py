@@ -9,12 +9,12 @@ rows that ``alerting`` turns back into its objects (``Silence.from_row``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.results import Alert, RetrainingEvent
-from sinks.sql import naive, sql_literal, time_literal
+from sinks.sql import naive, time_literal
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -152,26 +152,6 @@ class AlertStore:
     def retraining_history(self) -> list[tuple[Any, ...]]:
         """Per model: last retraining time and the episodes that asked for one."""
         return self.sink.query(RESTORE_RETRAINING_SQL)[1]
-
-    def delivered(
-        self, episode_ids: Iterable[str]
-    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-        """``(done, fired)``: (channel, alert_id) handled in any way, and (channel,
-        episode_id) whose firing was sent, for these episodes."""
-        done: set[tuple[str, str]] = set()
-        fired: set[tuple[str, str]] = set()
-        ids = sorted(set(episode_ids))
-        if not ids:
-            return done, fired
-        _, rows = self.sink.query(
-            "SELECT channel, alert_id, episode_id, status, outcome FROM alert_notifications "
-            f"FINAL WHERE episode_id IN ({', '.join(sql_literal(i) for i in ids)})"
-        )
-        for channel, alert_id, episode, status, outcome in rows:
-            done.add((channel, alert_id))
-            if outcome == "sent" and status == "firing":
-                fired.add((channel, episode))
-        return done, fired
 
     def silence_rows(
         self, now: datetime | None = None, include_expired: bool = False

@@ -1,6 +1,8 @@
 """The alert outbox on the real embedded engine with real local HTTP receivers: a page
 enqueued before a kill is delivered after it, channels do not wait for each other, a resolve
-never precedes its firing, and a delivery given up raises its own alert elsewhere."""
+never precedes its firing, and a delivery given up raises its own alert elsewhere. Then who
+gets what: replays, groups, routes, rate limits (deferred, never dropped) and silences (held,
+not dropped: paged at the silence's end when still firing)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from alerting.channels import PagerDutyNotifier, SlackNotifier, WebhookNotifier
-from alerting.dispatch import sample_alert
-from alerting.outbox import EXPIRED_RULE, Outbox
+from alerting.channels import MemoryNotifier, PagerDutyNotifier, SlackNotifier, WebhookNotifier
+from alerting.dispatch import Matcher, Silence, sample_alert
+from alerting.engine import RuleEngine
+from alerting.outbox import EXPIRED_RULE, HOLD_RECHECK_S, Outbox
+from alerting.rules import Rule
 from schemas.results import AlertStatus
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
 from streams.broker import free_port
@@ -106,3 +110,161 @@ def test_a_delivery_given_up_raises_an_alert_on_the_other_channels(sink) -> None
         "AND rule = 'outbox_dead' ORDER BY status"
     )
     assert states == [("firing", "expired"), ("resolved", "skipped")]
+
+
+# -- who gets what: routes, replays, groups, rate limits, silences -------------------------
+
+
+def channels(*names: str) -> list[MemoryNotifier]:
+    out = []
+    for n in names:
+        m = MemoryNotifier()
+        m.name = n
+        out.append(m)
+    return out
+
+
+def series_alerts(rule: Rule, series: list[str], value: float, at: datetime) -> list:
+    """One real engine evaluation: each (service) series at ``value``."""
+    rows = [(s, "gpt-4o", value, 50, [f"ev-{s}"]) for s in series]
+    return RuleEngine([rule]).evaluate(at, lambda sql: rows).alerts
+
+
+def firing_then_resolved(rule_name: str, at: datetime) -> tuple:
+    engine = RuleEngine([Rule(rule_name, "error_rate", 0.1)])
+    [firing] = engine.evaluate(at, lambda sql: [("bot", "gpt-4o", 0.5, 10, [])]).alerts
+    later = at + timedelta(minutes=5)
+    [resolved] = engine.evaluate(later, lambda sql: [("bot", "gpt-4o", 0.0, 10, [])]).alerts
+    return firing, resolved
+
+
+def deliver_with(ob: Outbox, now: datetime, silences=(), clock: float | None = None) -> list:
+    return asyncio.run(ob.deliver(_inline, silences, now=now, clock=clock))
+
+
+def test_a_replayed_alert_reaches_each_channel_once(sink) -> None:
+    """The same alert twice in a batch and again later (replays) is one page per channel."""
+    a, b = channels("replay_a", "replay_b")
+    firing, _ = episode("outbox_replay")
+    ob = Outbox(sink, [a, b])
+    now = datetime.now(UTC)
+    assert ob.enqueue([firing, firing], now=now) == 2
+    deliver_with(ob, now)
+    assert ob.enqueue([firing], now=now) == 0
+    deliver_with(ob, now + timedelta(seconds=5))
+    assert (len(a.sent), len(b.sent)) == (1, 1)
+
+
+def test_series_of_one_rule_go_out_as_one_notification(sink) -> None:
+    """Three series of one rule firing together are one group (one Slack message)."""
+    [m] = channels("group")
+    now = datetime.now(UTC)
+    alerts = series_alerts(Rule("outbox_group", "error_rate", 0.1), ["a", "b", "c"], 0.5, now)
+    ob = Outbox(sink, [m])
+    ob.enqueue(alerts, now=now)
+    deliver_with(ob, now)
+    assert [len(g.alerts) for g in m.groups] == [3]
+
+
+def test_the_route_label_picks_channels(sink) -> None:
+    """A rule routed to pagerduty reaches only that channel."""
+    pd, slack = channels("pagerduty", "slack")
+    now = datetime.now(UTC)
+    rule = Rule("outbox_route", "error_rate", 0.1, route=("pagerduty",))
+    ob = Outbox(sink, [pd, slack])
+    ob.enqueue(series_alerts(rule, ["bot"], 0.5, now), now=now)
+    deliver_with(ob, now)
+    assert (len(pd.sent), len(slack.sent)) == (1, 0)
+
+
+def test_the_rate_limit_defers_pages_and_never_drops_them(sink) -> None:
+    """2 per minute: of three rules firing at once the third waits, and goes out once the
+    bucket has refilled (a page is late, never lost)."""
+    [m] = channels("limited")
+    now = datetime.now(UTC)
+    alerts = [a for i in range(3)
+              for a in series_alerts(Rule(f"outbox_rl{i}", "error_rate", 0.1), ["bot"], 0.5, now)]  # fmt: skip
+    ob = Outbox(sink, [m], rate_limit_per_minute=2)
+    ob.enqueue(alerts, now=now)
+    assert [r.outcome for r in deliver_with(ob, now, clock=0.0)] == ["sent", "sent"]
+    assert deliver_with(ob, now + timedelta(seconds=10), clock=10.0) == []  # deferred 30 s
+    [late] = deliver_with(ob, now + timedelta(seconds=30), clock=30.0)
+    assert (late.outcome, len(m.sent)) == ("sent", 3)
+
+
+def silence(rule: str, start: datetime, minutes: float) -> Silence:
+    return Silence((Matcher.parse(f"rule={rule}"),), start - timedelta(minutes=1),
+                   start + timedelta(minutes=minutes))  # fmt: skip
+
+
+def test_an_alert_still_firing_when_its_silence_ends_is_paged_then(sink) -> None:
+    """A silence holds a page, it does not drop it (as Alertmanager): muted during a 30 min
+    deploy silence, still firing after it, the on-call is paged at its end, then resolved."""
+    [m] = channels("held")
+    now = datetime.now(UTC)
+    firing, resolved = firing_then_resolved("outbox_held", now)
+    quiet = silence("outbox_held", now, 30)
+    ob = Outbox(sink, [m])
+    ob.enqueue([firing], now=now)
+    assert [(r.outcome, r.detail) for r in deliver_with(ob, now, [quiet])] == [
+        ("silenced", quiet.silence_id)
+    ]
+    for minutes in (1, 2, 15):  # re-checked while muted: nothing sent, nothing re-recorded
+        assert deliver_with(ob, now + timedelta(minutes=minutes), [quiet]) == []
+    assert m.sent == []
+    [sent] = deliver_with(ob, now + timedelta(minutes=30, seconds=1), [quiet])
+    assert (sent.outcome, [a.alert_id for a in m.sent]) == ("sent", [firing.alert_id])
+    ob.enqueue([resolved], now=now + timedelta(minutes=40))
+    deliver_with(ob, now + timedelta(minutes=40))
+    assert [a.status for a in m.sent] == [AlertStatus.FIRING, AlertStatus.RESOLVED]
+
+
+def test_an_episode_that_resolves_inside_its_silence_pages_nobody(sink) -> None:
+    """Fired and resolved during the silence: at its end neither is sent, both rows close."""
+    [m] = channels("over")
+    now = datetime.now(UTC)
+    firing, resolved = firing_then_resolved("outbox_over", now)
+    quiet = silence("outbox_over", now, 30)
+    ob = Outbox(sink, [m])
+    ob.enqueue([firing], now=now)
+    deliver_with(ob, now, [quiet])
+    ob.enqueue([resolved], now=now + timedelta(minutes=5))
+    deliver_with(ob, now + timedelta(minutes=5), [quiet])
+    for minutes in (31, 32, 33):
+        deliver_with(ob, now + timedelta(minutes=minutes), [quiet])
+    assert m.sent == []
+    _, states = sink.query(
+        "SELECT status, state FROM alert_outbox FINAL WHERE channel = 'over' ORDER BY status"
+    )
+    assert states == [("firing", "silenced"), ("resolved", "silenced")]
+
+
+def test_a_silence_ended_early_releases_the_page_within_the_recheck(sink) -> None:
+    """`alerts unsilence` after 5 minutes of a 2-hour silence: paged within HOLD_RECHECK_S."""
+    [m] = channels("early")
+    now = datetime.now(UTC)
+    firing, _ = firing_then_resolved("outbox_early", now)
+    ob = Outbox(sink, [m])
+    ob.enqueue([firing], now=now)
+    deliver_with(ob, now, [silence("outbox_early", now, 120)])
+    later = now + timedelta(seconds=30)  # unsilenced here
+    assert deliver_with(ob, later) == []  # not due yet: held until the next re-check
+    assert deliver_with(ob, now + timedelta(seconds=HOLD_RECHECK_S)) != []
+    assert len(m.sent) == 1
+
+
+def test_a_page_held_longer_than_the_expiry_is_not_given_up_at_its_first_failure(sink) -> None:
+    """Held for 2 hours (expiry 1 hour), then the channel fails once: it is retried, since
+    the expiry counts from the release, not from when the alert fired."""
+    dead = f"http://127.0.0.1:{free_port()}/hook"
+    now = datetime.now(UTC)
+    firing, _ = firing_then_resolved("outbox_long_hold", now)
+    ob = Outbox(sink, [WebhookNotifier(dead, timeout_s=0.5, retries=0)], expiry_s=3600)
+    ob.enqueue([firing], now=now)
+    deliver_with(ob, now, [silence("outbox_long_hold", now, 120)])
+    # A failure that will be retried makes no record (a given-up one would say "failed").
+    assert deliver_with(ob, now + timedelta(minutes=121)) == []
+    _, [(state, attempts)] = sink.query(
+        "SELECT state, attempts FROM alert_outbox FINAL WHERE rule = 'outbox_long_hold'"
+    )
+    assert (state, attempts) == ("pending", 1)
