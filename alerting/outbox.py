@@ -82,19 +82,20 @@ class OutboxRow:
 @dataclass
 class Episodes:
     """Where the episodes of due rows stand, as (channel, episode_id) pairs: a firing still
-    owed (pending or held), a firing sent, a resolve enqueued (in any state)."""
+    owed (pending or held) and when it is tried next, a firing sent, a resolve enqueued (in
+    any state)."""
 
-    owed: set[tuple[str, str]]
+    owed: dict[tuple[str, str], datetime]
     fired: set[tuple[str, str]]
     resolved: set[tuple[str, str]]
 
     @classmethod
     def of(cls, rows: Sequence[tuple[Any, ...]]) -> Episodes:
-        firing = [(c, e, st) for c, e, status, st in rows if status == "firing"]
+        firing = [(c, e, st, nxt) for c, e, status, st, nxt in rows if status == "firing"]
         return cls(
-            owed={(c, e) for c, e, st in firing if st in ("pending", "held")},
-            fired={(c, e) for c, e, st in firing if st == "sent"},
-            resolved={(c, e) for c, e, status, _ in rows if status == "resolved"},
+            owed={(c, e): _aware(nxt) for c, e, st, nxt in firing if st in ("pending", "held")},
+            fired={(c, e) for c, e, st, _ in firing if st == "sent"},
+            resolved={(c, e) for c, e, status, *_ in rows if status == "resolved"},
         )
 
 
@@ -179,14 +180,18 @@ class Outbox:
         return len(new)
 
     def due(self, now: datetime, limit: int = 500) -> tuple[list[OutboxRow], Episodes]:
-        """Owed rows (pending or held) due now, oldest first, and where their episodes stand
-        on each channel."""
+        """Owed rows (pending or held) of the configured channels due now, oldest first, and
+        where their episodes stand on each channel. Rows of a channel no longer configured
+        stay owed but are not read: they would fill every page of ``limit`` and starve the
+        channels that work."""
+        if not self.notifiers:
+            return [], Episodes.of([])
         _, rows = self.sink.query(
             "SELECT channel, alert, state, attempts, last_error, created_at, next_attempt_at "
             "FROM alert_outbox FINAL WHERE state IN ('pending', 'held') AND next_attempt_at <= "
-            "fromUnixTimestamp64Milli({ms:Int64}, 'UTC') ORDER BY created_at, status "
-            f"LIMIT {int(limit)}",
-            {"ms": int(now.timestamp() * 1000)},
+            "fromUnixTimestamp64Milli({ms:Int64}, 'UTC') AND channel IN {chs:Array(String)} "
+            f"ORDER BY created_at, status LIMIT {int(limit)}",
+            {"ms": int(now.timestamp() * 1000), "chs": sorted(self.notifiers)},
         )
         out = [
             OutboxRow(ch, Alert.model_validate_json(js), state, int(n), err,
@@ -197,8 +202,8 @@ class Outbox:
         found: list[tuple[Any, ...]] = []
         if episodes:
             _, found = self.sink.query(
-                "SELECT channel, episode_id, status, state FROM alert_outbox FINAL "
-                "WHERE episode_id IN {eps:Array(String)}",
+                "SELECT channel, episode_id, status, state, next_attempt_at FROM alert_outbox "
+                "FINAL WHERE episode_id IN {eps:Array(String)}",
                 {"eps": episodes},
             )
         return out, Episodes.of(found)
@@ -295,7 +300,7 @@ class Outbox:
                     r.attempts += 1
                     records.append(Record(channel, r.alert, "sent", "", now))
                     if status is AlertStatus.FIRING:
-                        episodes.owed.discard((channel, r.alert.episode_id))
+                        episodes.owed.pop((channel, r.alert.episode_id), None)
                 changed += members
         return changed, records
 
@@ -304,8 +309,9 @@ class Outbox:
         r: OutboxRow, episodes: Episodes, silences: Sequence[Silence], now: datetime
     ) -> tuple[str, str]:
         """What to do with one owed row now, and why; updates the row. ``send``; ``wait``
-        (unchanged); ``held`` (held again, no new record); ``silenced`` or ``skipped`` (a
-        record says why); ``closed`` (final, recorded when it was first held)."""
+        (unchanged); ``deferred`` (until its firing is tried) and ``held`` (held again): no
+        new record; ``silenced`` or ``skipped`` (a record says why); ``closed`` (final,
+        recorded when it was first held)."""
         a, key = r.alert, (r.channel, r.alert.episode_id)
         muting = next((s for s in silences if s.mutes(a, now)), None)
         if muting is not None:
@@ -317,7 +323,13 @@ class Outbox:
             r.state = "silenced"  # the episode ended while silenced: nobody is paged now
             return "closed", ""
         if a.status is AlertStatus.RESOLVED and key in episodes.owed:
-            return "wait", ""  # the firing goes first
+            # The firing goes first: try again when it is tried (not every round, where a
+            # channel that is down would fill the due rows with resolves that must wait).
+            firing_next = episodes.owed[key]
+            if firing_next <= now:
+                return "wait", ""
+            r.next_attempt_at = firing_next
+            return "deferred", ""
         if a.status is AlertStatus.RESOLVED and key not in episodes.fired:
             if r.state == "held":
                 r.state = "silenced"

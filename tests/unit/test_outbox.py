@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from alerting.channels import MemoryNotifier, PagerDutyNotifier, SlackNotifier, WebhookNotifier
+from alerting.channels import (
+    DeliveryError,
+    MemoryNotifier,
+    PagerDutyNotifier,
+    SlackNotifier,
+    WebhookNotifier,
+)
 from alerting.dispatch import Matcher, Silence, sample_alert
 from alerting.engine import RuleEngine
 from alerting.outbox import EXPIRED_RULE, HOLD_RECHECK_S, Outbox
@@ -268,3 +274,64 @@ def test_a_page_held_longer_than_the_expiry_is_not_given_up_at_its_first_failure
         "SELECT state, attempts FROM alert_outbox FINAL WHERE rule = 'outbox_long_hold'"
     )
     assert (state, attempts) == ("pending", 1)
+
+
+# -- a channel that is gone or down never starves the others ---------------------------------
+
+
+class DownNotifier(MemoryNotifier):
+    """A channel that refuses everything (its receiver is down)."""
+
+    async def send_group(self, group) -> None:
+        raise DeliveryError(f"{self.name} is down")
+
+
+def many_episodes(rule: str, n: int, route: str) -> tuple[list, list]:
+    firings, resolves = [], []
+    for i in range(n):
+        f, r = firing_then_resolved(rule, datetime.now(UTC))
+        labels = {**f.labels, "route": route}
+        ep = f"{rule}-{i}"
+        firings.append(f.model_copy(update={"alert_id": f"{ep}-f", "episode_id": ep,
+                                            "labels": labels}))  # fmt: skip
+        resolves.append(r.model_copy(update={"alert_id": f"{ep}-r", "episode_id": ep,
+                                             "labels": labels}))  # fmt: skip
+    return firings, resolves
+
+
+def test_pages_owed_to_a_channel_no_longer_configured_starve_no_other(sink) -> None:
+    """600 pages left for Slack when Slack is removed from the configuration: a new alert
+    still reaches the webhook at once (the due rows were the 500 oldest, all Slack's)."""
+    now = datetime.now(UTC)
+    firings, _ = many_episodes("outbox_gone", 600, route="gone")
+    [gone, kept] = channels("gone", "kept")
+    Outbox(sink, [gone, kept]).enqueue(firings, now=now)
+    later = now + timedelta(seconds=1)
+    fresh, _ = many_episodes("outbox_after_gone", 1, route="gone,kept")
+    ob = Outbox(sink, [kept])  # the operator removed "gone"
+    ob.enqueue(fresh, now=later)
+    deliver_with(ob, later)
+    assert [a.alert_id for a in kept.sent] == [fresh[0].alert_id]
+    _, [(owed,)] = sink.query("SELECT count() FROM alert_outbox FINAL WHERE channel = 'gone' "
+                              "AND state = 'pending' AND rule = 'outbox_gone'")  # fmt: skip
+    assert owed == 600  # still owed, should the channel come back
+
+
+def test_resolves_waiting_on_a_channel_that_is_down_starve_no_other(sink) -> None:
+    """600 episodes fired and resolved while PagerDuty is down: each resolve waits for its
+    firing's next attempt instead of being due on every round, so a new alert for Slack goes
+    out in the next round."""
+    now = datetime.now(UTC)
+    firings, resolves = many_episodes("outbox_down", 600, route="down")
+    [down] = [DownNotifier()]
+    down.name = "down"
+    [ok] = channels("ok")
+    ob = Outbox(sink, [down, ok], backoff_s=5.0)
+    ob.enqueue(firings + resolves, now=now)
+    for ms in (0, 100, 200, 300):
+        deliver_with(ob, now + timedelta(milliseconds=ms))
+    new, _ = many_episodes("outbox_after_down", 1, route="ok")
+    ob.enqueue(new, now=now + timedelta(milliseconds=400))
+    deliver_with(ob, now + timedelta(milliseconds=500))
+    assert [a.alert_id for a in ok.sent] == [new[0].alert_id]
+    assert down.sent == []
