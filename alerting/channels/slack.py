@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alerting.channels.base import AlertGroup, HTTPNotifier, clip
@@ -10,10 +11,25 @@ from schemas.results import Alert, AlertStatus
 __all__ = ["SlackNotifier"]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def _text(value: str) -> str:
+    """Event-supplied text (service, model, summary, ids) made inert in Slack's mrkdwn:
+    ``&``, ``<`` and ``>`` escaped as Slack asks, so a service named ``<!channel>`` pings
+    nobody and ``<https://x|click>`` is no link; line breaks and other control characters
+    become one space, so a name cannot forge another series' line."""
+    return _escape(_CONTROL.sub(" ", value))
+
+
+def _escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _series(alert: Alert) -> str:
     skip = {"rule", "metric", "severity", "owner", "route", "alertstate"}
     parts = [v for k, v in alert.labels.items() if k not in skip]
-    return "/".join(parts) or f"{alert.service}/{alert.model}"
+    return _text("/".join(parts) or f"{alert.service}/{alert.model}")
 
 
 class SlackNotifier(HTTPNotifier):
@@ -49,18 +65,19 @@ class SlackNotifier(HTTPNotifier):
         )
         lines = []
         for a in group.alerts[: self.max_series]:
-            samples = ", ".join(f"`{s}`" for s in a.sample_event_ids[:3])
+            samples = ", ".join(f"`{_text(s)}`" for s in a.sample_event_ids[:3])
             lines.append(
-                f"• *{_series(a)}*: {a.summary}" + (f"\n   samples: {samples}" if samples else "")
+                f"• *{_series(a)}*: {_text(a.summary)}"
+                + (f"\n   samples: {samples}" if samples else "")
             )
         if n > self.max_series:
             lines.append(f"… and {n - self.max_series} more series")
         context = [
             f"window {first.window_start:%H:%M:%S}–{first.window_end:%H:%M:%S} UTC",
-            f"episode `{first.episode_id}`",
+            f"episode `{_text(first.episode_id)}`",
         ]
         if owner := first.labels.get("owner"):
-            context.append(f"owner *{owner}*")
+            context.append(f"owner *{_text(owner)}*")
         if first.runbook_url:
             context.append(f"<{first.runbook_url}|runbook>")
         blocks: list[dict[str, Any]] = [
@@ -69,11 +86,11 @@ class SlackNotifier(HTTPNotifier):
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]},
         ]
         if firing and first.evidence_sql:
-            sql = clip(first.evidence_sql, 2900)
+            sql = clip(_escape(first.evidence_sql), 2900)
             blocks.append(
                 {"type": "section", "text": {"type": "mrkdwn", "text": f"*Evidence*\n```{sql}```"}}
             )
-        return {"text": f"{mark} {title}", "blocks": blocks}
+        return {"text": f"{mark} {_text(title)}", "blocks": blocks}
 
     async def send(self, alert: Alert) -> None:
         await self.send_group(AlertGroup(alert.rule, alert.status, (alert,)))

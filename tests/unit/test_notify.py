@@ -144,7 +144,7 @@ def test_slack_group_is_one_readable_message_per_rule(receiver) -> None:
     assert blocks[0]["text"]["text"] == "FIRING: pii_leaks (2 series, critical)"
     lines = blocks[1]["text"]["text"].splitlines()
     assert lines[0].startswith("• *bot/gpt-4o*: pii_leaks: responses that leaked PII")
-    assert "is 5, >= 3 over the last 300s" in lines[0]
+    assert "is 5, &gt;= 3 over the last 300s" in lines[0]  # Slack shows ">="
     assert lines[1] == "   samples: `ev-bot-0`"
     assert lines[2].startswith("• *search/claude*")
     context = blocks[2]["elements"][0]["text"]
@@ -160,7 +160,7 @@ def test_slack_resolve_message_says_resolved_without_evidence(receiver) -> None:
     run(_send(SlackNotifier(receiver.url, retries=0), resolved, group=True))
     [body] = receiver.bodies
     assert body["text"] == ":white_check_mark: RESOLVED: pii_leaks (1 series, critical)"
-    assert "is 1, no longer >= 3" in body["blocks"][1]["text"]["text"]
+    assert "is 1, no longer &gt;= 3" in body["blocks"][1]["text"]["text"]
     assert len(body["blocks"]) == 3
 
 
@@ -240,3 +240,18 @@ def test_a_silence_without_matchers_is_refused() -> None:
     """An empty silence would mute everything: refused."""
     with pytest.raises(ValueError, match="at least one matcher"):
         Silence((), T0, T0 + timedelta(hours=1))
+
+
+def test_slack_message_makes_event_supplied_names_inert(receiver) -> None:
+    """A hostile publisher names its service `<!channel>` and its model a link with a line
+    break: the Slack message pings nobody, links nowhere and forges no second series line."""
+    service, model = "<!channel> payments", "gpt<https://evil.example|login>\n• *fake*: ok"
+    [firing] = episode([5], series=[(service, model)])
+    run(_send(SlackNotifier(receiver.url, retries=0), firing, group=True))
+    [body] = receiver.bodies
+    everything = json.dumps(body)
+    assert "<!channel>" not in everything and "<https://evil" not in everything
+    section = body["blocks"][1]["text"]["text"]
+    assert section.startswith("• *&lt;!channel&gt; payments/gpt&lt;https://evil.example|login&gt;")
+    assert len([ln for ln in section.splitlines() if ln.startswith("•")]) == 1
+    assert "&lt;!channel&gt;" in body["blocks"][3]["text"]["text"]  # the evidence SQL too
