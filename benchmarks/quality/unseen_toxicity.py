@@ -193,13 +193,14 @@ def cross_source(scorers: dict[str, Scorer]) -> dict[str, Any]:
     src = np.array([e.source for e in corpus])
     x = train_toxicity.features(texts)
     peer_scores = {name: score(texts) for name, score in scorers.items()}
+    teacher = train_toxicity.teacher_rows()  # disjoint from every source: in every fold's training
     folds = {}
     for held in toxicity_data.SOURCE_NAMES:
         test = src == held
         train_texts = [t for t, m in zip(texts, test, strict=True) if not m]
         test_texts = [t for t, m in zip(texts, test, strict=True) if m]
         weights = train_toxicity.source_weights(src[~test])
-        head = train_toxicity.fit_head(x[~test], y[~test], train_texts, weights)
+        head = train_toxicity.fit_with_teachers(x[~test], y[~test], train_texts, weights, teacher)
         ours = train_toxicity.predict(head, x[test], test_texts)
         row = {
             "rows": int(test.sum()),
