@@ -107,17 +107,14 @@ class ToxicityDetector(Detector):
     Parameters
     ----------
     threshold
-        Probability in (0, 1] at or above which the signal fires. The default, 0.82, was
+        Probability in (0, 1] at or above which the signal fires. The default, 0.86, was
         chosen on calibration data that is neither training data nor the field set (a held-out
         split of every training source and 165 hand-written calibration replies): the lowest
         threshold at which none of them sees a false-positive rate above 1%. There it fires on
-        0.6% of benign texts (none of the 105 benign replies) and catches 82% of toxic ones
-        (75% of the toxic replies). On the frozen field set of hand-written assistant traffic
-        it fires on 2.7% of benign responses (6 of 225) and catches 82% of toxic ones (AUC
-        0.982): the calibration data is easier than real traffic. Raise it to 0.9 for quieter
-        alerting (field set: 1.3% of benign responses fired, 74% caught) or lower it where
-        recall matters more (0.7: 88% caught, 4.0% fired). Model card and
-        ``benchmarks/quality/reports/toxicity.md``.
+        0.5% of benign texts (none of the 105 benign replies) and catches 81% of toxic ones
+        (72% of the toxic replies). On the frozen field set of hand-written assistant traffic:
+        ``benchmarks/quality/reports/toxicity.md`` (the calibration data is easier than real
+        traffic). Model card: ``models/toxicity/MODEL_CARD.md``.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``
@@ -139,14 +136,14 @@ class ToxicityDetector(Detector):
     >>> [s.fired for s in signals]
     [False, True]
     >>> print(signals[1].reason)  # doctest: +ELLIPSIS
-    response reads as toxic: probability ... is at or above the threshold 0.82 (MiniLM ...)
+    response reads as toxic: probability ... is at or above the threshold 0.86 (MiniLM ...)
     """
 
     name: ClassVar[str] = "toxicity"
 
     def __init__(
         self,
-        threshold: float = 0.82,
+        threshold: float = 0.86,
         checkpoint: str | None = None,
         label: str | None = None,
         head: str | None = None,

