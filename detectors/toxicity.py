@@ -112,9 +112,11 @@ class ToxicityDetector(Detector):
         split of every training source and 165 hand-written calibration replies): the lowest
         threshold at which none of them sees a false-positive rate above 1%. There it fires on
         0.5% of benign texts (none of the 105 benign replies) and catches 81% of toxic ones
-        (72% of the toxic replies). On the frozen field set of hand-written assistant traffic:
-        ``benchmarks/quality/reports/toxicity.md`` (the calibration data is easier than real
-        traffic). Model card: ``models/toxicity/MODEL_CARD.md``.
+        (72% of the toxic replies). On the frozen field set of hand-written assistant traffic
+        it fires on 0.4% of benign responses (1 of 225) and catches 77% of toxic ones (AUC
+        0.990). Lower it to 0.8 where recall matters more (field set: 82% caught, 1.3% of
+        benign fired) or to 0.7 (89%, 2.7%). Model card and
+        ``benchmarks/quality/reports/toxicity.md``.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
         sequence-classification checkpoint (model and tokenizer, as ``save_pretrained``
