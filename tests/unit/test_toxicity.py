@@ -207,6 +207,27 @@ def test_more_training_replies_are_neither_calibration_replies_nor_field_set():
     assert not more & field
 
 
+def test_distillation_corpus_is_in_no_source_nor_field_set_and_its_scores_ship():
+    """The teacher-labelled texts share none with the four fold sources, the calibration
+    replies or the field set, and the committed teacher scores cover every one of them (so
+    training needs no TensorFlow)."""
+    import sys
+
+    sys.path.insert(0, str(HEAD_PATH.parents[3] / "scripts"))
+    import toxicity_data
+    import toxicity_teachers
+
+    texts = {e.text for e in toxicity_teachers.unlabelled()}
+    labelled = {e.text for e in toxicity_data.load_corpus() + toxicity_data.load_replies()}
+    rows = toxicity_teachers.FIELDSET.read_text(encoding="utf-8").splitlines()
+    field = {json.loads(ln)[k] for ln in rows if ln for k in ("response", "prompt")}
+    shipped = json.loads(toxicity_teachers.SHIPPED.read_text(encoding="utf-8"))
+    assert len(texts) == 4637
+    assert not texts & labelled
+    assert not texts & field
+    assert {toxicity_teachers._key(t) for t in texts} == set(shipped)
+
+
 def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
     """A head whose bytes differ from the manifest raises ModelIntegrityError."""
     shutil.copy(HEAD_PATH.parent / "manifest.json", tmp_path / "manifest.json")
