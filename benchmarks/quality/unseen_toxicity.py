@@ -4,7 +4,9 @@ with the offline peers scored on the same rows in the same run (issue 10).
 1. **Cross-source.** The training procedure of ``scripts/train_toxicity.py`` (same features,
    same model, same hyper-parameters) is refit on every source but one and scored on the
    source it never saw; the four sources rotate (``hand``, ``compose``, ``lexicon``,
-   ``public``: see ``scripts/toxicity_data.py``). The worst fold is the headline.
+   ``public``: see ``scripts/toxicity_data.py``). The worst fold is the headline. The
+   distillation rows (``scripts/toxicity_teachers.py``: unlabelled text in no source, the
+   teachers' committed scores as soft targets) are in every fold's training, never held out.
 2. **Field set.** ``benchmarks/quality/fieldsets/toxicity.jsonl``: 344 hand-written assistant
    responses, frozen (sha256 checked here) before training and never trained or tuned on.
    The committed detector (``ToxicityDetector()``, default threshold) scores it end to end;
