@@ -28,6 +28,8 @@ from pathlib import Path
 SEED = 20261129
 ROOT = Path(__file__).resolve().parents[1]
 HANDWRITTEN = ROOT / "scripts" / "data" / "toxicity_handwritten.txt"
+#: Written for look 10: hard negatives across domains and abuse without swear words.
+HANDWRITTEN_MORE = ROOT / "scripts" / "data" / "toxicity_handwritten_more.txt"
 REPLIES = ROOT / "scripts" / "data" / "toxicity_calibration.txt"
 SOURCE_NAMES = ("hand", "compose", "lexicon", "public")
 _SENTENCES: list[str] = []
@@ -62,13 +64,19 @@ def _clean(text: str) -> str:
 # --- hand ---------------------------------------------------------------------------------
 
 
-def load_hand(path: Path = HANDWRITTEN, source: str = "hand") -> list[Example]:
+def load_hand(
+    path: Path = HANDWRITTEN, source: str = "hand", prefix: str | None = None
+) -> list[Example]:
+    """One example per line of a hand-written file; groups are ``prefix:line`` (prefix: the
+    source's name unless given)."""
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip() or line.startswith("#"):
             continue
         label, kind, text = line.split("\t", 2)
-        out.append(Example(text.replace("\\n", "\n"), int(label), source, kind, f"{source}:{i}"))
+        out.append(
+            Example(text.replace("\\n", "\n"), int(label), source, kind, f"{prefix or source}:{i}")
+        )
     return out
 
 
@@ -721,7 +729,8 @@ def load_corpus() -> list[Example]:
     compose_content += knowledge_paragraphs(range(3000, 3400))
     short = [t for _, t in answers["qa"][2000:3000] if len(t) <= 30]
     compose = load_compose(compose_content, answers=short)
-    examples = load_hand() + compose + load_lexicon() + load_public(answers)
+    hand = load_hand() + load_hand(HANDWRITTEN_MORE, prefix="hand-more")
+    examples = hand + compose + load_lexicon() + load_public(answers)
     by_text: dict[str, list[Example]] = {}
     for ex in examples:
         by_text.setdefault(ex.text, []).append(ex)

@@ -4,7 +4,9 @@ with the offline peers scored on the same rows in the same run (issue 10).
 1. **Cross-source.** The training procedure of ``scripts/train_toxicity.py`` (same features,
    same model, same hyper-parameters) is refit on every source but one and scored on the
    source it never saw; the four sources rotate (``hand``, ``compose``, ``lexicon``,
-   ``public``: see ``scripts/toxicity_data.py``). The worst fold is the headline.
+   ``public``: see ``scripts/toxicity_data.py``). The worst fold is the headline. The
+   distillation rows (``scripts/toxicity_teachers.py``: unlabelled text in no source, the
+   teachers' committed scores as soft targets) are in every fold's training, never held out.
 2. **Field set.** ``benchmarks/quality/fieldsets/toxicity.jsonl``: 344 hand-written assistant
    responses, frozen (sha256 checked here) before training and never trained or tuned on.
    The committed detector (``ToxicityDetector()``, default threshold) scores it end to end;
@@ -193,13 +195,14 @@ def cross_source(scorers: dict[str, Scorer]) -> dict[str, Any]:
     src = np.array([e.source for e in corpus])
     x = train_toxicity.features(texts)
     peer_scores = {name: score(texts) for name, score in scorers.items()}
+    teacher = train_toxicity.teacher_rows()  # disjoint from every source: in every fold's training
     folds = {}
     for held in toxicity_data.SOURCE_NAMES:
         test = src == held
         train_texts = [t for t, m in zip(texts, test, strict=True) if not m]
         test_texts = [t for t, m in zip(texts, test, strict=True) if m]
         weights = train_toxicity.source_weights(src[~test])
-        head = train_toxicity.fit_head(x[~test], y[~test], train_texts, weights)
+        head = train_toxicity.fit_with_teachers(x[~test], y[~test], train_texts, weights, teacher)
         ours = train_toxicity.predict(head, x[test], test_texts)
         row = {
             "rows": int(test.sum()),
@@ -213,7 +216,20 @@ def cross_source(scorers: dict[str, Scorer]) -> dict[str, Any]:
         name: min(f["auc"][name] for f in folds.values())
         for name in next(iter(folds.values()))["auc"]
     }
-    return {"folds": folds, "worst": worst}
+    return {"folds": folds, "worst": worst, "teacher": teacher_note(teacher)}
+
+
+def teacher_note(teacher: tuple | None) -> str:
+    """What the distillation rows in every fold's training are, in words."""
+    if teacher is None:
+        return "none: distillation is off"
+    _scripts()
+    import train_toxicity
+
+    return (
+        f"{len(teacher[2]) // 2} unlabelled texts, the mean score of tox-block and "
+        f"alt-profanity-check as a soft target, weight {train_toxicity.TEACHER_WEIGHT}"
+    )
 
 
 def field_set(scorers: dict[str, Scorer]) -> dict[str, Any]:
@@ -418,6 +434,9 @@ def write_report(res: dict[str, Any]) -> str:
     worst_b = ", ".join(f"{w['id']} ({w['slice']}, {w['score']})" for w in fs["worst_benign"])
     worst_t = ", ".join(f"{w['id']} ({w['slice']}, {w['score']})" for w in fs["worst_toxic"])
     notes = "".join(f"- {n}\n" for n in res["notes"]) or "- all peers ran.\n"
+    public_auc = _f(cs["folds"]["public"]["auc"]["infersight"])
+    compose_auc = _f(cs["folds"]["compose"]["auc"]["infersight"])
+    teacher = cs["teacher"]
     points = "\n".join(
         f"| {t} | {_f(p['recall'])} | {_f(p['fpr'])} ({p['fired_benign']} of {p['benign']}) |"
         for t, p in fs["operating_points"].items()
@@ -472,17 +491,22 @@ challenging prompts vs chatterbot-corpus utterances and HaluEval answers.
 | --- | {" | ".join("---" for _ in fold_names)} | --- |
 {fold_rows}
 
-How to read the folds: `public` is the worst for us and the best for the peers, and the reason
-is visible in its labels. Its toxic side is RealToxicityPrompts "challenging" prompts, labelled
-toxic as a set, many of them news sentences that report or quote abuse ("Their text messages
-include constant use of the word ..."); its benign side includes chatterbot user turns that
-insult the bot ("you are a waste", "you are a coward"). This head is built to call quoting,
-reporting and explaining abuse benign and second-person insults toxic, so on this source it
-disagrees with the labels by design, while the peers, trained on Jigsaw-style comment labels,
-agree with them. The fold still counts as the worst fold above; `compose` (abuse spliced into
-long helpful answers, and counter-speech that quotes the abuse it refutes) is the worst fold
-whose labels follow the task's definition (two insult frames it shares with `lexicon` do not
-flatter it: without them it scores the same, see `toxicity.notes.md`).
+Every fold's training also holds the distillation rows (`scripts/toxicity_teachers.py`:
+{teacher}), never held out: they share no text with any source, the calibration
+replies or the field set.
+
+How to read the folds: `public` is the best fold for the peers, and the reason is visible in its
+labels. Its toxic side is RealToxicityPrompts "challenging" prompts, labelled toxic as a set,
+many of them news sentences that report or quote abuse ("Their text messages include constant
+use of the word ..."); its benign side includes chatterbot user turns that insult the bot ("you
+are a waste", "you are a coward"). This head is built to call quoting, reporting and explaining
+abuse benign and second-person insults toxic, so on this source it disagrees with the labels by
+design, while the peers, trained on Jigsaw-style comment labels, agree with them. Distillation
+from those peers raised our figure on it (0.576 before look 10, {public_auc} now), most of it
+through the HaluEval news and dialogue text among the unlabelled rows, which the teachers call
+benign and which resembles `public`'s benign side (see `toxicity.notes.md`): part of that gain
+is nearness to the source, not better judgement of abuse. `compose` (abuse spliced into long
+helpful answers, and counter-speech that quotes the abuse it refutes) scores {compose_auc}.
 
 Every scoring of the field set, and what changed between them: `toxicity.notes.md`.
 

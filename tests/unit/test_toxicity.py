@@ -187,6 +187,47 @@ def test_calibration_replies_are_neither_training_text_nor_field_set():
     assert not replies & field
 
 
+def test_more_training_replies_are_neither_calibration_replies_nor_field_set():
+    """The look-10 training replies share no text with the calibration replies, the first
+    training file or the frozen field set (prompt or response)."""
+    root = HEAD_PATH.parents[3]
+    data = root / "scripts" / "data"
+
+    def texts(path: Path) -> set[str]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return {ln.split("\t")[-1].strip() for ln in lines if ln.strip() and ln[0] != "#"}
+
+    more = texts(data / "toxicity_handwritten_more.txt")
+    fieldset = root / "benchmarks" / "quality" / "fieldsets" / "toxicity.jsonl"
+    rows = [json.loads(ln) for ln in fieldset.read_text().splitlines() if ln]
+    field = {r[k].strip() for r in rows for k in ("response", "prompt") if r.get(k)}
+    assert len(more) == 99
+    assert not more & texts(data / "toxicity_calibration.txt")
+    assert not more & texts(data / "toxicity_handwritten.txt")
+    assert not more & field
+
+
+def test_distillation_corpus_is_in_no_source_nor_field_set_and_its_scores_ship():
+    """The teacher-labelled texts share none with the four fold sources, the calibration
+    replies or the field set, and the committed teacher scores cover every one of them (so
+    training needs no TensorFlow)."""
+    import sys
+
+    sys.path.insert(0, str(HEAD_PATH.parents[3] / "scripts"))
+    import toxicity_data
+    import toxicity_teachers
+
+    texts = {e.text for e in toxicity_teachers.unlabelled()}
+    labelled = {e.text for e in toxicity_data.load_corpus() + toxicity_data.load_replies()}
+    rows = toxicity_teachers.FIELDSET.read_text(encoding="utf-8").splitlines()
+    field = {json.loads(ln)[k] for ln in rows if ln for k in ("response", "prompt")}
+    shipped = json.loads(toxicity_teachers.SHIPPED.read_text(encoding="utf-8"))
+    assert len(texts) == 4637
+    assert not texts & labelled
+    assert not texts & field
+    assert {toxicity_teachers._key(t) for t in texts} == set(shipped)
+
+
 def test_tampered_packaged_head_is_refused(tmp_path, monkeypatch):
     """A head whose bytes differ from the manifest raises ModelIntegrityError."""
     shutil.copy(HEAD_PATH.parent / "manifest.json", tmp_path / "manifest.json")
@@ -279,5 +320,5 @@ def test_invalid_parameters_are_rejected_naming_them(kwargs, message):
     assert message in str(info.value)
 
 
-EXPECTED_THRESHOLD = 0.82
-EXPECTED_SCORES = [0.01, 0.0, 0.45, 1.0, 1.0]
+EXPECTED_THRESHOLD = 0.86
+EXPECTED_SCORES = [0.0, 0.0, 0.5, 1.0, 1.0]
