@@ -1,6 +1,6 @@
-"""The dashboard rollups of migrations 060 and 061 on the real embedded engine: late and backfilled
-events land in their own hour once, a refresh after the upgrade wins over the backfilled
-rows, and readers see one row per key whatever versions are stored."""
+"""The dashboard rollups of migrations 060 and 061 on the real embedded engine: late and
+backfilled events land in their own hour once, a refresh after the upgrade wins over the
+backfilled rows, and readers see one row per key whatever versions are stored."""
 
 from __future__ import annotations
 
