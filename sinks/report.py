@@ -73,14 +73,16 @@ class Panel:
 
 
 #: The bucket width decides what the p95 panel reads (``$__interval_s``: the plugin's bucket
-#: in seconds, the N of ``$__timeInterval``). A bucket that divides an hour holds one hour
-#: row of ``dashboard_hour``: its stored p95 is read and no sketch merged. A wider bucket
-#: merges the sketches of ``dashboard_latency`` (061), at the coarsest grain that tiles it
-#: (``tile_s``): days when it is whole days, six hours when it is a multiple of six hours,
-#: else hours. Only whole periods inside the time range are read at that grain; the hours of
-#: a period cut by either end of the range are read as hours, so every bucket merges exactly
-#: the hours it merged before. Each branch's condition is written ``(applies OR key <
-#: 1970-01-01)``: a condition on the key, so that a branch that does not apply reads nothing.
+#: in seconds, the N of ``$__timeInterval``) from the rollup of 061, which holds hours, six
+#: hours and days: the coarsest grain that tiles the bucket (``tile_s``: days when the bucket
+#: is whole days, six hours when it is a multiple of six hours, else hours). A bucket that is
+#: one hour or one whole period (or divides an hour) reads that row's stored p95; a wider
+#: bucket merges the sketches of its whole periods; the hours of a period cut by either end
+#: of the range are merged as hours. So every bucket shows exactly the figure it showed when
+#: it merged its hours. Each branch's condition is written ``(applies OR key < 1970-01-01)``:
+#: a condition on the key, so that a branch that does not apply reads nothing. The panel reads
+#: ``rollup_dashboard_latency FINAL`` rather than its view: planning two branches through
+#: views cost more than running them.
 _GRAINS = """WITH $__interval_s AS bucket_s, 3600 % bucket_s != 0 AS wide,
     toDateTime(0, 'UTC') AS epoch,
     multiIf(bucket_s % 86400 = 0, 86400, bucket_s % 21600 = 0, 21600, 3600) AS tile_s,
@@ -119,18 +121,20 @@ GROUP BY time, model ORDER BY time, model""",
         "ms",
         f"""{_GRAINS}
 SELECT time, model, p95_ms FROM (
-    SELECT $__timeInterval(hour) AS time, model, any(latency_p95_ms) AS p95_ms
-    FROM dashboard_hour
-    WHERE (NOT wide OR hour < epoch) AND $__timeFilter(hour) AND {_ONE_SERVICE}
-      AND model != '__all'
+    SELECT $__timeInterval(period) AS time, model, any(latency_p95_ms) AS p95_ms
+    FROM rollup_dashboard_latency FINAL
+    WHERE (NOT wide OR bucket_s = tile_s OR period < epoch) AND grain_s = tile_s
+      AND period >= whole_from AND period < whole_to AND $__timeFilter(period)
+      AND {_ONE_SERVICE} AND model != '__all'
     GROUP BY time, model
     UNION ALL
     SELECT $__timeInterval(period) AS time, model,
         quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
-    FROM dashboard_latency
+    FROM rollup_dashboard_latency FINAL
     WHERE (wide OR period < epoch) AND $__timeFilter(period) AND {_ONE_SERVICE}
       AND model != '__all'
-      AND (grain_s = tile_s AND period >= whole_from AND period < whole_to
+      AND (grain_s = tile_s AND bucket_s != tile_s AND period >= whole_from
+           AND period < whole_to
            OR grain_s = 3600 AND (period < whole_from OR period >= whole_to))
     GROUP BY time, model)
 ORDER BY time, model""",

@@ -13,7 +13,9 @@
 -- * Sorted by (grain_s, service, model, period) with small granules (64 rows), so that a
 --   panel reads the states it merges and few others.
 -- * The states are merges of the hour rollup's states; DDSketch merges add bucket counts,
---   so every grain gives the figures a merge of its hours gives.
+--   so every grain gives the figures a merge of its hours gives. The p95 of each row is
+--   finalised when it is computed (latency_p95_ms, as in 060): a bucket that is one whole
+--   period reads it and merges nothing (finalising a sketch costs more than merging it).
 --
 -- Freshness and replays as in 060: every minute, each grain's periods holding an hour
 -- recomputed in the last 10 minutes are recomputed from rollup_events_hour FINAL and
@@ -27,6 +29,7 @@ CREATE TABLE IF NOT EXISTS rollup_dashboard_latency
     model               LowCardinality(String) COMMENT 'or __all: every model',
     events              UInt64,
     latency_ms_count    UInt64,
+    latency_p95_ms      Float64 COMMENT 'the p95 of latency_ms, finalised when the row is computed',
     latency_ms          AggregateFunction(quantilesDD(0.01, 0.5, 0.9, 0.95, 0.99), Nullable(Float32)),
     version             DateTime64(3, 'UTC')
 )
@@ -44,6 +47,7 @@ AS SELECT
     if(grouping(r.model) = 1, '__all', r.model) AS model,
     sum(r.events) AS events,
     sum(r.latency_ms_count) AS latency_ms_count,
+    quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3] AS latency_p95_ms,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms) AS latency_ms,
     now64(3) AS version
 FROM rollup_events_hour AS r FINAL
@@ -63,6 +67,7 @@ AS SELECT
     if(grouping(r.model) = 1, '__all', r.model) AS model,
     sum(r.events) AS events,
     sum(r.latency_ms_count) AS latency_ms_count,
+    quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3] AS latency_p95_ms,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms) AS latency_ms,
     now64(3) AS version
 FROM rollup_events_hour AS r FINAL
@@ -82,6 +87,7 @@ AS SELECT
     if(grouping(r.model) = 1, '__all', r.model) AS model,
     sum(r.events) AS events,
     sum(r.latency_ms_count) AS latency_ms_count,
+    quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3] AS latency_p95_ms,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms) AS latency_ms,
     now64(3) AS version
 FROM rollup_events_hour AS r FINAL
@@ -94,18 +100,19 @@ SETTINGS max_partitions_per_insert_block = 0;
 
 -- The view the p95 panel reads (FINAL, as the views of 060).
 CREATE VIEW IF NOT EXISTS dashboard_latency AS
-SELECT grain_s, period, service, model, events, latency_ms_count, latency_ms
+SELECT grain_s, period, service, model, events, latency_ms_count, latency_p95_ms, latency_ms
 FROM rollup_dashboard_latency FINAL;
 
 -- Backfill from the hour rollup, every grain, dated in the past (see the top).
 INSERT INTO rollup_dashboard_latency (grain_s, period, service, model, events,
-    latency_ms_count, latency_ms, version)
+    latency_ms_count, latency_p95_ms, latency_ms, version)
 SELECT
     g AS grain_s,
     toDateTime(intDiv(toUInt32(r.hour), g) * g, 'UTC') AS period,
     if(grouping(r.service) = 1, '__all', r.service) AS service,
     if(grouping(r.model) = 1, '__all', r.model) AS model,
     sum(r.events), sum(r.latency_ms_count),
+    quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms)[3],
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(r.latency_ms),
     toDateTime64(0, 3, 'UTC')
 FROM rollup_events_hour AS r FINAL
