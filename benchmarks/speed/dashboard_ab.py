@@ -5,9 +5,9 @@ comparison alike; the refreshable views are stopped meanwhile, so the process's 
 per query (every thread of the embedded engine) is the query's own work, however loaded
 the machine. Every pair is first checked to give the same rows.
 
-* The p95 panel in buckets wider than an hour, as migration 060 left it (its merge branch,
-  over ``dashboard_hour``: the other branch reads no granule at these widths) against the
-  panel now (061: ``dashboard_latency`` at the coarsest grain that tiles the bucket).
+* The p95 panel as migration 060 left it (over ``dashboard_hour``: the stored p95 in hour
+  buckets, a merge of hour sketches in wider ones) against the panel now (061:
+  ``rollup_dashboard_latency`` at the coarsest grain that tiles the bucket).
 * The 30-day errors and quality panels (hour buckets) on their 060 tables against copies of
   the rows they read in tables of their own with 256-row granules ("rollups of small
   cardinality"); the copies are dropped at the end.
@@ -30,13 +30,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink  # noqa: E402
 from sinks.report import PANELS, expand_macros  # noqa: E402
 
-P95_060 = """SELECT $__timeInterval(hour) AS time, model,
-    quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
-FROM dashboard_hour
-WHERE $__timeFilter(hour) AND service = '${service}' AND model != '__all'
-GROUP BY time, model ORDER BY time, model"""
+#: The p95 panel as migration 060 wrote it (sinks/report.py before 061), both branches.
+P95_060 = """WITH toDateTime('1970-01-01 01:00:00', 'UTC') AS probe_hour
+SELECT time, model, p95_ms FROM (
+    SELECT $__timeInterval(hour) AS time, model, any(latency_p95_ms) AS p95_ms
+    FROM dashboard_hour
+    WHERE (NOT $__timeInterval(probe_hour) != probe_hour OR hour < probe_hour - 3600)
+      AND $__timeFilter(hour) AND service = '${service}' AND model != '__all'
+    GROUP BY time, model
+    UNION ALL
+    SELECT $__timeInterval(hour) AS time, model,
+        quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
+    FROM dashboard_hour
+    WHERE ($__timeInterval(probe_hour) != probe_hour OR hour < probe_hour - 3600)
+      AND $__timeFilter(hour) AND service = '${service}' AND model != '__all'
+    GROUP BY time, model)
+ORDER BY time, model"""
 WIDE = (("30d, 6 h buckets", 30, 6 * 3600), ("30d, 1 day buckets", 30, 86_400),
-        ("30d, 2 h buckets", 30, 2 * 3600), ("7d, 6 h buckets", 7, 6 * 3600))  # fmt: skip
+        ("30d, 2 h buckets", 30, 2 * 3600), ("7d, 6 h buckets", 7, 6 * 3600),
+        ("30d, 1 h buckets", 30, 3600), ("7d, 1 h buckets", 7, 3600))  # fmt: skip
 
 COPIES = {
     "small_errors_hour": (
@@ -75,7 +87,7 @@ def copies(sink: ClickHouseSink, now: datetime) -> dict[str, str]:
 
 
 def wide_p95(now: datetime) -> dict[str, str]:
-    """The p95 panel in wide buckets: 060's SQL, then 061's."""
+    """The p95 panel in wide and hour buckets: 060's SQL, then 061's."""
     cases = {}
     for label, days, bucket in WIDE:
         for kind, sql in (("060", P95_060), ("061", PANELS[2].sql)):
