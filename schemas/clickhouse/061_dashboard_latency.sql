@@ -1,10 +1,9 @@
 -- Latency sketches at three grains for the p95 panel in buckets wider than an hour (issue 13).
 --
 -- A bucket wider than an hour merges DDSketch states. Before this migration it merged one
--- state per hour from dashboard_hour, and the time went into reading states rather than
--- merging them: a read takes whole granules, and a granule of rollup_dashboard_hour holds
--- thousands of states of every service and model (30 days in 6-hour buckets: 4,320 states
--- merged, about three times that many read).
+-- state per hour from dashboard_hour, and much of the time went into reading states: a read
+-- takes whole granules, and a granule of rollup_dashboard_hour holds thousands of states of
+-- every service and model (30 days on 10 M events: 4,320 states merged, 9,666 rows read).
 --
 -- * One row per grain, period, service and model, plus the totals service = '__all' and
 --   model = '__all' (as in 060): grain_s = 3600 (hours), 21600 (six hours, aligned to
@@ -15,7 +14,7 @@
 -- * The states are merges of the hour rollup's states; DDSketch merges add bucket counts,
 --   so every grain gives the figures a merge of its hours gives. The p95 of each row is
 --   finalised when it is computed (latency_p95_ms, as in 060): a bucket that is one whole
---   period reads it and merges nothing (finalising a sketch costs more than merging it).
+--   period reads it and merges nothing.
 --
 -- Freshness and replays as in 060: every minute, each grain's periods holding an hour
 -- recomputed in the last 10 minutes are recomputed from rollup_events_hour FINAL and
