@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: Refreshable materialized views, in dependency order (minute, hour, then the dashboard
-#: rollups of migration 060, which read the hour rollups).
+#: rollups of migrations 060 and 061, which read the hour rollups).
 ROLLUP_VIEWS = (
     "rollup_events_minute_mv",
     "rollup_signals_minute_mv",
@@ -60,6 +60,9 @@ ROLLUP_VIEWS = (
     "rollup_dashboard_hour_mv",
     "rollup_dashboard_day_mv",
     "rollup_dashboard_signals_hour_mv",
+    "rollup_dashboard_latency_hour_mv",
+    "rollup_dashboard_latency_6h_mv",
+    "rollup_dashboard_latency_day_mv",
 )
 
 

@@ -10,7 +10,9 @@ file, for people without Grafana. The live page (``streams.live``) draws them to
 Every panel reads rollups (replay-proof, small), never the raw tables, except the tables
 below the charts that reuse named queries: buckets of an hour and more read the pre-merged
 dashboard rollups of migration 060 (one row per hour and series, totals included, no
-sketch merged for hour buckets), shorter buckets the minute rollups of 030–032.
+sketch merged for hour buckets) and, for the p95 panel in wider buckets, the latency
+sketches of 061 at the coarsest grain that tiles the bucket; shorter buckets read the
+minute rollups of 030–032.
 """
 
 from __future__ import annotations
@@ -70,13 +72,23 @@ class Panel:
         return self.minute_sql if grain == "minute" else self.sql
 
 
-#: The hour of a probe date: ``$__timeInterval(probe_hour) != probe_hour`` holds exactly when
-#: a bucket is wider than an hour (then several hour rows share a bucket and their sketches
-#: are merged; otherwise each bucket is one pre-merged row and its stored p95 is read). In
-#: each branch it is written ``(wide OR hour < 1970-01-01)``: a condition on the key, so
-#: that the branch whose condition is false reads no row (and no sketch) at all.
-_WIDE = "$__timeInterval(probe_hour) != probe_hour"
-_PROBE = "WITH toDateTime('1970-01-01 01:00:00', 'UTC') AS probe_hour"
+#: The bucket width decides what the p95 panel reads (``$__interval_s``: the plugin's bucket
+#: in seconds, the N of ``$__timeInterval``) from the rollup of 061, which holds hours, six
+#: hours and days: the coarsest grain that tiles the bucket (``tile_s``: days when the bucket
+#: is whole days, six hours when it is a multiple of six hours, else hours). A bucket that is
+#: one hour or one whole period (or divides an hour) reads that row's stored p95; a wider
+#: bucket merges the sketches of its whole periods; the hours of a period cut by either end
+#: of the range are merged as hours. So every bucket shows exactly the figure it showed when
+#: it merged its hours. Each branch's condition is written ``(applies OR key < 1970-01-01)``:
+#: a condition on the key, so that a branch that does not apply reads nothing. The panel reads
+#: ``rollup_dashboard_latency FINAL`` rather than its view: planning two branches through
+#: views cost more than running them.
+_GRAINS = """WITH $__interval_s AS bucket_s, 3600 % bucket_s != 0 AS wide,
+    toDateTime(0, 'UTC') AS epoch,
+    multiIf(bucket_s % 86400 = 0, 86400, bucket_s % 21600 = 0, 21600, 3600) AS tile_s,
+    toDateTime(intDiv(toUInt32($__fromTime) + tile_s - 1, tile_s) * tile_s, 'UTC')
+        AS whole_from,
+    toDateTime(intDiv(toUInt32($__toTime) + 3600, tile_s) * tile_s, 'UTC') AS whole_to"""
 _ONE_SERVICE = "service = '${service}'"  # '__all': the rows that total every service
 
 PANELS: tuple[Panel, ...] = (
@@ -107,19 +119,23 @@ GROUP BY time, model ORDER BY time, model""",
     Panel(
         "p95 latency by model (ms)",
         "ms",
-        f"""{_PROBE}
+        f"""{_GRAINS}
 SELECT time, model, p95_ms FROM (
-    SELECT $__timeInterval(hour) AS time, model, any(latency_p95_ms) AS p95_ms
-    FROM dashboard_hour
-    WHERE (NOT {_WIDE} OR hour < probe_hour - 3600) AND $__timeFilter(hour)
+    SELECT $__timeInterval(period) AS time, model, any(latency_p95_ms) AS p95_ms
+    FROM rollup_dashboard_latency FINAL
+    WHERE (NOT wide OR bucket_s = tile_s OR period < epoch) AND grain_s = tile_s
+      AND period >= whole_from AND period < whole_to AND $__timeFilter(period)
       AND {_ONE_SERVICE} AND model != '__all'
     GROUP BY time, model
     UNION ALL
-    SELECT $__timeInterval(hour) AS time, model,
+    SELECT $__timeInterval(period) AS time, model,
         quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms
-    FROM dashboard_hour
-    WHERE ({_WIDE} OR hour < probe_hour - 3600) AND $__timeFilter(hour) AND {_ONE_SERVICE}
+    FROM rollup_dashboard_latency FINAL
+    WHERE (wide OR period < epoch) AND $__timeFilter(period) AND {_ONE_SERVICE}
       AND model != '__all'
+      AND (grain_s = tile_s AND bucket_s != tile_s AND period >= whole_from
+           AND period < whole_to
+           OR grain_s = 3600 AND (period < whole_from OR period >= whole_to))
     GROUP BY time, model)
 ORDER BY time, model""",
         f"""SELECT $__timeInterval(minute) AS time, model,
@@ -187,8 +203,8 @@ def expand_macros(
     sql: str, start: datetime, end: datetime, service: str = ALL_SERVICES, bucket_s: int = 3600
 ) -> str:
     """Do what the Grafana ClickHouse plugin does to a panel's SQL, for one time range and
-    bucket width (``$__timeInterval(col)``); ``$__grain`` (ours) picks the rollup that holds
-    the bucket: ``minute`` below an hour, ``hour`` from an hour on.
+    bucket width (``$__timeInterval(col)``, ``$__interval_s``); ``$__grain`` (ours) picks the
+    rollup that holds the bucket: ``minute`` below an hour, ``hour`` from an hour on.
 
     Examples
     --------
@@ -206,6 +222,7 @@ def expand_macros(
         sql,
     )
     sql = sql.replace("$__fromTime", _ch_time(start)).replace("$__toTime", _ch_time(end))
+    sql = sql.replace("$__interval_s", str(max(int(bucket_s), 1)))
     sql = re.sub(
         r"\$__timeInterval\((\w+)\)",
         lambda m: f"toStartOfInterval({m[1]}, INTERVAL {int(bucket_s)} SECOND)",

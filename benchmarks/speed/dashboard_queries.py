@@ -1,11 +1,13 @@
 """Dashboard query latency on the rollups, with N events (default 10 M) in embedded chDB.
 
 Generates the events and their signals inside ClickHouse (``numbers()``, hashed columns),
-builds the rollups with the backfill statements of migrations 030/031 and 060 (what
+builds the rollups with the backfill statements of migrations 030/031, 060 and 061 (what
 upgrading a populated database does; 030/031's are given their column names, since 050
-added one, and every backfill is dated in the past as 060's is), times one refresh cycle
-after a fresh batch, then runs every Grafana panel (macros expanded for the last 24 hours,
-7 and 30 days, and 30 days in 6-hour buckets) and the rollup-based named queries
+added one, and every backfill is dated in the past as 060's is; with ``--reuse`` a store
+built before 061 is upgraded by ``migrate()`` itself), times one refresh cycle after a
+fresh batch, then runs every Grafana panel (macros expanded for the last 24 hours, 7 and
+30 days, and the p95 panel over 30 days in 6-hour and 1-day buckets) and the rollup-based
+named queries
 ``--repeat`` times each, printing p50/p95/max. The same panels and named queries as they
 were before migration 060 (reading the 030–032 rollups with ``FINAL`` and merging sketches
 at query time) run ``--legacy-repeat`` times each on the same data, and their rows are
@@ -36,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, migrations  # noqa: E402
-from sinks.queries import refresh_rollups, run_query  # noqa: E402
+from sinks.queries import ROLLUP_VIEWS, refresh_rollups, run_query  # noqa: E402
 from sinks.report import PANELS, expand_macros  # noqa: E402
 
 SERVICES = "['checkout-bot', 'search-rag', 'support-chat', 'email-drafts', 'code-review']"
@@ -143,11 +145,11 @@ def same_rows(a: list[tuple], b: list[tuple]) -> tuple[bool, float]:
 
 def backfill_statements() -> list[str]:
     """The backfill INSERTs of 030/031 (given column names: they are positional and 050
-    added a column) and of 060, every version dated in the past."""
+    added a column), 060 and 061, every version dated in the past."""
     out = []
     for mig in migrations():
         for stmt in mig.statements():
-            if mig.version in (30, 31, 60) and stmt.startswith("INSERT INTO"):
+            if mig.version in (30, 31, 60, 61) and stmt.startswith("INSERT INTO"):
                 out.append(
                     stmt.replace("now64(3) AS version", "toDateTime64(0, 3, 'UTC') AS version")
                 )
@@ -257,7 +259,8 @@ def build(sink: ClickHouseSink, args, start: datetime, common: dict, say) -> Non
     if args.optimize:
         t = time.perf_counter()
         for table in ("rollup_events_hour", "rollup_signals_hour", "rollup_dashboard_hour",
-                      "rollup_dashboard_day", "rollup_dashboard_signals_hour"):  # fmt: skip
+                      "rollup_dashboard_day", "rollup_dashboard_signals_hour",
+                      "rollup_dashboard_latency"):  # fmt: skip
             sink.query(f"OPTIMIZE TABLE {table} FINAL")
         say(f"OPTIMIZE FINAL of the hour and dashboard rollups: {time.perf_counter() - t:.1f} s")
 
@@ -299,7 +302,10 @@ def main() -> int:
         lines.append(text)
 
     say(f"start: {load()}")
-    sink.migrate()
+    t = time.perf_counter()
+    applied = sink.migrate()
+    say(f"migrations applied now: {', '.join(applied[-3:]) or 'none'}"
+        f"{' ...' if len(applied) > 3 else ''} ({time.perf_counter() - t:.1f} s)")  # fmt: skip
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=SPAN_DAYS)
     common = {"services": SERVICES, "models": MODELS, "span_ms": SPAN_DAYS * 86_400_000}
@@ -311,7 +317,7 @@ def main() -> int:
         table: sink.scalar(f"SELECT count() FROM {table}")
         for table in ("rollup_events_minute", "rollup_events_hour", "rollup_signals_hour",
                       "rollup_dashboard_hour", "rollup_dashboard_day",
-                      "rollup_dashboard_signals_hour")
+                      "rollup_dashboard_signals_hour", "rollup_dashboard_latency")
     }  # fmt: skip
     say("physical rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
 
@@ -334,11 +340,14 @@ def main() -> int:
             "SELECT sum(events) FROM dashboard_hour WHERE service = '__all' AND model = '__all'",
             "SELECT sum(events) FROM dashboard_hour WHERE service != '__all' AND model != '__all'",
             "SELECT sum(events) FROM dashboard_day WHERE service = '__all' AND model = '__all'",
+            "SELECT sum(events) FROM dashboard_latency WHERE grain_s = 21600 "
+            "AND service = '__all' AND model = '__all'",
         )
     ]
-    say(f"refresh cycle (7 views: minute, hour, dashboard) after a 10 k-event batch: "
-        f"{refresh:.2f} s; events counted by the hour rollup, the dashboard totals, the "
-        f"dashboard series and the day totals: {', '.join(f'{x:,}' for x in totals)}")  # fmt: skip
+    say(f"refresh cycle ({len(ROLLUP_VIEWS)} views: minute, hour, dashboard) after a 10 k-event "
+        f"batch: {refresh:.2f} s; events counted by the hour rollup, the dashboard totals, the "
+        "dashboard series, the day totals and the six-hour latency totals: "
+        f"{', '.join(f'{x:,}' for x in totals)}")  # fmt: skip
     stored = sink.scalar("SELECT count() FROM events")  # the generator writes no duplicates
     if set(totals) != {stored}:
         say(f"MISMATCH: expected {stored:,} everywhere")
@@ -359,8 +368,8 @@ def main() -> int:
     def rows_of(sql: str, params: dict | None = None):
         return lambda: sink.query(sql, params)[1]
 
-    windows = (("24h", 1, 3600), ("7d", 7, 3600), ("30d", 30, 3600), ("30d, 6 h buckets", 30,
-               6 * 3600))  # fmt: skip
+    windows = (("24h", 1, 3600), ("7d", 7, 3600), ("30d", 30, 3600),
+               ("30d, 6 h buckets", 30, 6 * 3600), ("30d, 1 day buckets", 30, 86_400))  # fmt: skip
     say(f"before the timings: {load()}")
     for label, days, bucket in windows:
         cases = [(p.title, p, "__all") for p in PANELS]

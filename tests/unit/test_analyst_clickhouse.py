@@ -652,20 +652,58 @@ def test_every_dashboard_panel_sql_runs_after_macro_expansion(db: Db, service: s
     assert total == (300 if service == "__all" else 100)
 
 
-@pytest.mark.parametrize("bucket_s", [1800, 3600, 6 * 3600, 86_400])
+#: Whole days, and a range cut inside a six-hour period at both ends (buckets wider than an
+#: hour then mix hours and six-hour or day states: the first and last periods are partial).
+WINDOWS = {"days": (T0, T1), "cut": (T0 + timedelta(hours=3, minutes=17, seconds=5),
+                                     T1 - timedelta(hours=8, minutes=2))}  # fmt: skip
+
+
+@pytest.mark.parametrize("window", sorted(WINDOWS))
+@pytest.mark.parametrize("bucket_s", [1800, 3600, 2 * 3600, 6 * 3600, 12 * 3600, 86_400,
+                                      2 * 86_400])  # fmt: skip
 @pytest.mark.parametrize("service", ["__all", "search-rag"])
 def test_hour_panels_give_the_rows_the_pre_060_panels_gave(
-    db: Db, service: str, bucket_s: int
+    db: Db, service: str, bucket_s: int, window: str
 ) -> None:
     """Each panel on the dashboard rollups returns exactly the rows it returned when it read
     the 030-032 hour rollups with FINAL (that SQL is the panel's minute SQL at hour grain),
-    for buckets under, at and over an hour (over: the p95 panel merges the sketches)."""
+    for buckets under, at and over an hour (over: the p95 panel merges sketches of hours, six
+    hours (061) or days), over whole days and over a range that cuts periods at both ends."""
+    start, end = WINDOWS[window]
     for panel in PANELS:
-        new = expand_macros(panel.sql_at("hour"), T0, T1, service, bucket_s)
-        old = expand_macros(panel.minute_sql.replace("minute", "hour"), T0, T1, service, bucket_s)
+        new = expand_macros(panel.sql_at("hour"), start, end, service, bucket_s)
+        old = expand_macros(panel.minute_sql.replace("minute", "hour"), start, end, service,
+                            bucket_s)  # fmt: skip
         got, expected = db.sink.query(new)[1], db.sink.query(old)[1]
         assert got, panel.title
         assert list(map(repr, got)) == list(map(repr, expected)), panel.title
+
+
+_MERGE = "quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_ms)[3] AS p95_ms"
+_STORED = "any(latency_p95_ms) AS p95_ms"
+
+
+@pytest.mark.parametrize(("window", "bucket_s", "reads"), [
+    ("days", 1800, {"stored"}), ("days", 3600, {"stored"}), ("days", 2 * 3600, {3600}),
+    ("days", 6 * 3600, {"stored"}), ("days", 12 * 3600, {21600}),
+    ("days", 86_400, {"stored"}), ("days", 2 * 86_400, {86400}),
+    ("cut", 6 * 3600, {3600, "stored"}), ("cut", 86_400, {3600})])  # fmt: skip
+def test_the_p95_panel_reads_the_coarsest_grain_that_tiles_its_bucket(
+    db: Db, window: str, bucket_s: int, reads: set[int | str]
+) -> None:
+    """Over whole days, a bucket of an hour or less, six hours or one day reads the stored
+    p95 of its one hour or period; two-hour buckets merge hour sketches, twelve-hour ones
+    six-hour sketches, two-day ones day sketches. A range cutting the periods at both ends
+    merges the hours of the cut periods (all of them when no day is whole). The panel's
+    merge is replaced by a bit mask of the grains it merges, its stored read by a marker."""
+    sql = expand_macros(PANELS[2].sql, *WINDOWS[window], "__all", bucket_s)
+    assert sql.count(_MERGE) == sql.count(_STORED) == 1
+    probe = sql.replace(_MERGE, "toFloat64(groupBitOr(toUInt8(intDiv(grain_s, 3600)))) AS p95_ms")
+    probe = probe.replace(_STORED, "toFloat64(256) AS p95_ms")
+    seen: set[int | str] = set()
+    for mask in {int(r[2]) for r in db.sink.query(probe)[1]}:
+        seen |= {"stored"} if mask == 256 else {g for g in (3600, 21600, 86400) if mask & g // 3600}
+    assert seen == reads
 
 
 def test_report_is_self_contained_html_that_chromium_renders(db: Db, tmp_path: Path) -> None:
