@@ -18,6 +18,7 @@ import numpy as np
 from detectors.base import BatchFeatures
 from detectors.hallucination_align import Evidence, Idf, is_hedge, load_idf
 from detectors.hallucination_claims import check_claims, is_checkable, split_sentences
+from detectors.hallucination_soft import lexical_share, soft_checks
 from schemas.events import InferenceEvent
 
 __all__ = [
@@ -44,6 +45,10 @@ CLAIM_FEATURES = (
     "unit_mismatch",
     "negation_conflict",
     "anchor_mismatch",
+    "soft_gap",
+    "soft_novel",
+    "name_conflict",
+    "polarity_conflict",
 )
 
 #: The checks the combiner reads (the others are evidence in ``detail`` only). Novel content,
@@ -157,8 +162,9 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
     best = [sentences[i] for i in aligned]
     answer = event.response[:MAX_ANSWER_CHARS]
     checks, names, numbers, computed = check_claims(claims, best, source, answer)
+    soft = soft_checks(claims, aligned, sentences, source, idf, [is_hedge(c) for c in claims])
     rows = []
-    for claim, index, lex in zip(claims, aligned, checks, strict=True):
+    for claim, index, lex, extra in zip(claims, aligned, checks, soft, strict=True):
         ev = evidence.check(claim, index, computed)
         _novel_word, novel_name, underived, unit, _negation, anchor = lex
         keep = 0.0 if is_hedge(claim) else 1.0
@@ -173,8 +179,11 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
                 unit,
                 ev["negation_conflict"],
                 keep * anchor,
+                *extra,
             )
         )
+    every = np.array(rows).max(axis=0)
+    share = lexical_share(answer, source[: -len(prompt) - 1] if prompt else source)
     return EventFeatures(
         values=aggregate(np.array(rows)),
         relevance=rel,
@@ -183,5 +192,10 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
         claim_values=tuple(rows),
         novel_names=tuple(dict.fromkeys(names)),
         novel_numbers=tuple(dict.fromkeys(numbers)),
-        extra={"best_chunks": best},
+        extra={
+            "best_chunks": best,
+            "all": (*every, share),
+            "mean": tuple(np.array(rows).mean(axis=0)),
+            "n": len(rows),
+        },
     )
