@@ -259,7 +259,7 @@ class HallucinationDetector(Detector):
 
     def __init__(
         self,
-        threshold: float = 0.68,
+        threshold: float = 0.73,
         model_dir: str | None = None,
         nli_model_dir: str | None = None,
         nli_weight: float = 0.5,
