@@ -51,6 +51,8 @@ MAX_CHUNKS = 256
 PAIRED_SENTENCES = 20
 #: Context numbers used as arithmetic operands (the first ones, in order of appearance).
 MAX_OPERANDS = 40
+#: Numbers of an answer checked for derivation (the first ones; real answers have a few).
+MAX_ANSWER_NUMBERS = 200
 #: Operands tried in products of three (the first ones): 20 give 1,140 products.
 MAX_TRIPLE_OPERANDS = 20
 
@@ -451,7 +453,8 @@ def check_claims(
     """
     source = _Source.of(source_text)
     answer_quantities = _quantities(response, window=3)
-    missing = _underived(answer_quantities, source.quantities)
+    # Only the first numbers are checked: an answer of thousands of numbers took seconds.
+    missing = _underived(answer_quantities[:MAX_ANSWER_NUMBERS], source.quantities)
     underived = {answer_quantities[i].text for i in missing}
     literal = {q.value for q in source.quantities}
     computed = {

@@ -1,8 +1,9 @@
 """The hallucination combiner's inputs for a batch of events: each answer split into claims,
 each claim aligned to its best-supporting context sentence and checked
 (``hallucination_claims.py`` for names, numbers, units and anchors against the whole
-context; ``hallucination_align.py`` for the aligned sentence and IDF-weighted novelty), and
-the worst claim's value kept per check. No model runs per claim: the only embeddings are the
+context; ``hallucination_align.py`` for the aligned sentence and IDF-weighted novelty;
+``hallucination_relations.py`` for name and polarity conflicts), and the checks pooled over
+the claims as :data:`INPUTS` says. No model runs per claim: the only embeddings are the
 prompt's and the response's (answer-question relevance, evidence only), shared with the
 other detectors through ``BatchFeatures``.
 """

@@ -438,3 +438,34 @@ def test_a_megabyte_event_is_checked_on_bounded_text(detector):
     assert scores[0] == pytest.approx(scores[1])  # the 45 beyond the bound backs nothing
     assert scores[0] >= 0.5  # a conflicting number is flagged
     assert scores[2] is not None
+
+
+def test_wrong_attribution_reworded_negation_and_two_step_arithmetic():
+    """A name the context attaches to another fact conflicts; "free" against "cost a fee" is a
+    negation conflict; a product of three of the context's numbers and a due date shifted by
+    its span are derived, while a wrong total and a wrong due date are not. (A month name the
+    context lacks, "April", still counts as a novel name: a known false positive.)"""
+    ctx = [
+        ContextDocument(
+            text="The quarterly budget review was approved by Mei Tan on Monday. The security "
+            "audit was signed off by Ravi Shah. The invoice covers 40 licences at USD 12 per "
+            "licence per month, billed every 3 months. It was issued on 3 March and is payable "
+            "within 30 days. Late payments cost a fee of 2%."
+        )
+    ]
+    answers = [
+        "The quarterly budget review was approved by Ravi Shah.",
+        "Mei Tan approved the quarterly budget review.",
+        "The invoice comes to USD 1,440 in total.",
+        "The invoice comes to USD 1,640 in total.",
+        "Payment is due 30 days after 3 March, on 2 April.",
+        "Payment is due 30 days after 3 March, on 9 April.",
+        "Late payments are free.",
+        "Late payments cost a 2% fee.",
+    ]
+    rows = extract_features([_event(i, a, ctx, "Tell me.") for i, a in enumerate(answers)])
+    values = [r.as_dict() for r in rows]
+    assert [v["name_conflict_mean"] for v in values[:2]] == [1.0, 0.0]
+    assert [r.novel_numbers for r in rows[2:6]] == [(), ("1,640",), (), ("9",)]
+    assert [v["negation_conflict_max"] for v in values[6:]] == [1.0, 0.0]
+    assert values[4]["novel_name_mean"] == 1.0
