@@ -226,7 +226,7 @@ class HallucinationDetector(Detector):
 
     Cost: string work per claim (no model per claim) plus the prompt and response embeddings
     the embedding detector shares through ``BatchFeatures``; measured end to end without
-    that cache at 27-129 ms per event (QA to news-length summaries; 33 ms per field-set
+    that cache at 33-95 ms per event (QA to news-length summaries; 54 ms per field-set
     event) on two CPU cores shared with five other jobs, most of it the two embeddings.
     Sampling policy: score every RAG event while volume allows; above that set
     ``sample_rate`` (for example 0.1): a deterministic share of the events with context, by
