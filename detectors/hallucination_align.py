@@ -236,7 +236,9 @@ class Evidence:
         total = sum(weights.values())
         if total == 0:
             return [0.0] * len(self.sentences)
-        return [sum(weights.get(s, 0.0) for s in st) / total for st in self.sentence_stems]
+        # Summed in the claim's word order: a set's order changes from process to process
+        # (string hashing), and float sums with it, and with them the trained weights.
+        return [sum(w for s, w in weights.items() if s in st) / total for st in self.sentence_stems]
 
     def align(self, claim: str) -> tuple[int, float]:
         """Index of the sentence covering the largest IDF-weighted share of the claim's

@@ -51,6 +51,10 @@ MAX_CHUNKS = 256
 PAIRED_SENTENCES = 20
 #: Context numbers used as arithmetic operands (the first ones, in order of appearance).
 MAX_OPERANDS = 40
+#: Numbers of an answer checked for derivation (the first ones; real answers have a few).
+MAX_ANSWER_NUMBERS = 200
+#: Operands tried in products of three (the first ones): 20 give 1,140 products.
+MAX_TRIPLE_OPERANDS = 20
 
 # A sentence ends at . ! ? followed by space and a capital, digit or quote, or glued to a
 # capital after a lower-case letter or digit (HaluEval's knowledge strings concatenate
@@ -241,8 +245,58 @@ def _products_apply(target: _Quantity, a: _Quantity, b: _Quantity) -> bool:
     return not small and (not target.unit or target.unit in (a.unit, b.unit))
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_MONTH_INDEX = {
+    m: i % 12
+    for i, m in enumerate(
+        "january february march april may june july august september october november "
+        "december jan feb mar apr may jun jul aug sep oct nov dec".split()
+    )
+}
+_MONTH_INDEX["sept"] = 8
+
+
+def _day_of_year(day: float, month: str) -> float:
+    m = _MONTH_INDEX[month]
+    return sum(_MONTH_DAYS[:m]) + day
+
+
+def _date_shift(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
+    """Whether ``target`` ("2 April") is a date of ``pool`` ("3 March") shifted by a number
+    of days, weeks or months that ``pool`` has ("30 days")."""
+    if target.unit not in _MONTH_INDEX or not 1 <= target.value <= 31:
+        return False
+    goal = _day_of_year(target.value, target.unit)
+    dates = [q for q in pool if q.unit in _MONTH_INDEX and 1 <= q.value <= 31]
+    per = {"day": 1.0, "days": 1.0, "week": 7.0, "weeks": 7.0, "month": 30.0, "months": 30.0}
+    spans = [q.value * per[q.unit] for q in pool if q.unit in per]
+    for d in dates:
+        start = _day_of_year(d.value, d.unit)
+        for span in spans:
+            if span and any(abs((start + s * span - goal) % 365) < 0.5 for s in (1, -1)):
+                return True
+    return False
+
+
+def _triple_product(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
+    """Whether ``target`` (not a small integer) is the product of three of ``pool``'s numbers
+    ("USD 1,440" = 40 licences x USD 12 x 3 months)."""
+    if target.value.is_integer() and abs(target.value) < 100:
+        return False
+    for a, b, c in itertools.combinations(pool[:MAX_TRIPLE_OPERANDS], 3):
+        units = {a.unit, b.unit, c.unit}
+        if (not target.unit or target.unit in units) and _close(
+            a.value * b.value * c.value, target
+        ):
+            return True
+    return False
+
+
 def _derivable(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
-    """Whether ``target`` is one arithmetic step from the numbers in ``pool``."""
+    """Whether ``target`` is one arithmetic step from the numbers in ``pool``, a date shifted
+    by a span, or a product of three."""
+    if _date_shift(target, pool) or _triple_product(target, pool):
+        return True
     for a in pool:
         if _close(a.value, target):
             return True
@@ -399,7 +453,8 @@ def check_claims(
     """
     source = _Source.of(source_text)
     answer_quantities = _quantities(response, window=3)
-    missing = _underived(answer_quantities, source.quantities)
+    # Only the first numbers are checked: an answer of thousands of numbers took seconds.
+    missing = _underived(answer_quantities[:MAX_ANSWER_NUMBERS], source.quantities)
     underived = {answer_quantities[i].text for i in missing}
     literal = {q.value for q in source.quantities}
     computed = {

@@ -1,8 +1,9 @@
 """The hallucination combiner's inputs for a batch of events: each answer split into claims,
 each claim aligned to its best-supporting context sentence and checked
 (``hallucination_claims.py`` for names, numbers, units and anchors against the whole
-context; ``hallucination_align.py`` for the aligned sentence and IDF-weighted novelty), and
-the worst claim's value kept per check. No model runs per claim: the only embeddings are the
+context; ``hallucination_align.py`` for the aligned sentence and IDF-weighted novelty;
+``hallucination_relations.py`` for name and polarity conflicts), and the checks pooled over
+the claims as :data:`INPUTS` says. No model runs per claim: the only embeddings are the
 prompt's and the response's (answer-question relevance, evidence only), shared with the
 other detectors through ``BatchFeatures``.
 """
@@ -16,8 +17,14 @@ from typing import Any
 import numpy as np
 
 from detectors.base import BatchFeatures
-from detectors.hallucination_align import Evidence, Idf, is_hedge, load_idf
+from detectors.hallucination_align import MIN_COVER, Evidence, Idf, is_hedge, load_idf
 from detectors.hallucination_claims import check_claims, is_checkable, split_sentences
+from detectors.hallucination_relations import (
+    lexical_share,
+    name_conflict,
+    polarity_conflict,
+    proper_names,
+)
 from schemas.events import InferenceEvent
 
 __all__ = [
@@ -34,6 +41,9 @@ __all__ = [
 #: What is measured on every claim: ``support`` (the IDF-weighted share of the claim's
 #: content words its aligned sentence has; evidence in the reason, not an input), then the
 #: checks, each 0 for a supported claim and larger for an unsupported one.
+#: ``negation_conflict`` also counts a reworded negation (opposite words, ``polarity_conflict``
+#: in ``hallucination_relations.py``); ``lexical_share`` is the share of the claim's names and
+#: numbers the context lacks.
 CLAIM_FEATURES = (
     "support",
     "novel_content",
@@ -44,25 +54,31 @@ CLAIM_FEATURES = (
     "unit_mismatch",
     "negation_conflict",
     "anchor_mismatch",
+    "name_conflict",
+    "lexical_share",
 )
 
-#: The checks the combiner reads (the others are evidence in ``detail`` only). Novel content,
-#: rare novel words and misplaced anchors rank HaluEval well, but on hand-written RAG
-#: answers (``scripts/data/hallucination_dev.py``) they fired on 79-96 % of the grounded
-#: ones, which paraphrase, and ranked worse than chance (single-check AUC 0.19-0.25); the
-#: combiner with them scored 0.50 there, without them 0.70. What stays are the checks that
-#: name one wrong detail: a name or number the context lacks, a number or negation the aligned
-#: sentence contradicts. The unit check is evidence only too: in the development set it fired
-#: on 17 % of grounded answers ("USD 18 a day" against "per day") and 8 % of unsupported ones.
+#: The checks the combiner reads, each with how the claims' values are pooled: ``max`` (the
+#: worst claim: one wrong number or negation is enough), ``mean`` (the share of claims with
+#: the finding: in a many-sentence answer one novel name is weaker evidence than in a short
+#: one), ``answer`` (measured on the whole answer). The others are evidence in ``detail``
+#: only. Novel content, rare novel words, misplaced anchors and soft (embedding) alignment
+#: rank HaluEval well, but on hand-written RAG answers (``scripts/data/hallucination_dev.py``)
+#: they ranked worse than chance (single-check AUC 0.16-0.28): grounded answers paraphrase,
+#: unsupported ones change one detail. The unit check is evidence only too: in the
+#: development set it fired on 17 % of grounded answers ("USD 18 a day" against "per day").
+#: Choices made on cross-task folds scored on the held-out task's calibration rows and on the
+#: development set (``benchmarks/quality/reports/hallucination.notes.md``).
 INPUTS = (
-    "novel_name",
-    "underived_number",
-    "number_conflict",
-    "negation_conflict",
+    ("novel_name", "mean"),
+    ("underived_number", "max"),
+    ("number_conflict", "max"),
+    ("negation_conflict", "max"),
+    ("name_conflict", "mean"),
+    ("lexical_share", "answer"),
 )
-#: The combiner's inputs, in order: the worst claim's value of each of :data:`INPUTS`.
-FEATURES = tuple(f"{name}_max" for name in INPUTS)
-_INPUT_COLUMNS = [CLAIM_FEATURES.index(name) for name in INPUTS]
+#: The combiner's inputs, in order.
+FEATURES = tuple(name if how == "answer" else f"{name}_{how}" for name, how in INPUTS)
 
 MAX_CLAIMS = 32
 #: Quoted text is at most this long.
@@ -94,11 +110,28 @@ class EventFeatures:
         return dict(zip(FEATURES, self.values, strict=True))
 
 
-def aggregate(claim_values: np.ndarray) -> tuple[float, ...]:
-    """The combiner's inputs from per-claim rows of :data:`CLAIM_FEATURES` (the worst claim's
-    value of each of :data:`INPUTS`); one claim alone gives that claim's own inputs."""
+def aggregate(claim_values: np.ndarray, answer_share: float | None = None) -> tuple[float, ...]:
+    """The combiner's inputs from per-claim rows of :data:`CLAIM_FEATURES`, pooled as
+    :data:`INPUTS` says; ``answer_share`` is the whole answer's lexical share (None: the
+    largest claim's). One claim alone gives that claim's own inputs.
+
+    >>> rows = np.zeros((2, len(CLAIM_FEATURES)))
+    >>> rows[0, CLAIM_FEATURES.index("novel_name")] = 1.0
+    >>> rows[1, CLAIM_FEATURES.index("number_conflict")] = 1.0
+    >>> aggregate(rows, 0.25)
+    (0.5, 0.0, 1.0, 0.0, 0.0, 0.25)
+    """
     rows = np.asarray(claim_values, dtype=np.float64).reshape(-1, len(CLAIM_FEATURES))
-    return tuple(float(v) for v in rows[:, _INPUT_COLUMNS].max(axis=0))
+    out = []
+    for name, how in INPUTS:
+        column = rows[:, CLAIM_FEATURES.index(name)]
+        if how == "answer" and answer_share is not None:
+            out.append(float(answer_share))
+        elif how == "mean":
+            out.append(float(column.mean()))
+        else:
+            out.append(float(column.max()))
+    return tuple(out)
 
 
 def extract_features(
@@ -151,17 +184,24 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
     sentences = [s for d in event.context for s in split_sentences(d.text)][:MAX_SENTENCES]
     sentences = sentences or ["(empty context)"]
     prompt = event.prompt_text[: MAX_SOURCE_CHARS // 4]
-    source = "\n".join(d.text for d in event.context)[:MAX_SOURCE_CHARS] + "\n" + prompt
+    context = "\n".join(d.text for d in event.context)[:MAX_SOURCE_CHARS]
+    source = context + "\n" + prompt
     evidence = Evidence.of(sentences, source, idf, prompt)
     aligned = [evidence.align(c)[0] for c in claims]
     best = [sentences[i] for i in aligned]
     answer = event.response[:MAX_ANSWER_CHARS]
     checks, names, numbers, computed = check_claims(claims, best, source, answer)
+    names_in_source = proper_names(source)
+    # What the answer states: its claims but the hedges, whose names are what is missing.
+    stated = " ".join(c for c in claims if not is_hedge(c))
     rows = []
     for claim, index, lex in zip(claims, aligned, checks, strict=True):
         ev = evidence.check(claim, index, computed)
         _novel_word, novel_name, underived, unit, _negation, anchor = lex
         keep = 0.0 if is_hedge(claim) else 1.0
+        sentence = sentences[index]
+        covered = ev["support"] >= MIN_COVER  # as for the negation: the sentence says the same
+        polarity = keep * polarity_conflict(claim, sentence) if covered else 0.0
         rows.append(
             (
                 ev["support"],
@@ -171,12 +211,14 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
                 keep * float(underived > 0),
                 ev["number_conflict"],
                 unit,
-                ev["negation_conflict"],
+                max(ev["negation_conflict"], polarity),
                 keep * anchor,
+                keep * name_conflict(claim, sentence, names_in_source),
+                keep * lexical_share(claim, context),
             )
         )
     return EventFeatures(
-        values=aggregate(np.array(rows)),
+        values=aggregate(np.array(rows), lexical_share(stated, context)),
         relevance=rel,
         claims=tuple(claims),
         support=tuple(r[0] for r in rows),

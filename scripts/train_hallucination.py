@@ -468,7 +468,8 @@ def write_artefacts(
         .read_text()
         .split()[0],
         "field_set_use": "never read by training; evaluation only (scored three times "
-        "while this model was built, see benchmarks/quality/reports/hallucination.notes.md)",
+        "while the previous model was built and once, at the end, for this one; see "
+        "benchmarks/quality/reports/hallucination.notes.md)",
         "command": "HF_HUB_OFFLINE=1 nice python scripts/train_hallucination.py",
         "licence": "Apache-2.0",
     }

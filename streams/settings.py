@@ -131,7 +131,7 @@ class DetectorSettings(BaseModel):
         "the batch). Opt-in: injection (user message and retrieved documents; AUC 0.96 on a "
         "frozen hand-written field set, short of its 0.97 target, 3.0% of benign product "
         "requests fired; benchmarks/quality/reports/injection.md) and hallucination "
-        "(AUC 0.56 on hand-written RAG answers, 0.51-0.68 on HaluEval tasks it was not "
+        "(AUC 0.57 on hand-written RAG answers, 0.57-0.84 on HaluEval tasks it was not "
         "trained on: evidence to look at, not a pager; "
         "benchmarks/quality/reports/hallucination.md).",
     )

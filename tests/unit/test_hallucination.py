@@ -177,14 +177,14 @@ def test_unit_and_negation_mismatches_are_seen():
 
 def test_realistic_answers_score_as_recorded(detector):
     """Five answers about one gym's terms score as recorded, a miss included: the swapped
-    number and the negation flip fire at the default threshold (0.68), the grounded arithmetic
+    number and the negation flip fire at the default threshold (0.73), the grounded arithmetic
     and paraphrase do not; the invented clause (a 20% discount the context lacks) ranks above
     both grounded answers but stays under the threshold: one underived number alone does not
     fire."""
     signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
     assert [s.fired for s in signals] == [False, False, True, True, False]
     assert [s.score for s in signals] == pytest.approx(
-        [0.338, 0.338, 0.754, 0.795, 0.477], abs=0.01
+        [0.299, 0.292, 0.738, 0.768, 0.441], abs=0.01
     )
 
 
@@ -215,16 +215,20 @@ def _event(i: int, response: str, context=CTX, prompt: str = QUESTION) -> Infere
 
 
 def test_name_absent_from_context_is_reported(detector):
-    """A city the context does not name is listed as not in context (the score, 0.678, stays
-    just under the threshold 0.68: one novel name alone does not fire)."""
+    """A city the context does not name is listed as not in context. One of two claims has a
+    novel name: the score stays under the threshold 0.73. A one-claim answer whose only name
+    is not in the context (all of its names and numbers novel) fires, just."""
     signal = detector.score_batch(
         [_event(0, "The Oberoi Group is a hotel company. Its head office is in Mumbai.")]
     )[0]
     assert signal.reason.endswith("not in context: Mumbai")
     assert signal.detail["novel_names"] == ["Mumbai"]
     assert len(signal.detail["claim_support"]) == 2
-    assert signal.score == pytest.approx(0.678, abs=0.002)
+    assert signal.score == pytest.approx(0.510, abs=0.002)
     assert not signal.fired
+    alone = detector.score_batch([_event(1, "Its head office is in Mumbai.")])[0]
+    assert alone.score == pytest.approx(0.731, abs=0.002)
+    assert alone.fired
 
 
 def test_sampling_is_deterministic_by_event_id(detector):
@@ -390,7 +394,7 @@ def test_negation_conflict_needs_the_negated_word_itself():
 
 def test_a_claim_that_the_documents_are_silent_is_not_accused_of_what_it_names():
     """A hedge ("the policy doesn't say whether Acme pays a bonus") brings a name the context
-    lacks, but says so: no novel-name or negation check fires for it."""
+    lacks, but says so: no novel-name, negation or lexical check fires for it."""
     rows = extract_features(
         [
             _leave(0, "The policy doesn't say whether Acme pays a bonus on return."),
@@ -398,8 +402,8 @@ def test_a_claim_that_the_documents_are_silent_is_not_accused_of_what_it_names()
         ],
         relevance=False,
     )
-    assert [r.as_dict()["novel_name_max"] for r in rows] == [0.0, 1.0]
-    assert rows[0].values == (0.0, 0.0, 0.0, 0.0)
+    assert [r.as_dict()["novel_name_mean"] for r in rows] == [0.0, 1.0]
+    assert rows[0].values == (0.0,) * len(FEATURES)
 
 
 def test_titles_do_not_end_sentences_and_rag_variants_are_seeded():
@@ -434,3 +438,34 @@ def test_a_megabyte_event_is_checked_on_bounded_text(detector):
     assert scores[0] == pytest.approx(scores[1])  # the 45 beyond the bound backs nothing
     assert scores[0] >= 0.5  # a conflicting number is flagged
     assert scores[2] is not None
+
+
+def test_wrong_attribution_reworded_negation_and_two_step_arithmetic():
+    """A name the context attaches to another fact conflicts; "free" against "cost a fee" is a
+    negation conflict; a product of three of the context's numbers and a due date shifted by
+    its span are derived, while a wrong total and a wrong due date are not. (A month name the
+    context lacks, "April", still counts as a novel name: a known false positive.)"""
+    ctx = [
+        ContextDocument(
+            text="The quarterly budget review was approved by Mei Tan on Monday. The security "
+            "audit was signed off by Ravi Shah. The invoice covers 40 licences at USD 12 per "
+            "licence per month, billed every 3 months. It was issued on 3 March and is payable "
+            "within 30 days. Late payments cost a fee of 2%."
+        )
+    ]
+    answers = [
+        "The quarterly budget review was approved by Ravi Shah.",
+        "Mei Tan approved the quarterly budget review.",
+        "The invoice comes to USD 1,440 in total.",
+        "The invoice comes to USD 1,640 in total.",
+        "Payment is due 30 days after 3 March, on 2 April.",
+        "Payment is due 30 days after 3 March, on 9 April.",
+        "Late payments are free.",
+        "Late payments cost a 2% fee.",
+    ]
+    rows = extract_features([_event(i, a, ctx, "Tell me.") for i, a in enumerate(answers)])
+    values = [r.as_dict() for r in rows]
+    assert [v["name_conflict_mean"] for v in values[:2]] == [1.0, 0.0]
+    assert [r.novel_numbers for r in rows[2:6]] == [(), ("1,640",), (), ("9",)]
+    assert [v["negation_conflict_max"] for v in values[6:]] == [1.0, 0.0]
+    assert values[4]["novel_name_mean"] == 1.0
