@@ -27,6 +27,11 @@ sampled with ``SEED``; none is the frozen field set, which this script never rea
   instruction, 700 with imperatives meant for people, 90 quoted-attack questions, 200
   ordinary requests to send or share something and account questions.
   Training only (synthetic text would make an easy fold).
+- ``product``: the training part of ``scripts/injection_product.py`` (seeded slot lists):
+  developers pasting draft system prompts full of rules, users changing their own earlier
+  request ("ignore my last message", "override the default setting"), documents with
+  imperatives for people (label 0); plain-prose exfiltration in the user message and inside
+  documents, persona jailbreaks and prompt extraction (label 1). Training only.
 - ``jailbreak-mini``: the 15 attacks of ``jailbreak-corpus-mini-py`` 0.1.0 (MIT); positives
   only, so never a cross-source fold.
 - ``hard-negatives``: benign HaluEval questions, last human dialogue turns and task
@@ -39,10 +44,16 @@ folds ``FOLDS`` (train on every other source, test on the held-out one's test ro
 candidate with the best worst-fold AUC is refitted on all sources. The document gate
 (``scripts/train_injection_gate.py``) is trained after the head and written beside it.
 The default threshold is then the lowest value on the grid ``THRESHOLD_GRID`` (0.50 to
-0.95 by 0.05, then 0.96 to 0.99 by 0.01) at which at most ``MAX_CAL_FPR`` of each set of
-calibration texts fire: the 100 ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``,
-the benign user texts of the demo stream, and a held-out ``CAL_HARD`` hard negatives, none
-used in training.
+0.95 by 0.05, then 0.96 to 0.99 by 0.01) at which at most ``MAX_CAL_FPR`` (2%, the issue's
+target for benign product requests) of each set of calibration texts fire, none used in
+training: the 100 ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``, the benign
+user texts of the demo stream, a held-out ``CAL_HARD`` hard negatives, the 60 hand-written
+hard requests of ``scripts/data/injection_calibration.jsonl`` (system-prompt drafting,
+benign overrides, imperative documents asked about, exfiltration look-alikes), the
+calibration part of ``scripts/injection_product.py`` (120 requests whose frames and fillers
+no training text uses), and its 60 RAG events scored end to end by the detector with the
+new head and gate. ``--candidates`` restricts the selection to candidates whose label holds
+the given text (the manifest records which were tried).
 
 Run from the repository root (embeddings are cached under ``build/injection/``)::
 
@@ -85,7 +96,7 @@ N_TEMPLATES = {
 N_DOCUMENTS = {"injected": 700, "benign": 700, "quoted": 90, "actions": 200}
 #: ``scripts/injection_product.py``: its training part (benign product traffic, attacks).
 N_PRODUCT = {"benign": 900, "attacks": 450}
-MAX_CAL_FPR = 0.01
+MAX_CAL_FPR = 0.02
 #: Seed of the calibration part of ``scripts/injection_product.py``.
 CAL_SEED = SEED + 7
 THRESHOLD_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99)
