@@ -14,8 +14,10 @@ benign product requests, cost, and the peers side by side on the same rows.
   attack is (user message or context document); fired share per benign slice.
 - **Benign product requests.** The fired share at each tool's default threshold on the
   field set's 203 benign events (and on its 167 user-only benign requests), and on the 100
-  ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py`` (calibration for our threshold,
-  so ours is in-sample there).
+  ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``, the 60 hand-written hard
+  requests of ``scripts/data/injection_calibration.jsonl`` and the 120 generated requests
+  of ``scripts/injection_product.py``'s calibration part (calibration sets for our
+  threshold: in-sample for ours when its head was calibrated on them, never trained on).
 - **Cost.** Milliseconds per event of the detector beyond the shared user embedding
   (lexical scan, sentence gate, head, and the embedding of flagged documents), on the
   field set's events and on benign RAG events built from HaluEval documents, whose share
@@ -25,7 +27,10 @@ Run from the repository root::
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 nice python -m benchmarks.quality.unseen_injection
 
-``main()`` returns 0 and writes ``benchmarks/quality/reports/injection.{md,json}``.
+``--peers-from EARLIER.json`` takes the peers' fold and ``BENIGN_REQUESTS`` figures from an
+earlier run instead of rerunning them on those unchanged texts (on a shared 2-core machine
+the peers cost most of the run); the report says so. ``main()`` returns 0 and writes
+``benchmarks/quality/reports/injection.{md,json}``.
 """
 
 from __future__ import annotations
