@@ -152,7 +152,10 @@ class InjectionDetector(Detector):
     the demo's benign prompts and 0% of the held-out texts fire. False-positive rate on the
     frozen field set (``benchmarks/quality/fieldsets/injection.jsonl``, never trained or
     tuned on): 3.0% of its 167 benign user requests and 3.9% of its 203 benign events, with
-    AUC 0.960 (``benchmarks/quality/reports/injection.md``).
+    AUC 0.960 (``benchmarks/quality/reports/injection.md``). Harder benign sets written
+    later (never trained on) fire more at 0.90: 13.3% of 60 hand-written hard requests and
+    44.2% of 120 generated ones, most of them developers pasting a draft system prompt
+    (``benchmarks/quality/reports/injection.notes.md``, look 6).
 
     Parameters
     ----------

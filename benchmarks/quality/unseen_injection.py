@@ -14,8 +14,10 @@ benign product requests, cost, and the peers side by side on the same rows.
   attack is (user message or context document); fired share per benign slice.
 - **Benign product requests.** The fired share at each tool's default threshold on the
   field set's 203 benign events (and on its 167 user-only benign requests), and on the 100
-  ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py`` (calibration for our threshold,
-  so ours is in-sample there).
+  ``BENIGN_REQUESTS`` of ``benchmarks/quality/injection.py``, the 60 hand-written hard
+  requests of ``scripts/data/injection_calibration.jsonl`` and the 120 generated requests
+  of ``scripts/injection_product.py``'s calibration part (calibration sets for our
+  threshold: in-sample for ours when its head was calibrated on them, never trained on).
 - **Cost.** Milliseconds per event of the detector beyond the shared user embedding
   (lexical scan, sentence gate, head, and the embedding of flagged documents), on the
   field set's events and on benign RAG events built from HaluEval documents, whose share
@@ -25,7 +27,10 @@ Run from the repository root::
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 nice python -m benchmarks.quality.unseen_injection
 
-``main()`` returns 0 and writes ``benchmarks/quality/reports/injection.{md,json}``.
+``--peers-from EARLIER.json`` takes the peers' fold and ``BENIGN_REQUESTS`` figures from an
+earlier run instead of rerunning them on those unchanged texts (on a shared 2-core machine
+the peers cost most of the run); the report says so. ``main()`` returns 0 and writes
+``benchmarks/quality/reports/injection.{md,json}``.
 """
 
 from __future__ import annotations
@@ -69,12 +74,25 @@ def check_no_leak(rows: list[dict]) -> int:
     """Raise if any field-set prompt or document is also a training text of the head or the
     document gate (whose sentences included) or a calibration text; return how many
     distinct texts were compared."""
+    import injection_product
     import train_injection_gate
 
-    sources, cal = train_injection.load_sources()
+    sources, cal = train_injection.load_sources(product=True)
     train = {t for s in sources.values() for part in s.values() for t in part[0]} | set(cal)
     train |= set(train_injection_gate.gate_corpus(sources)[0])
     train |= {t for v in train_injection_gate.gate_calibration().values() for t in v}
+    user_cal = train_injection.calibration_texts(cal, product=True)
+    # The demo stream's prompts and BENIGN_REQUESTS predate the field set and are not
+    # training texts: a generic question they share with it is counted, not an error.
+    older = set(user_cal.pop("demo_benign")) | set(user_cal.pop("benign_requests"))
+    field_all = {r["prompt"] for r in rows} | {d for r in rows for d in r["context"]}
+    print(f"older calibration texts equal to a field-set text: {len(older & field_all)}")
+    train |= {t for v in user_cal.values() for t in v}
+    train |= {
+        t
+        for pair in injection_product.calibration_texts(train_injection.CAL_SEED)["documents"]
+        for t in pair
+    }
     field = {r["prompt"] for r in rows} | {d for r in rows for d in r["context"]}
     shared = field & train
     if shared:
@@ -154,13 +172,17 @@ def peer_scores(texts: list[str]) -> dict[str, np.ndarray | str]:
 # Cross-source folds --------------------------------------------------------------------
 
 
-def cross_source() -> dict[str, dict]:
-    """Per fold: n, injections, and AUC of ours (retrained without the fold) and each peer."""
+def cross_source(previous: dict | None = None) -> dict[str, dict]:
+    """Per fold: n, injections, and AUC of ours (retrained without the fold) and each peer.
+    With ``previous`` (an earlier run's injection.json) the peers' fold AUCs are taken from
+    it instead of rerunning the peers (the fold texts depend only on the unchanged sources
+    and seeds; n and injections are checked)."""
     from sklearn.metrics import roc_auc_score
 
     manifest = json.loads((ROOT / "detectors/models/injection/manifest.json").read_text())
     make = train_injection.candidates()[manifest["selection"]["chosen"]]
-    sources, _ = train_injection.load_sources()
+    # The committed head's sources: the product source only when it was trained on it.
+    sources, _ = train_injection.load_sources("product" in manifest["data"]["counts"])
     mats = train_injection.source_features(sources)
     folds = {}
     for held in train_injection.FOLDS:
@@ -175,8 +197,14 @@ def cross_source() -> dict[str, dict]:
         res = {"n": len(y), "injections": int(y.sum()), "auc": {}}
         prob = model.predict_proba(x_te)[:, 1]  # type: ignore[attr-defined]  # sklearn
         res["auc"][OURS] = float(roc_auc_score(y, prob))
-        for tool, s in peer_scores(texts).items():
-            res["auc"][tool] = s if isinstance(s, str) else float(roc_auc_score(y, s))
+        if previous is not None:
+            old = previous["cross_source"][held]
+            assert (old["n"], old["injections"]) == (res["n"], res["injections"]), held
+            res["auc"] |= {t: a for t, a in old["auc"].items() if t != OURS}
+            res["peers_from_previous_run"] = True
+        else:
+            for tool, s in peer_scores(texts).items():
+                res["auc"][tool] = s if isinstance(s, str) else float(roc_auc_score(y, s))
         folds[held] = res
         print(f"fold {held:<14} " + "  ".join(f"{t} {_fmt(a)}" for t, a in res["auc"].items()))
     return folds
@@ -299,20 +327,46 @@ def fieldset_metrics(rows: list[dict], scores: dict[str, np.ndarray | str], thre
 # Benign product requests and cost ------------------------------------------------------
 
 
-def benign_requests(threshold: float) -> dict[str, float | str]:
+def calibration_request_sets() -> dict[str, list[str]]:
+    """Our threshold's benign user-request calibration sets (scripts/train_injection.py)."""
     from injection import BENIGN_REQUESTS
 
+    sets = train_injection.calibration_texts([], product=True)
+    return {
+        "BENIGN_REQUESTS": list(BENIGN_REQUESTS),
+        "hand-written hard requests": sets["handwritten_requests"],
+        "generated product requests": sets["product_requests"],
+    }
+
+
+def benign_requests(
+    threshold: float, previous: dict | None = None
+) -> dict[str, dict[str, float | str]]:
+    """Fired share of each calibration request set, ours and every peer's (with
+    ``previous``, the peers' figures on BENIGN_REQUESTS from that run, none on the others)."""
     from detectors.injection import InjectionDetector
     from schemas.events import InferenceEvent
 
     det = InjectionDetector(threshold=threshold)
-    events = [
-        InferenceEvent(service="b", model="m", event_id=str(i), prompt=t)
-        for i, t in enumerate(BENIGN_REQUESTS)
-    ]
-    out: dict[str, float | str] = {OURS: float(np.mean([s.fired for s in det.score_batch(events)]))}
-    for tool, s in peer_scores(list(BENIGN_REQUESTS)).items():
-        out[tool] = s if isinstance(s, str) else float(np.mean(s >= PEER_THRESHOLDS[tool]))
+    out: dict[str, dict[str, float | str]] = {}
+    for name, texts in calibration_request_sets().items():
+        events = [
+            InferenceEvent(service="b", model="m", event_id=str(i), prompt=t)
+            for i, t in enumerate(texts)
+        ]
+        fired = float(np.mean([s.fired for s in det.score_batch(events)]))
+        out[name] = {"n": float(len(texts)), OURS: fired}
+        if previous is not None:
+            old = previous["benign_requests_fired"]
+            for tool in PEERS:
+                out[name][tool] = (
+                    old[tool] if name == "BENIGN_REQUESTS" and tool in old else "not run"
+                )
+            continue
+        for tool, sc in peer_scores(texts).items():
+            out[name][tool] = (
+                sc if isinstance(sc, str) else float(np.mean(sc >= PEER_THRESHOLDS[tool]))
+            )
     return out
 
 
@@ -406,6 +460,12 @@ def demo_stream(n: int = 1500, seed: int = 7) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-folds", action="store_true", help="field set and cost only")
+    parser.add_argument(
+        "--peers-from",
+        type=Path,
+        help="an earlier injection.json: take the peers' fold and BENIGN_REQUESTS figures "
+        "from it instead of rerunning the peers on those unchanged texts",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -454,19 +514,21 @@ def main(argv: list[str] | None = None) -> int:
             if r["label"] == 0 and s >= threshold
         ],
     }
-    bench = benign_requests(threshold)
-    print("BENIGN_REQUESTS fired: " + "  ".join(f"{t} {_fmt(v)}" for t, v in bench.items()))
+    previous = json.loads(args.peers_from.read_text()) if args.peers_from else None
+    bench = benign_requests(threshold, previous)
+    for name, v in bench.items():
+        print(f"{name} fired: " + "  ".join(f"{t} {_fmt(x)}" for t, x in v.items()))
     rag = benign_rag_cost()
     print(f"benign RAG cost: {rag}")
     demo = demo_stream()
     print(f"demo stream: {demo}")
-    folds = {} if args.skip_folds else cross_source()
+    folds = {} if args.skip_folds else cross_source(previous)
     env = (
         f"{platform.machine()}, {os.cpu_count()} cores (shared), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
     result = {
-        "command": COMMAND,
+        "command": COMMAND + (f" --peers-from {args.peers_from}" if args.peers_from else ""),
         "machine": env,
         "fieldset_sha256": FIELDSET_SHA.read_text().split()[0],
         "fieldset": {"n": len(rows), "attacks": int(y.sum()), "tools": field},
@@ -557,9 +619,13 @@ def write_report(r: dict) -> None:
         "",
         "## Benign product requests (fired share at each tool's default threshold)",
         "",
+        "The last columns are our threshold's calibration sets (neither training nor field "
+        "set; scripts/train_injection.py).",
+        "",
         "| tool | field set, 167 benign user requests | field set, all 203 benign events | "
-        "BENIGN_REQUESTS (100; our calibration set) |",
-        "| --- | --- | --- | --- |",
+        + " | ".join(f"{k} ({v['n']:.0f})" for k, v in r["benign_requests_fired"].items())
+        + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in r["benign_requests_fired"]) + " |",
     ]
     for t in tools:
         m = f["tools"][t]
@@ -567,13 +633,24 @@ def write_report(r: dict) -> None:
             continue
         lines.append(
             f"| {t} | {m['benign_requests_fired']:.3f} | {m['benign_fired']:.3f} | "
-            f"{_fmt(r['benign_requests_fired'][t])} |"
+            + " | ".join(_fmt(v[t]) for v in r["benign_requests_fired"].values())
+            + " |"
         )
     if r["cross_source"]:
         lines += [
             "",
             "## Cross-source folds (AUC; ours retrained without the held-out source)",
             "",
+            *(
+                [
+                    "Peers' fold AUCs are copied from the earlier run named by --peers-from "
+                    "(same fold texts: the sources and seeds are unchanged; n and injections "
+                    "checked); ours are computed in this run.",
+                    "",
+                ]
+                if any(v.get("peers_from_previous_run") for v in r["cross_source"].values())
+                else []
+            ),
             "| held-out source | n (injections) | " + " | ".join(tools) + " |",
             "| --- | --- | " + " | ".join("---" for _ in tools) + " |",
         ]

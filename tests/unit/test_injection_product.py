@@ -1,0 +1,34 @@
+"""scripts/injection_product.py: the training and calibration parts never share a frame or a
+filler, generation is seeded, and it stops when the slot lists run out."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import injection_product as product  # noqa: E402
+
+
+def test_training_and_calibration_parts_share_no_text():
+    """No calibration request or document equals a training text of the same generator."""
+    train = set(product.benign(random.Random(1), 900)) | set(product.attacks(random.Random(2), 450))
+    cal = product.calibration_texts(3)
+    assert len(cal["requests"]) == 120 and len(cal["documents"]) == 60
+    assert not train & set(cal["requests"])
+    assert not train & {doc for doc, _ in cal["documents"]}
+
+
+def test_the_parts_split_every_slot_list_by_position():
+    """Every third item (from the first) is calibration's, the others training's."""
+    items = [f"s{k}" for k in range(7)]
+    assert product._part(items, product.CAL) == ["s0", "s3", "s6"]
+    assert product._part(items, product.TRAIN) == ["s1", "s2", "s4", "s5"]
+
+
+def test_generation_is_seeded_and_stops_when_the_slots_run_out():
+    """Same seed, same texts; asking for more than the slot lists hold returns fewer."""
+    assert product.benign(random.Random(5), 60) == product.benign(random.Random(5), 60)
+    few = product.benign(random.Random(5), 30_000)
+    assert 1000 < len(few) < 30_000
