@@ -153,6 +153,7 @@ class ScoringPipeline:
                 raise RuntimeError(msg)
         findings = self.scanner.findings(events, features)
         vectors = self._drift_vectors(events, features)
+        clean: set[tuple[bool, str]] = set()  # this batch's texts found clean, then dropped
         out = []
         for i, event in enumerate(events):
             signals = [_json_safe(sigs[i]) for sigs in per_detector]
@@ -165,7 +166,7 @@ class ScoringPipeline:
                 out.append(ScoredEvent(event, signals, findings[i], cost, emb))
                 continue
             stored = self._redact(event, findings[i])
-            stored, replaced = scrub_event(stored, event, self.hash_salt, self.identifiers)
+            stored, replaced = scrub_event(stored, event, self.hash_salt, self.identifiers, clean)
             raw = {**_raw_spans(event, findings[i]), **replaced}
             signals = [_scrub_signal(s, raw, stored.event_id) for s in signals]
             out.append(ScoredEvent(stored, signals, findings[i], cost, emb))
