@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.speed.throughput import valid_events  # noqa: E402
+from benchmarks.speed.ceiling import valid_events  # noqa: E402
 from streams.app import build_pipeline  # noqa: E402
 from streams.demo_data import generate  # noqa: E402
 from streams.settings import Settings  # noqa: E402
