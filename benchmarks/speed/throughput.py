@@ -356,7 +356,8 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
             f"{args.fixed_seconds:.0f} s (after a 50-event warm-up). Latency = the stored "
             "`ingested_at` minus the time the benchmark handed the event to the producer "
             f"(the record's CreateTime); ingest batches of 256 within "
-            f"{args.within_s or 1.0:g} s, so a batch waits up to `batch_within_s` before it "
+            f"{args.within_s or Settings().ingest.batch_within_s:g} s, so a batch waits up to "
+            "`batch_within_s` before it "
             f"is scored. Rates from {'--max-rate' if args.max_rate else 'the default run'}.",
             "",
             "| load | events/s | events | p50 s | p95 s | p99 s | max s |",
