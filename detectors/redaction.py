@@ -28,12 +28,12 @@ True
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import hmac
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -45,6 +45,7 @@ from schemas.events import InferenceEvent
 
 __all__ = [
     "IDENTIFIER_FIELDS",
+    "BatchMemo",
     "IdentifierMode",
     "pseudonym",
     "redact_free_text",
@@ -229,7 +230,15 @@ _NOT_CLEAN = re.compile(r"[\d@:=<]|[^\x00-\x7f]|[^\x00]{15}")
 #: space; hyphen-bound groups of 4 and 12 digits fit no card, SSN, phone or IBAN shape).
 #: ``tests/unit/test_scrub_fast.py`` checks this against the scanner on generated UUIDs.
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_NOWHERE: set[tuple[bool, str]] = set()  # a set never written: no memo
+
+
+@dataclass
+class BatchMemo:
+    """What one batch's events share (one salt), kept for that batch only (it holds raw text):
+    ``(is the event id, text)`` found to hold nothing, and each identifier's pseudonym."""
+
+    clean: set[tuple[bool, str]] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 def _unclean(texts: list[str]) -> list[int] | None:
@@ -240,15 +249,12 @@ def _unclean(texts: list[str]) -> list[int] | None:
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return None
-    starts = [0]
-    for t in texts:
-        starts.append(starts[-1] + len(t) + 1)
     out: list[int] = []
     m = _NOT_CLEAN.search(joined)
     while m is not None:
-        i = bisect.bisect_right(starts, m.start()) - 1
-        out.append(i)
-        m = _NOT_CLEAN.search(joined, starts[i + 1])
+        out.append(joined.count("\x00", 0, m.start()))  # the text the match is in
+        end = joined.find("\x00", m.start())
+        m = _NOT_CLEAN.search(joined, end + 1) if end >= 0 else None
     return out
 
 
@@ -257,7 +263,7 @@ def scrub_event(
     raw: InferenceEvent,
     salt: str,
     identifiers: IdentifierMode = "hash",
-    clean: set[tuple[bool, str]] | None = None,
+    memo: BatchMemo | None = None,
 ) -> tuple[InferenceEvent, dict[str, str]]:
     """``stored`` (already redacted by the scanner) with every remaining string field
     redacted and the identifiers pseudonymised from ``raw``'s values.
@@ -269,18 +275,15 @@ def scrub_event(
     regex pass over them all picks the few a pattern could match, and only those are
     scanned. When one of them would change, or a string holds a NUL, the event goes the
     reference way (:func:`scrub_event_reference`); else only the identifiers change. Both
-    ways give the same result (``tests/unit/test_scrub_fast.py``).
-
-    ``clean``, when given, is the caller's set of ``(is the event id, text)`` already found
-    to hold nothing: one batch's events repeat their model, template and experiment names.
-    The caller drops it after the batch (it holds text). An event id in the canonical UUID
-    form holds nothing by the patterns' construction and is never scanned.
+    ways give the same result (``tests/unit/test_scrub_fast.py``). ``memo`` (one per batch)
+    keeps the names found clean and the pseudonyms: a batch repeats its model, template
+    and experiment names and its users. An event id in the canonical UUID form holds
+    nothing by the patterns' construction and is never scanned.
     """
-    clean = _NOWHERE if clean is None else clean
+    memo = memo or BatchMemo()
     leaves: list[tuple[Path, str, bool]] = []
     _strings(stored, (), leaves)
     replaced: dict[str, str] = {}
-    fn = _scrubber(raw, salt, identifiers, replaced)
     update: dict[str, str] = {}
     rest: list[tuple[Path, str, bool]] = []
     for leaf in leaves:
@@ -288,19 +291,24 @@ def scrub_event(
         if not text:
             continue
         if len(path) == 1 and path[0] in IDENTIFIER_FIELDS and identifiers == "hash":
-            update[str(path[0])] = fn(path, text, is_key)
+            original = getattr(raw, str(path[0])) or ""  # as _scrubber does
+            alias = memo.aliases.get(original) or pseudonym(original, salt)
+            memo.aliases[original] = alias
+            if len(original) >= 6:
+                replaced[original] = alias
+            update[str(path[0])] = alias
         elif not _scanned(path, is_key):
             rest.append(leaf)
     dirty = _unclean([text for _, text, _ in rest])
     if dirty is None:
         return scrub_event_reference(stored, raw, salt, identifiers)
+    fn = _scrubber(raw, salt, identifiers, {})
     for i in dirty:
         path, text, is_key = rest[i]
         key = (path == ("event_id",), text)
-        if key in clean or (key[0] and _UUID.fullmatch(text)):
+        if key in memo.clean or (key[0] and _UUID.fullmatch(text)):
             continue
         if fn(path, text, is_key) is not text:
             return scrub_event_reference(stored, raw, salt, identifiers)
-        if clean is not _NOWHERE:
-            clean.add(key)
+        memo.clean.add(key)
     return (stored.model_copy(update=update) if update else stored), replaced

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.pii import RegexPIIDetector, find_pii, redact_event
-from detectors.redaction import scrub_event, scrub_event_reference
+from detectors.redaction import BatchMemo, scrub_event, scrub_event_reference
 from schemas.events import InferenceEvent
 from tests.unit.test_pii_fast import PIECES, SAMPLES, corpus
 
@@ -76,12 +76,12 @@ def _event(value: str, i: int = 0, event_id: str | None = None) -> InferenceEven
 
 def _same(events: list[InferenceEvent], identifiers: str = "hash") -> None:
     found = RegexPIIDetector().find(events)
-    clean: set[tuple[bool, str]] = set()
+    memo = BatchMemo()
     for event, findings in zip(events, found, strict=True):
         stored = redact_event(event, findings)
         want = scrub_event_reference(stored, event, SALT, identifiers)
-        for memo in (None, clean):  # alone, and with the batch's shared memo
-            got = scrub_event(stored, event, SALT, identifiers, memo)
+        for shared in (None, memo):  # alone, and with the batch's shared memo
+            got = scrub_event(stored, event, SALT, identifiers, shared)
             assert got[0] == want[0]
             assert list(got[1].items()) == list(want[1].items())
 
