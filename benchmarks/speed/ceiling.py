@@ -45,21 +45,22 @@ def worker_precision(settings: Settings | None = None) -> tuple[str, str | None]
 
 def encode_seconds(
     events: list[Any], batch_size: int, cache_size: int, precision: tuple[str, str | None]
-) -> float:
-    """Seconds for ``Embedder(precision, cache_size=...)`` to embed prompt and response of
-    ``events``, batch by batch as the pipeline does (model load and warm-up excluded)."""
+) -> tuple[float, float]:
+    """Seconds, wall and CPU (this process, the model's threads included), for
+    ``Embedder(precision, cache_size=...)`` to embed prompt and response of ``events``,
+    batch by batch as the pipeline does (model load and warm-up excluded)."""
     from detectors.embedding import Embedder, batch_embeddings
 
     name, cache_dir = precision
     emb = Embedder(name, cache_dir=cache_dir, cache_size=cache_size)  # type: ignore[arg-type]
     Embedder(name, cache_dir=cache_dir).encode(["warm up"] * 8)  # type: ignore[arg-type]
     emb.encode(["load the model"])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(events), batch_size):
         chunk = events[i : i + batch_size]
         for f in ("prompt", "response"):
             batch_embeddings(chunk, f, None, emb)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def ceiling(
@@ -69,10 +70,10 @@ def ceiling(
     from detectors.embedding import CACHE_SIZE
 
     events = valid_events(messages)
-    seconds = encode_seconds(events, batch_size, 0, precision)
-    cached = encode_seconds(events, batch_size, CACHE_SIZE, precision)
+    seconds, cpu = encode_seconds(events, batch_size, 0, precision)
+    cached, _ = encode_seconds(events, batch_size, CACHE_SIZE, precision)
     texts = [t for e in events for t in (e.prompt_text, e.response)]
     return {"events": len(events), "seconds": seconds, "rate": len(events) / seconds,
             "cached_seconds": cached, "cached_rate": len(events) / cached,
             "texts": len(texts), "distinct": len(set(texts)),
-            "precision": precision[0]}  # fmt: skip
+            "precision": precision[0], "cpu_ms": 1000 * cpu / len(events)}  # fmt: skip

@@ -81,6 +81,7 @@ class Run:
     seconds: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)
     ceiling: float = 0.0  # bare Embedder events/s measured just before this worker ran
+    cpu_ms: float = 0.0  # the worker's CPU (all threads) per message after its first batch
     notes: list[str] = field(default_factory=list)
 
 
@@ -167,14 +168,30 @@ def query(settings: Settings, sql: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
-def drain(worker: WorkerProcess, expected: int, timeout_s: float) -> None:
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid``, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(
+    worker: WorkerProcess,
+    expected: int,
+    timeout_s: float,
+    cpu: list[tuple[int, float]] | None = None,
+) -> None:
+    """Wait until ``expected`` messages are stored or dead-lettered; ``cpu`` collects
+    (messages done, the worker's CPU seconds) at each poll once some are done."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not worker.alive():
             msg = f"the worker exited; see {worker.log_path}"
             raise RuntimeError(msg)
         stats = worker.stats()
-        if int(stats.get("events_stored", 0) + stats.get("deadlettered", 0)) >= expected:
+        done = int(stats.get("events_stored", 0) + stats.get("deadlettered", 0))
+        if cpu is not None and done and worker.proc is not None:
+            cpu.append((done, process_cpu_s(worker.proc.pid)))
+        if done >= expected:
             return
         time.sleep(0.5)
     msg = f"the worker did not drain {expected} messages in {timeout_s:.0f}s; see {worker.log_path}"
@@ -194,10 +211,13 @@ def backlog_rate(bootstrap: str, work: Path, name: str, messages: list[DemoMessa
     load0 = os.getloadavg()[0]
     worker = WorkerProcess(settings, settings.data_dir / "worker.log").start(timeout_s=300)
     try:
-        drain(worker, len(messages), timeout_s)
+        cpu: list[tuple[int, float]] = []
+        drain(worker, len(messages), timeout_s, cpu)
     finally:
         worker.stop()
     run.load = (load0, os.getloadavg()[0])
+    if len(cpu) >= 2 and cpu[-1][0] > cpu[0][0]:  # after the first poll that saw a batch done
+        run.cpu_ms = 1000 * (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0])
     rows = query(settings, "SELECT toUnixTimestamp64Milli(ingested_at) AS t, count() AS n "
                            "FROM events FINAL GROUP BY t ORDER BY t")  # fmt: skip
     run.stored = sum(int(r["n"]) for r in rows)
@@ -333,19 +353,25 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
         f"{ceil['cached_seconds']:.2f} s ({ceil['cached_rate']:.0f} events/s): the demo stream "
         "repeats its texts far more than real traffic would, so that figure is an upper bound "
         "on the cache's effect.", "",
+        f"The bare model spent {ceil['cpu_ms']:.2f} ms of CPU per event (all threads). "
+        "*Worker CPU ms per message*: user + system "
+        "seconds of the worker process (all threads: model, chDB, event loop) from the first "
+        "poll that saw a batch done to the end, per message done meanwhile; less moved by "
+        "the load than the rate, though threads that spin while waiting for a core inflate "
+        "it on a crowded machine. The difference is the worker's CPU beside the model.", "",
         "The ceiling is measured again (on the first two batches) right before each "
         "configuration's worker starts (column *ceiling then*), and each ratio divides by "
         "that one, because the shared machine's load moves during the run.", "",
         "| configuration | detectors | drift | stored | batches | events/s | ceiling then "
-        "| ratio to ceiling "
+        "| ratio to ceiling | worker CPU ms per message "
         "| load 1-min start → end |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]  # fmt: skip
     for r in runs:
         lines.append(
             f"| {r.name} | {', '.join(r.detectors)} | {'on' if r.drift else 'off'} | {r.stored} "
             f"| {r.batches} | **{r.rate:.0f}** | {r.ceiling:.0f} | {r.rate / r.ceiling:.2f} "
-            f"| {r.load[0]:.2f} → {r.load[1]:.2f} |"
+            f"| {r.cpu_ms:.2f} | {r.load[0]:.2f} → {r.load[1]:.2f} |"
         )
     notes = [n for r in runs for n in r.notes]
     lines += ["", *notes, "", f"![throughput]({plot_name})", ""]
@@ -430,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
                 # The load moves under us: the ceiling is measured again right before each
                 # worker, and each ratio uses its own.
                 events = valid_events(messages)[: 2 * args.batch_size]
-                near = len(events) / encode_seconds(events, args.batch_size, 0, precision)
+                near = len(events) / encode_seconds(events, args.batch_size, 0, precision)[0]
                 run = backlog_rate(broker.bootstrap, work, name, messages, args.timeout_s)
                 run.ceiling = near
                 print(f"{name}: {run.rate:.0f} events/s ({run})", file=sys.stderr)
