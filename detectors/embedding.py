@@ -87,6 +87,20 @@ def _int8_config() -> str:
     return "avx512_vnni" if "avx512_vnni" in flags else "avx2"
 
 
+def _onnx_session_options() -> Any:
+    """ONNX Runtime sessions whose idle threads sleep instead of spinning. The vectors are
+    the same (the same kernels on the same threads); on two cores shared with the event
+    loop, ClickHouse and other jobs, a spinning thread takes the core another one waits for:
+    the bare onnx-int8 model ran 492-513 events/s at 3.5 ms CPU each without spinning,
+    214-441 at 4.3-5.7 ms with it (load 2.5, benchmarks/speed/reports/throughput_notes.md)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
 def _onnx_file(precision: str) -> str:
     if precision == "onnx-int8":
         return f"onnx/model_qint8_{_int8_config()}.onnx"
@@ -218,6 +232,7 @@ class Embedder:
                         model_kwargs={
                             "file_name": _onnx_file(self.precision),
                             "provider": "CPUExecutionProvider",
+                            "session_options": _onnx_session_options(),
                         },
                     )
                 else:
