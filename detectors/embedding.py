@@ -90,9 +90,10 @@ def _int8_config() -> str:
 def _onnx_session_options() -> Any:
     """ONNX Runtime sessions whose idle threads sleep instead of spinning. The vectors are
     the same (the same kernels on the same threads); on two cores shared with the event
-    loop, ClickHouse and other jobs, a spinning thread takes the core another one waits for:
-    the bare onnx-int8 model ran 492-513 events/s at 3.5 ms CPU each without spinning,
-    214-441 at 4.3-5.7 ms with it (load 2.5, benchmarks/speed/reports/throughput_notes.md)."""
+    loop, ClickHouse and other jobs, a spinning thread takes the core another one waits for.
+    The bare onnx-int8 model, a process per run (``benchmarks/speed/onnx_spinning.py``, load
+    1.4-1.7): 3.9-4.5 ms CPU per event sleeping against 4.7-5.5 spinning (events/s 229-460
+    against 310-423: the wall clock moved with the load, the CPU did not)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
