@@ -158,10 +158,10 @@ class Outbox:
         names = [c for c in route if c in self.notifiers] if route else list(self.notifiers)
         return [c for c in names if c != exclude]
 
-    # -- storage (sink thread) ------------------------------------------------------------
+    # -- storage (the alerting thread; each call under the sink's lock) ---------------------
     def _insert(self, rows: list[list[Any]]) -> None:
         if rows:
-            self.sink.client.insert("alert_outbox", rows, column_names=_COLUMNS)
+            self.sink.insert("alert_outbox", rows, _COLUMNS)  # under the sink's lock
 
     def enqueue(self, alerts: Sequence[Alert], now: datetime | None = None) -> int:
         """One pending row per (channel, alert) not in the outbox yet; returns how many.

@@ -87,6 +87,21 @@ def _int8_config() -> str:
     return "avx512_vnni" if "avx512_vnni" in flags else "avx2"
 
 
+def _onnx_session_options() -> Any:
+    """ONNX Runtime sessions whose idle threads sleep instead of spinning. The vectors are
+    the same (the same kernels on the same threads); on two cores shared with the event
+    loop, ClickHouse and other jobs, a spinning thread takes the core another one waits for.
+    The bare onnx-int8 model, a process per run (``benchmarks/speed/onnx_spinning.py``, load
+    1.4-1.7): 3.9-4.5 ms CPU per event sleeping against 4.7-5.5 spinning (events/s 229-460
+    against 310-423: the wall clock moved with the load, the CPU did not)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
 def _onnx_file(precision: str) -> str:
     if precision == "onnx-int8":
         return f"onnx/model_qint8_{_int8_config()}.onnx"
@@ -218,6 +233,7 @@ class Embedder:
                         model_kwargs={
                             "file_name": _onnx_file(self.precision),
                             "provider": "CPUExecutionProvider",
+                            "session_options": _onnx_session_options(),
                         },
                     )
                 else:

@@ -27,7 +27,7 @@ import orjson
 from detectors.base import BatchFeatures, Detector
 from detectors.embedding import Field, batch_embeddings
 from detectors.pii import Finding, RedactionMode, RegexPIIDetector, event_texts, redact_event
-from detectors.redaction import IdentifierMode, scrub_event
+from detectors.redaction import BatchMemo, IdentifierMode, scrub_event
 from schemas.events import InferenceEvent
 from schemas.results import Signal
 
@@ -153,6 +153,7 @@ class ScoringPipeline:
                 raise RuntimeError(msg)
         findings = self.scanner.findings(events, features)
         vectors = self._drift_vectors(events, features)
+        memo = BatchMemo()  # this batch's clean names and pseudonyms, then dropped
         out = []
         for i, event in enumerate(events):
             signals = [_json_safe(sigs[i]) for sigs in per_detector]
@@ -165,7 +166,7 @@ class ScoringPipeline:
                 out.append(ScoredEvent(event, signals, findings[i], cost, emb))
                 continue
             stored = self._redact(event, findings[i])
-            stored, replaced = scrub_event(stored, event, self.hash_salt, self.identifiers)
+            stored, replaced = scrub_event(stored, event, self.hash_salt, self.identifiers, memo)
             raw = {**_raw_spans(event, findings[i]), **replaced}
             signals = [_scrub_signal(s, raw, stored.event_id) for s in signals]
             out.append(ScoredEvent(stored, signals, findings[i], cost, emb))

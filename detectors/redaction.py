@@ -31,7 +31,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -41,7 +43,15 @@ from pydantic import BaseModel
 from detectors.pii import find_all, find_pii, redact_text
 from schemas.events import InferenceEvent
 
-__all__ = ["IDENTIFIER_FIELDS", "IdentifierMode", "pseudonym", "redact_free_text", "scrub_event"]
+__all__ = [
+    "IDENTIFIER_FIELDS",
+    "BatchMemo",
+    "IdentifierMode",
+    "pseudonym",
+    "redact_free_text",
+    "scrub_event",
+    "scrub_event_reference",
+]
 
 IdentifierMode = Literal["hash", "redact"]
 #: Fields that identify a user or a conversation: pseudonymised, never redacted to a type.
@@ -140,19 +150,11 @@ def _walk(
     return value
 
 
-def scrub_event(
-    stored: InferenceEvent,
-    raw: InferenceEvent,
-    salt: str,
-    identifiers: IdentifierMode = "hash",
-) -> tuple[InferenceEvent, dict[str, str]]:
-    """``stored`` (already redacted by the scanner) with every remaining string field
-    redacted and the identifiers pseudonymised from ``raw``'s values.
-
-    Returns the event and a map from each raw value removed to what replaced it, so that
-    anything quoting them (a detector's reason) can be scrubbed the same way.
-    """
-    replaced: dict[str, str] = {}
+def _scrubber(
+    raw: InferenceEvent, salt: str, identifiers: IdentifierMode, replaced: dict[str, str]
+) -> Callable[[Path, str, bool], str]:
+    """What each string of an event becomes, by its path; records in ``replaced`` each raw
+    value removed and what replaced it."""
 
     def fn(path: Path, text: str, is_key: bool) -> str:
         if not text:
@@ -179,4 +181,134 @@ def scrub_event(
             replaced[text[f.start : f.end]] = f"<{f.type}>"
         return redact_text(text, found)
 
-    return _walk(stored, (), fn), replaced
+    return fn
+
+
+def scrub_event_reference(
+    stored: InferenceEvent,
+    raw: InferenceEvent,
+    salt: str,
+    identifiers: IdentifierMode = "hash",
+) -> tuple[InferenceEvent, dict[str, str]]:
+    """:func:`scrub_event` the plain way: every string of the event through the scrubber,
+    the event rebuilt where one changed. The reference the fast path is tested against."""
+    replaced: dict[str, str] = {}
+    return _walk(stored, (), _scrubber(raw, salt, identifiers, replaced)), replaced
+
+
+def _strings(value: Any, path: Path, out: list[tuple[Path, str, bool]]) -> None:
+    """Every string of ``value`` as ``(path, text, is_key)``, in ``_walk``'s order."""
+    if isinstance(value, str):
+        out.append((path, value, False))
+    elif type(value) in _LEAVES:
+        return
+    elif isinstance(value, BaseModel):
+        for name in _text_fields(type(value)):
+            v = getattr(value, name)
+            if type(v) is str:  # most fields: no call
+                out.append(((*path, name), v, False))
+            elif v is not None:
+                _strings(v, (*path, name), out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _strings(v, (*path, i), out)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str):
+                out.append(((*path, k), k, True))
+            _strings(v, (*path, k), out)
+
+
+#: A character or length that makes a string not ``detectors.pii._clean``: a digit, ``@``,
+#: ``:``, ``=``, ``<``, a non-ASCII character, or 15 characters of one string (strings are
+#: joined by NUL, which no inbound text holds).
+_NOT_CLEAN = re.compile(r"[\d@:=<]|[^\x00-\x7f]|[^\x00]{15}")
+
+
+#: A canonical UUID (8-4-4-4-12 hex digits): no pattern of the scanner can match inside one
+#: (hex letters spell no provider prefix or secret word; no ``@``, ``.``, ``:``, ``+`` or
+#: space; hyphen-bound groups of 4 and 12 digits fit no card, SSN, phone or IBAN shape).
+#: ``tests/unit/test_scrub_fast.py`` checks this against the scanner on generated UUIDs.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+@dataclass
+class BatchMemo:
+    """What one batch's events share (one salt), kept for that batch only (it holds raw text):
+    ``(is the event id, text)`` found to hold nothing, and each identifier's pseudonym."""
+
+    clean: set[tuple[bool, str]] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+def _unclean(texts: list[str]) -> list[int] | None:
+    """Indices of the ``texts`` a PII pattern could match, found by one regex pass over
+    them all; None when a text holds a NUL (then nothing is skipped)."""
+    if not texts:
+        return []
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != len(texts) - 1:
+        return None
+    out: list[int] = []
+    m = _NOT_CLEAN.search(joined)
+    while m is not None:
+        out.append(joined.count("\x00", 0, m.start()))  # the text the match is in
+        end = joined.find("\x00", m.start())
+        m = _NOT_CLEAN.search(joined, end + 1) if end >= 0 else None
+    return out
+
+
+def scrub_event(
+    stored: InferenceEvent,
+    raw: InferenceEvent,
+    salt: str,
+    identifiers: IdentifierMode = "hash",
+    memo: BatchMemo | None = None,
+) -> tuple[InferenceEvent, dict[str, str]]:
+    """``stored`` (already redacted by the scanner) with every remaining string field
+    redacted and the identifiers pseudonymised from ``raw``'s values.
+
+    Returns the event and a map from each raw value removed to what replaced it, so that
+    anything quoting them (a detector's reason) can be scrubbed the same way.
+
+    Most events hold no PII outside the scanned text, so the strings are listed once, one
+    regex pass over them all picks the few a pattern could match, and only those are
+    scanned. When one of them would change, or a string holds a NUL, the event goes the
+    reference way (:func:`scrub_event_reference`); else only the identifiers change. Both
+    ways give the same result (``tests/unit/test_scrub_fast.py``). ``memo`` (one per batch)
+    keeps the names found clean and the pseudonyms: a batch repeats its model, template
+    and experiment names and its users. An event id in the canonical UUID form holds
+    nothing by the patterns' construction and is never scanned.
+    """
+    memo = memo or BatchMemo()
+    leaves: list[tuple[Path, str, bool]] = []
+    _strings(stored, (), leaves)
+    replaced: dict[str, str] = {}
+    update: dict[str, str] = {}
+    rest: list[tuple[Path, str, bool]] = []
+    for leaf in leaves:
+        path, text, is_key = leaf
+        if not text:
+            continue
+        if len(path) == 1 and path[0] in IDENTIFIER_FIELDS and identifiers == "hash":
+            original = getattr(raw, str(path[0])) or ""  # as _scrubber does
+            alias = memo.aliases.get(original) or pseudonym(original, salt)
+            memo.aliases[original] = alias
+            if len(original) >= 6:
+                replaced[original] = alias
+            update[str(path[0])] = alias
+        elif not _scanned(path, is_key):
+            rest.append(leaf)
+    dirty = _unclean([text for _, text, _ in rest])
+    if dirty is None:
+        return scrub_event_reference(stored, raw, salt, identifiers)
+    fn = _scrubber(raw, salt, identifiers, {})
+    for i in dirty:
+        path, text, is_key = rest[i]
+        key = (path == ("event_id",), text)
+        if key in memo.clean or (key[0] and _UUID.fullmatch(text)):
+            continue
+        if fn(path, text, is_key) is not text:
+            return scrub_event_reference(stored, raw, salt, identifiers)
+        memo.clean.add(key)
+    return (stored.model_copy(update=update) if update else stored), replaced

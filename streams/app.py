@@ -229,6 +229,9 @@ def build(settings: Settings) -> Built:
     pipeline = build_pipeline(settings)
     sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
     model_executor = ThreadPoolExecutor(1, thread_name_prefix="detectors")
+    # Alerting's queries run on a thread of their own: a batch's write then waits for at
+    # most one query in flight (the sink's lock), not for a whole rule evaluation.
+    alert_executor = ThreadPoolExecutor(1, thread_name_prefix="alerting")
     notifiers = build_notifiers(settings.alerts) or [MemoryNotifier()]
     ruleset = load_ruleset(settings)
     engine = RuleEngine(
@@ -254,9 +257,9 @@ def build(settings: Settings) -> Built:
         backoff_max_s=a.delivery_backoff_max_s, rate_limit_per_minute=a.rate_limit_per_minute,
     )  # fmt: skip
     monitor = EvaluateRules(
-        engine, sink, topics, metrics, sink_executor, settings.monitor.interval_s, outbox
+        engine, sink, topics, metrics, alert_executor, settings.monitor.interval_s, outbox
     )
-    notify = NotifyAlerts(outbox, metrics, sink, sink_executor)
+    notify = NotifyAlerts(outbox, metrics, sink, alert_executor)
     wire(app, settings, topics, score, monitor, notify)
     _wire_spans_and_feedback(app, settings, score)
 

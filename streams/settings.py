@@ -77,7 +77,14 @@ class IngestSettings(BaseModel):
     )
     batch_size: int = Field(default=256, ge=1, le=100_000, description="Events per micro-batch.")
     batch_within_s: float = Field(
-        default=1.0, gt=0, description="Longest wait to fill a micro-batch."
+        default=0.5,
+        gt=0,
+        description="Longest wait to fill a micro-batch. Under a backlog batches fill in "
+        "milliseconds, so it sets publish->stored latency at moderate load, not throughput: "
+        "on busy minutes 0.5 s gave a p99 0.3-0.7 s lower than 1 s at 70 % load; on a quiet "
+        "machine the two were within 0.1 s (benchmarks/speed/reports/throughput_notes.md). "
+        "Each worker writes at most 1/this inserts per second per table: raise it to 1 s "
+        "where many workers share one ClickHouse server.",
     )
     pipelined: bool = Field(
         default=False,

@@ -1,6 +1,7 @@
 """Worker throughput against the model's own ceiling, in one run (issue 13).
 
-1. Ceiling: the project's ``Embedder`` (fp32, no cache) encodes the texts the default
+1. Ceiling: the project's ``Embedder`` (no cache), at the precision the worker runs
+   (``embedding_precision=auto``: the probe saved on this machine), encodes the texts the default
    pipeline embeds — prompt and response of every valid event, in batches of the ingest
    batch size — in this process. Events per second = valid events / encode time.
    It is measured again, on the first two batches, right before each worker starts, and
@@ -39,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from benchmarks.speed.ceiling import ceiling, encode_seconds, valid_events, worker_precision  # noqa: E402
 from benchmarks.speed.machine import machine_facts  # noqa: E402
 from streams.broker import LocalBroker, free_port  # noqa: E402
 from streams.demo import WorkerProcess, settings_env  # noqa: E402
@@ -78,49 +80,9 @@ class Run:
     rate: float = 0.0
     seconds: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)
-    ceiling: float = 0.0  # Embedder fp32 events/s measured just before this worker ran
+    ceiling: float = 0.0  # bare Embedder events/s measured just before this worker ran
+    cpu_ms: float = 0.0  # the worker's CPU (all threads) per message after its first batch
     notes: list[str] = field(default_factory=list)
-
-
-def valid_events(messages: list[DemoMessage]) -> list[Any]:
-    from schemas.parsing import InvalidEvent, parse_event
-
-    out = []
-    for m in messages:
-        try:
-            out.append(parse_event(m.value))
-        except InvalidEvent:
-            pass
-    return out
-
-
-def _encode_all(events: list[Any], batch_size: int, cache_size: int) -> float:
-    """Seconds for ``Embedder('fp32', cache_size=...)`` to embed prompt and response of
-    ``events``, batch by batch as the pipeline does (model load and warm-up excluded)."""
-    from detectors.embedding import Embedder, batch_embeddings
-
-    emb = Embedder("fp32", cache_size=cache_size)
-    Embedder("fp32").encode(["warm up"] * 8)
-    emb.encode(["load the model"])
-    started = time.perf_counter()
-    for i in range(0, len(events), batch_size):
-        chunk = events[i : i + batch_size]
-        for f in ("prompt", "response"):
-            batch_embeddings(chunk, f, None, emb)
-    return time.perf_counter() - started
-
-
-def ceiling(messages: list[DemoMessage], batch_size: int) -> dict[str, float]:
-    """Bare ``Embedder`` fp32 (no cache) on prompt + response; and with the default cache."""
-    from detectors.embedding import CACHE_SIZE
-
-    events = valid_events(messages)
-    seconds = _encode_all(events, batch_size, 0)
-    cached = _encode_all(events, batch_size, CACHE_SIZE)
-    texts = [t for e in events for t in (e.prompt_text, e.response)]
-    return {"events": len(events), "seconds": seconds, "rate": len(events) / seconds,
-            "cached_seconds": cached, "cached_rate": len(events) / cached,
-            "texts": len(texts), "distinct": len(set(texts))}  # fmt: skip
 
 
 def _timed(acc: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
@@ -206,14 +168,30 @@ def query(settings: Settings, sql: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
-def drain(worker: WorkerProcess, expected: int, timeout_s: float) -> None:
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid``, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(
+    worker: WorkerProcess,
+    expected: int,
+    timeout_s: float,
+    cpu: list[tuple[int, float]] | None = None,
+) -> None:
+    """Wait until ``expected`` messages are stored or dead-lettered; ``cpu`` collects
+    (messages done, the worker's CPU seconds) at each poll once some are done."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not worker.alive():
             msg = f"the worker exited; see {worker.log_path}"
             raise RuntimeError(msg)
         stats = worker.stats()
-        if int(stats.get("events_stored", 0) + stats.get("deadlettered", 0)) >= expected:
+        done = int(stats.get("events_stored", 0) + stats.get("deadlettered", 0))
+        if cpu is not None and done and worker.proc is not None:
+            cpu.append((done, process_cpu_s(worker.proc.pid)))
+        if done >= expected:
             return
         time.sleep(0.5)
     msg = f"the worker did not drain {expected} messages in {timeout_s:.0f}s; see {worker.log_path}"
@@ -233,10 +211,13 @@ def backlog_rate(bootstrap: str, work: Path, name: str, messages: list[DemoMessa
     load0 = os.getloadavg()[0]
     worker = WorkerProcess(settings, settings.data_dir / "worker.log").start(timeout_s=300)
     try:
-        drain(worker, len(messages), timeout_s)
+        cpu: list[tuple[int, float]] = []
+        drain(worker, len(messages), timeout_s, cpu)
     finally:
         worker.stop()
     run.load = (load0, os.getloadavg()[0])
+    if len(cpu) >= 2 and cpu[-1][0] > cpu[0][0]:  # after the first poll that saw a batch done
+        run.cpu_ms = 1000 * (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0])
     rows = query(settings, "SELECT toUnixTimestamp64Milli(ingested_at) AS t, count() AS n "
                            "FROM events FINAL GROUP BY t ORDER BY t")  # fmt: skip
     run.stored = sum(int(r["n"]) for r in rows)
@@ -335,7 +316,7 @@ def plot(runs: list[Run], ceil: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4))
     names = [r.name for r in runs]
     ax.barh(names, [r.rate for r in runs], color="tab:blue")
-    ax.axvline(ceil, color="tab:red", linestyle="--", label=f"Embedder fp32 ceiling {ceil:.0f}/s")
+    ax.axvline(ceil, color="tab:red", linestyle="--", label=f"bare Embedder ceiling {ceil:.0f}/s")
     for i, r in enumerate(runs):
         ax.text(r.rate, i, f" {r.rate:.0f}", va="center")
     ax.set_xlabel("events/s (backlog, first stored batch to last)")
@@ -363,7 +344,8 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
         f"| load average (1/5/15 min) at start | {' / '.join(f'{x:.2f}' for x in loads[0])} |",
         f"| load average (1/5/15 min) at end | {' / '.join(f'{x:.2f}' for x in loads[1])} |",
         "", "The machine is shared: every figure is a lower bound.", "",
-        f"Ceiling: `Embedder('fp32')`, no cache, encoded prompt and response of "
+        f"Ceiling: `Embedder('{ceil['precision']}')` (the precision the workers run), no "
+        "cache, encoded prompt and response of "
         f"{ceil['events']:.0f} valid events ({ceil['texts']:.0f} texts, "
         f"{ceil['distinct']:.0f} distinct) in batches of {args.batch_size}: "
         f"{ceil['seconds']:.1f} s, **{ceil['rate']:.0f} events/s**. With the default vector "
@@ -371,19 +353,25 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
         f"{ceil['cached_seconds']:.2f} s ({ceil['cached_rate']:.0f} events/s): the demo stream "
         "repeats its texts far more than real traffic would, so that figure is an upper bound "
         "on the cache's effect.", "",
+        f"The bare model spent {ceil['cpu_ms']:.2f} ms of CPU per event (all threads). "
+        "*Worker CPU ms per message*: user + system "
+        "seconds of the worker process (all threads: model, chDB, event loop) from the first "
+        "poll that saw a batch done to the end, per message done meanwhile; less moved by "
+        "the load than the rate, though threads that spin while waiting for a core inflate "
+        "it on a crowded machine. The difference is the worker's CPU beside the model.", "",
         "The ceiling is measured again (on the first two batches) right before each "
         "configuration's worker starts (column *ceiling then*), and each ratio divides by "
         "that one, because the shared machine's load moves during the run.", "",
         "| configuration | detectors | drift | stored | batches | events/s | ceiling then "
-        "| ratio to ceiling "
+        "| ratio to ceiling | worker CPU ms per message "
         "| load 1-min start → end |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]  # fmt: skip
     for r in runs:
         lines.append(
             f"| {r.name} | {', '.join(r.detectors)} | {'on' if r.drift else 'off'} | {r.stored} "
             f"| {r.batches} | **{r.rate:.0f}** | {r.ceiling:.0f} | {r.rate / r.ceiling:.2f} "
-            f"| {r.load[0]:.2f} → {r.load[1]:.2f} |"
+            f"| {r.cpu_ms:.2f} | {r.load[0]:.2f} → {r.load[1]:.2f} |"
         )
     notes = [n for r in runs for n in r.notes]
     lines += ["", *notes, "", f"![throughput]({plot_name})", ""]
@@ -394,7 +382,8 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
             f"{args.fixed_seconds:.0f} s (after a 50-event warm-up). Latency = the stored "
             "`ingested_at` minus the time the benchmark handed the event to the producer "
             f"(the record's CreateTime); ingest batches of 256 within "
-            f"{args.within_s or 1.0:g} s, so a batch waits up to `batch_within_s` before it "
+            f"{args.within_s or Settings().ingest.batch_within_s:g} s, so a batch waits up to "
+            "`batch_within_s` before it "
             f"is scored. Rates from {'--max-rate' if args.max_rate else 'the default run'}.",
             "",
             "| load | events/s | events | p50 s | p95 s | p99 s | max s |",
@@ -452,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     facts = machine_facts()
     messages = generate(args.events, seed=7, run_id="throughput")
-    ceil = ceiling(messages, args.batch_size)
+    precision = worker_precision()
+    ceil = ceiling(messages, args.batch_size, precision)
     print(f"ceiling: {ceil['rate']:.0f} events/s ({ceil})", file=sys.stderr)
     (ROOT / "build").mkdir(exist_ok=True)  # ignored by git: absent in a fresh clone
     work = Path(tempfile.mkdtemp(prefix="throughput-", dir=ROOT / "build"))
@@ -466,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
                 # The load moves under us: the ceiling is measured again right before each
                 # worker, and each ratio uses its own.
                 events = valid_events(messages)[: 2 * args.batch_size]
-                near = len(events) / _encode_all(events, args.batch_size, 0)
+                near = len(events) / encode_seconds(events, args.batch_size, 0, precision)[0]
                 run = backlog_rate(broker.bootstrap, work, name, messages, args.timeout_s)
                 run.ceiling = near
                 print(f"{name}: {run.rate:.0f} events/s ({run})", file=sys.stderr)

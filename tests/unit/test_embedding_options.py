@@ -161,3 +161,26 @@ def test_pickled_embedder_starts_with_an_empty_cache():
     clone = pickle.loads(pickle.dumps(emb))
     assert clone.cache_info() == {"hits": 0, "misses": 0, "size": 0, "max": 10}
     assert repr(clone) == repr(emb)
+
+
+def test_onnx_sessions_do_not_spin_and_give_the_same_vectors(onnx_cache, onnx_vectors):
+    """Idle ONNX Runtime threads sleep (they took the cores other threads waited for); the
+    vectors equal those of a session with the runtime's defaults, bit for bit."""
+    from sentence_transformers import SentenceTransformer
+
+    from detectors.embedding import _onnx_file
+
+    emb = Embedder("onnx-int8", cache_dir=str(onnx_cache))
+    emb.encode(TEXTS)
+    options = emb._load()[0].auto_model.model.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    plain = SentenceTransformer(
+        str(onnx_model_dir(str(onnx_cache))), backend="onnx", device="cpu",
+        local_files_only=True,
+        model_kwargs={"file_name": _onnx_file("onnx-int8"), "provider": "CPUExecutionProvider"},
+    )  # fmt: skip
+    plain.max_seq_length = emb.max_seq_length
+    assert np.array_equal(
+        plain.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True),
+        onnx_vectors["onnx-int8"],
+    )
