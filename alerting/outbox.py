@@ -290,7 +290,8 @@ class Outbox:
             try:
                 await notifier.send_group(AlertGroup(rule, status, alerts))
             except DeliveryError as exc:
-                changed += [self._failed(r, str(exc), now, records) for r in members]
+                changed += [self._failed(r, str(exc), now, records, exc.retry_after_s)
+                            for r in members]  # fmt: skip
             except Exception as exc:  # a bug in a channel must not stop the others
                 log.exception("%s failed unexpectedly on %s %s", channel, status.value, rule)
                 changed += [self._failed(r, type(exc).__name__, now, records) for r in members]
@@ -340,7 +341,16 @@ class Outbox:
             r.state, r.last_error, r.created_at = "pending", "", now
         return "send", ""
 
-    def _failed(self, r: OutboxRow, error: str, now: datetime, records: list[Record]) -> OutboxRow:
+    def _failed(
+        self,
+        r: OutboxRow,
+        error: str,
+        now: datetime,
+        records: list[Record],
+        retry_after_s: float | None = None,
+    ) -> OutboxRow:
+        """Count a failed attempt: give the row up past the expiry, or retry it after the
+        backoff, or after the receiver's ``Retry-After`` when that is longer."""
         r.attempts += 1
         r.last_error = error
         age = (now - (r.created_at or now)).total_seconds()
@@ -351,6 +361,7 @@ class Outbox:
                       r.alert.status.value, r.alert.rule, r.attempts, age, error)  # fmt: skip
         else:
             delay = min(self.backoff_s * 2 ** (r.attempts - 1), self.backoff_max_s)
+            delay = max(delay, retry_after_s or 0.0)
             r.next_attempt_at = now + timedelta(seconds=delay)
             log.warning("%s: %s %s not delivered (attempt %d), retry in %.1fs: %s", r.channel,
                         r.alert.status.value, r.alert.rule, r.attempts, delay, error)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
@@ -52,7 +53,41 @@ def neutralise_bidi(value: Any) -> Any:
 
 
 class DeliveryError(InfersightError, RuntimeError):
-    """A channel refused or could not be reached after retries."""
+    """A channel refused or could not be reached after retries. ``retry_after_s``: how long
+    the receiver asked us to wait (HTTP 429 ``Retry-After``), when it said."""
+
+    def __init__(self, msg: str, retry_after_s: float | None = None) -> None:
+        super().__init__(msg)
+        self.retry_after_s = retry_after_s
+
+
+#: The longest ``Retry-After`` taken at its word (an hour); a longer one is capped.
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; ``None``
+    when absent or unreadable; capped at ``MAX_RETRY_AFTER_S``.
+
+    >>> retry_after_s("30"), retry_after_s("soon"), retry_after_s(None), retry_after_s("99999")
+    (30.0, None, None, 3600.0)
+    >>> retry_after_s("Thu, 01 Jan 1970 00:01:00 GMT", now=0.0)
+    60.0
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True)
@@ -113,7 +148,9 @@ class MemoryNotifier(Notifier):
 
 class HTTPNotifier(Notifier):
     """POST JSON with retries: 5xx, 429 and connection errors back off exponentially; any
-    other 4xx is final (the receiver said no)."""
+    other 4xx is final (the receiver said no). A 429 with ``Retry-After`` (Slack, PagerDuty
+    rate limits) ends the attempts at once and says how long to wait in the
+    ``DeliveryError``: the outbox waits that long instead of retrying into the limit."""
 
     def __init__(
         self,
@@ -158,7 +195,13 @@ class HTTPNotifier(Notifier):
                 if resp.status_code < 300:
                     return
                 last = f"HTTP {resp.status_code}"
-                if resp.status_code < 500 and resp.status_code != 429:
+                if resp.status_code == 429:
+                    wait = retry_after_s(resp.headers.get("Retry-After"))
+                    if wait is not None:
+                        msg = f"{self.name} {self._label} did not accept {what}: {last}, "
+                        msg += f"retry after {wait:.0f}s"
+                        raise DeliveryError(msg, retry_after_s=wait)
+                elif resp.status_code < 500:
                     break
             if attempt < self.retries:
                 await asyncio.sleep(self.backoff_s * 2**attempt)

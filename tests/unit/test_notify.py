@@ -33,9 +33,12 @@ T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 class Receiver:
     """A localhost HTTP server recording each request; answers ``codes`` in turn, then 202."""
 
-    def __init__(self, codes: list[int] | None = None) -> None:
+    def __init__(
+        self, codes: list[int] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.codes = list(codes or [])
+        self.extra = dict(headers or {})
         me = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +47,8 @@ class Receiver:
                 me.requests.append({"path": self.path, "headers": dict(self.headers),
                                     "raw": raw, "json": json.loads(raw)})  # fmt: skip
                 self.send_response(me.codes.pop(0) if me.codes else 202)
+                for k, v in me.extra.items():
+                    self.send_header(k, v)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -255,3 +260,31 @@ def test_slack_message_makes_event_supplied_names_inert(receiver) -> None:
     assert section.startswith("• *&lt;!channel&gt; payments/gpt&lt;https://evil.example|login&gt;")
     assert len([ln for ln in section.splitlines() if ln.startswith("•")]) == 1
     assert "&lt;!channel&gt;" in body["blocks"][3]["text"]["text"]  # the evidence SQL too
+
+
+@pytest.mark.parametrize("notifier", ["pagerduty", "slack"])
+def test_a_429_with_retry_after_ends_the_attempts_and_says_how_long(notifier: str) -> None:
+    """PagerDuty or Slack rate-limits us (429, Retry-After: 30): one request, not four
+    retries into the limit, and the error says how long the receiver asked us to wait."""
+    r = Receiver([429, 429, 429, 429], headers={"Retry-After": "30"})
+    try:
+        firing, _ = episode([5, 0])
+        n = (PagerDutyNotifier("key", r.url + "/v2/enqueue", retries=3, backoff_s=0.01)
+             if notifier == "pagerduty" else SlackNotifier(r.url, retries=3, backoff_s=0.01))  # fmt: skip
+        with pytest.raises(DeliveryError, match="HTTP 429, retry after 30s") as err:
+            run(_send(n, firing))
+        assert err.value.retry_after_s == 30.0 and len(r.requests) == 1
+    finally:
+        r.close()
+
+
+def test_a_429_without_retry_after_is_retried_with_backoff() -> None:
+    """No Retry-After: the usual backoff, then a plain failure for the outbox to retry."""
+    r = Receiver([429, 429, 429])
+    try:
+        firing, _ = episode([5, 0])
+        with pytest.raises(DeliveryError) as err:
+            run(_send(WebhookNotifier(r.url, retries=2, backoff_s=0.01), firing))
+        assert err.value.retry_after_s is None and len(r.requests) == 3
+    finally:
+        r.close()

@@ -335,3 +335,29 @@ def test_resolves_waiting_on_a_channel_that_is_down_starve_no_other(sink) -> Non
     deliver_with(ob, now + timedelta(milliseconds=500))
     assert [a.alert_id for a in ok.sent] == [new[0].alert_id]
     assert down.sent == []
+
+
+class LimitedNotifier(MemoryNotifier):
+    """A receiver that rate-limits us once, asking for 120 s (HTTP 429, Retry-After)."""
+
+    limited = True
+
+    async def send_group(self, group) -> None:
+        if self.limited:
+            self.limited = False
+            raise DeliveryError(f"{self.name}: HTTP 429, retry after 120s", retry_after_s=120.0)
+        await super().send_group(group)
+
+
+def test_a_rate_limited_page_waits_as_long_as_the_receiver_asked(sink) -> None:
+    """Retry-After 120 s beats the 1 s backoff: not retried at 5 s, sent after 120 s."""
+    [pd] = [LimitedNotifier()]
+    pd.name = "limited_pd"
+    now = datetime.now(UTC)
+    firing, _ = many_episodes("outbox_retry_after", 1, route="limited_pd")
+    ob = Outbox(sink, [pd], backoff_s=1.0)
+    ob.enqueue(firing, now=now)
+    assert deliver_with(ob, now) == []  # refused; a retry is not a record
+    assert deliver_with(ob, now + timedelta(seconds=5)) == [] and pd.sent == []
+    [sent] = deliver_with(ob, now + timedelta(seconds=121))
+    assert sent.outcome == "sent" and len(pd.sent) == 1
