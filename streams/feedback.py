@@ -14,24 +14,20 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
 from detectors.feedback import redact_feedback
-from detectors.pipeline import ScoringPipeline
 from schemas.events import UserFeedback
 from schemas.feedback import is_negative, parse_feedback
 from schemas.parsing import InvalidEvent
 from schemas.results import DeadLetter
-from sinks.clickhouse import ClickHouseSink, retrying
+from sinks.clickhouse import retrying
 from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
-from streams.hops import BatchHop, to_json
-from streams.metrics import Metrics
-from streams.score import ScoreEvents
-from streams.settings import Settings
+from streams.hops import to_json
+from streams.score import PipelineHop
 from streams.topics import Topics
 
 __all__ = ["StoreFeedback", "wire_feedback"]
@@ -39,28 +35,8 @@ __all__ = ["StoreFeedback", "wire_feedback"]
 log = logging.getLogger(__name__)
 
 
-class StoreFeedback(BatchHop):
+class StoreFeedback(PipelineHop):
     """Parse, redact, store, then ack; bad messages are dead-lettered with a reason."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        pipeline: ScoringPipeline,
-        sink: ClickHouseSink,
-        topics: Topics,
-        metrics: Metrics,
-        sink_executor: ThreadPoolExecutor,
-        model_executor: ThreadPoolExecutor,
-    ) -> None:
-        super().__init__(metrics)
-        self.settings = settings
-        self.pipeline = pipeline
-        self.sink = sink
-        self.topics = topics
-        self.sink_executor = sink_executor
-        self.model_executor = model_executor
-
-    _dead = ScoreEvents._dead
 
     def parse(self, batch: Sequence[faust.EventT]) -> tuple[list[UserFeedback], list[DeadLetter]]:
         valid: list[UserFeedback] = []

@@ -35,13 +35,16 @@ from streams.settings import Settings
 from streams.stages import StageClock
 from streams.topics import Topics
 
-__all__ = ["ScoreEvents"]
+__all__ = ["PipelineHop", "ScoreEvents"]
 
 log = logging.getLogger(__name__)
 
 
-class ScoreEvents(BatchHop):
-    """Parse, score, store, publish — then ack. Nothing is acked before it is durable."""
+class PipelineHop(BatchHop):
+    """What every hop that parses, scores or redacts, stores and dead-letters holds: the
+    settings, the scoring pipeline (and its hash salt), the sink, the topics and the two
+    executors (models; ClickHouse). ``_dead`` wraps a refused message for the dead-letter
+    topic without quoting its input."""
 
     def __init__(
         self,
@@ -52,27 +55,14 @@ class ScoreEvents(BatchHop):
         metrics: Metrics,
         sink_executor: ThreadPoolExecutor,
         model_executor: ThreadPoolExecutor,
-        drift: DriftBank | None = None,
-        clock: StageClock | None = None,
     ) -> None:
         super().__init__(metrics)
-        #: Times the stages inside the executors; the app's detectors and shared embedder
-        #: report to the same clock (``streams.app.build``).
-        self.clock = clock or StageClock()
         self.settings = settings
-        self.drift = drift
         self.pipeline = pipeline
         self.sink = sink
         self.topics = topics
         self.sink_executor = sink_executor
         self.model_executor = model_executor
-        self.progress = Progress()
-
-    def more_sends(
-        self, scored: Sequence[ScoredEvent]
-    ) -> list[tuple[faust.TopicT, bytes | None, bytes]]:
-        """Messages a subclass publishes with the signals, before the ack (none here)."""
-        return []
 
     def _dead(self, ev: faust.EventT, reason: ReasonCode, message: str, **kw: Any) -> DeadLetter:
         msg = ev.message
@@ -100,6 +90,35 @@ class ScoreEvents(BatchHop):
             key=key,
             **kw,
         )
+
+
+class ScoreEvents(PipelineHop):
+    """Parse, score, store, publish — then ack. Nothing is acked before it is durable."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: ScoringPipeline,
+        sink: ClickHouseSink,
+        topics: Topics,
+        metrics: Metrics,
+        sink_executor: ThreadPoolExecutor,
+        model_executor: ThreadPoolExecutor,
+        drift: DriftBank | None = None,
+        clock: StageClock | None = None,
+    ) -> None:
+        super().__init__(settings, pipeline, sink, topics, metrics, sink_executor, model_executor)
+        #: Times the stages inside the executors; the app's detectors and shared embedder
+        #: report to the same clock (``streams.app.build``).
+        self.clock = clock or StageClock()
+        self.drift = drift
+        self.progress = Progress()
+
+    def more_sends(
+        self, scored: Sequence[ScoredEvent]
+    ) -> list[tuple[faust.TopicT, bytes | None, bytes]]:
+        """Messages a subclass publishes with the signals, before the ack (none here)."""
+        return []
 
     def parse(
         self, batch: Sequence[faust.EventT]
