@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,17 +51,6 @@ PART_SIZES = {
     "prompt": 500,
 }
 TEACHERS = ("tox-block", "alt-profanity-check")
-
-TOXBLOCK_CODE = r"""
-import json, sys, os
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from tox_block.prediction import make_predictions
-texts = json.load(open(sys.argv[1]))
-labels = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
-pred = make_predictions(texts)
-json.dump([max(pred[i][k] for k in labels) for i in range(len(texts))], open(sys.argv[2], "w"))
-"""
 
 
 def _halueval(task: str) -> list[dict]:
@@ -158,16 +145,15 @@ def _key(text: str) -> str:
 
 
 def _toxblock(texts: list[str]) -> list[float]:
+    """The benchmark's tox-block peer (its own interpreter), errors shown."""
     if not TOXBLOCK_PYTHON.is_file():
         msg = f"tox-block teacher needs {TOXBLOCK_PYTHON} (see benchmarks/quality/unseen_toxicity)"
         raise SystemExit(msg)
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        src.write_text(json.dumps(texts))
-        env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [str(TOXBLOCK_PYTHON), "-c", TOXBLOCK_CODE, str(src), str(dst)]
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-        return [float(v) for v in json.loads(dst.read_text())]
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.quality.unseen_toxicity import toxblock
+
+    return [float(v) for v in toxblock(TOXBLOCK_PYTHON, quiet=False)(texts)]
 
 
 def _profanity(texts: list[str]) -> list[float]:

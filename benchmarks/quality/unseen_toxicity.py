@@ -126,7 +126,11 @@ def hatesonar() -> Scorer:
     return score
 
 
-def toxblock(python: Path) -> Scorer:
+def toxblock(python: Path, quiet: bool = True) -> Scorer:
+    """tox-block's score (the max of its six Jigsaw labels) from its own interpreter
+    ``python`` (TensorFlow is never imported here); ``quiet`` drops its stderr. Also the
+    distillation teacher of ``scripts/toxicity_teachers.py``."""
+
     def score(texts: Sequence[str]) -> np.ndarray:
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
@@ -137,7 +141,7 @@ def toxblock(python: Path) -> Scorer:
                 check=True,
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL if quiet else None,
             )
             return np.array(json.loads(dst.read_text()), dtype=float)
 
