@@ -407,7 +407,7 @@ def report(args: argparse.Namespace, facts: dict[str, str], ceil: dict[str, floa
 
 
 #: ``throughput.py MODE ...``: the modes kept in modules of their own.
-MODES = {"alert-latency": "alert_latency", "scaling": "scaling"}
+MODES = {"alert-latency": "alert_latency", "scaling": "scaling", "sustained": "sustained"}
 
 
 def main(argv: list[str] | None = None) -> int:
