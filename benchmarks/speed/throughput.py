@@ -55,11 +55,11 @@ ALL = ["cost", "pii", "toxicity", "injection", "hallucination"]
 CONFIGS: dict[str, tuple[list[str], bool, dict[str, dict[str, Any]]]] = {
     "default": (DEFAULT, True, {}),
     "default, embedding cache off": (DEFAULT, True, {"detectors": {"embedding_cache_size": 0}}),
-    "default, pipelined": (DEFAULT, True, {"ingest": {"pipelined": True}}),
-    "default, cache off, pipelined": (
+    "default, one batch at a time": (DEFAULT, True, {"ingest": {"pipelined": False}}),
+    "default, cache off, one batch at a time": (
         DEFAULT,
         True,
-        {"detectors": {"embedding_cache_size": 0}, "ingest": {"pipelined": True}},
+        {"detectors": {"embedding_cache_size": 0}, "ingest": {"pipelined": False}},
     ),
     "cost + pii, drift off": (["cost", "pii"], False, {}),
     "all five detectors": (ALL, True, {}),
