@@ -9,10 +9,14 @@ scoring, then stores, publishes and acks it (``ScoreEvents.finish``), one at a t
 Acks stay in batch order, each after its own batch is stored: batch k+1's ``finish`` starts
 only once batch k's has returned, and a batch that is scored but not yet stored is not acked,
 so a crash replays it. (faust commits up to the first run of consecutive acked offsets: an ack
-out of order could commit past a batch that was never stored.) At most three batches are
-held: one finishing, one queued for it, one read and waiting for room; while batch k cannot
-be stored, nothing more is read. A batch whose scoring failed is scored again in place, in
-its turn, before anything after it is stored.
+out of order could commit past a batch that was never stored.) At most two batches are
+held (``HELD``): the one finishing and the next; the reader takes batch k+2 from the stream
+only once batch k is acked, so while batch k cannot be stored nothing more is read. Two are
+enough: the next batch is queued on the model thread as soon as the last is acked, well
+before the model ends the current one unless storing is slower than scoring (and then the
+store, not the model, sets the rate). A batch whose scoring failed is scored again in place, in
+its turn, before anything after it is stored (the next batch's drift may then be learnt
+before its own: drift is advisory, its windows are not ordered by offset).
 """
 
 from __future__ import annotations
@@ -56,9 +60,9 @@ class _Hop(Protocol):
     async def finish(self, batch: Sequence[faust.EventT], ready: Prepared) -> None: ...
 
 
-#: Batches read and handed to the model that wait for the finisher (besides the one it
-#: holds and the one the reader holds while this queue is full).
-QUEUED = 1
+#: Batches held at once, taken from the stream and not yet acked: the one being stored,
+#: published and acked, and the next one (being scored, or queued on the model thread).
+HELD = 2
 
 
 async def _prepared(hop: _Hop, batch: Sequence[faust.EventT], first: asyncio.Future[Prepared]
@@ -75,29 +79,38 @@ async def _prepared(hop: _Hop, batch: Sequence[faust.EventT], first: asyncio.Fut
     return await hop._until_done(attempt, len(batch))
 
 
-async def _finish_in_order(hop: _Hop, queue: asyncio.Queue[Any]) -> None:
-    """Take (batch, its preparation) in read order; store, publish, ack each in turn. A
-    ``None`` in the queue ends it."""
+async def _finish_in_order(hop: _Hop, queue: asyncio.Queue[Any], held: asyncio.Semaphore
+                           ) -> None:  # fmt: skip
+    """Take (batch, its preparation) in read order; store, publish, ack each in turn, then
+    make room for the next read. A ``None`` in the queue ends it."""
     while (item := await queue.get()) is not None:
         batch, started = item
         prepared = await _prepared(hop, batch, started)
         await hop._until_done(lambda b=batch, p=prepared: hop.finish(b, p), len(batch))
         hop.progress.stored(len(batch))
+        held.release()
 
 
 async def run_pipelined(hop: _Hop, batches: AsyncIterable[Sequence[faust.EventT]]) -> None:
     """Feed ``batches`` through ``hop``: read, parse and start scoring the next batch while
     the model scores this one and the one before is stored, published and acked."""
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUED)
-    finisher = asyncio.ensure_future(_finish_in_order(hop, queue))
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    held = asyncio.Semaphore(HELD)
+    finisher = asyncio.ensure_future(_finish_in_order(hop, queue, held))
     started: list[asyncio.Future[Prepared]] = []
+    stream = aiter(batches)
     try:
-        async for batch in batches:
+        while True:
+            await _room(held, finisher)
+            try:
+                batch = await anext(stream)
+            except StopAsyncIteration:
+                break
             hop.progress.add(len(batch))
             started = [f for f in started if not f.done()]
             started.append(asyncio.ensure_future(hop.prepare(batch)))
-            await _put(queue, (batch, started[-1]), finisher)
-        await _put(queue, None, finisher)
+            queue.put_nowait((batch, started[-1]))
+        queue.put_nowait(None)
         await finisher
     finally:
         for task in (finisher, *started):
@@ -106,14 +119,16 @@ async def run_pipelined(hop: _Hop, batches: AsyncIterable[Sequence[faust.EventT]
         await asyncio.gather(finisher, *started, return_exceptions=True)
 
 
-async def _put(queue: asyncio.Queue[Any], item: Any, finisher: asyncio.Future[None]) -> None:
-    """Queue ``item`` for the finisher; if the finisher has ended (it only ends by an
-    error), raise that error rather than wait for room that never comes."""
-    put = asyncio.ensure_future(queue.put(item))
+async def _room(held: asyncio.Semaphore, finisher: asyncio.Future[None]) -> None:
+    """Wait until fewer than ``HELD`` batches are held; if the finisher has ended (it only
+    ends by an error before the stream does), raise that error rather than wait for room
+    that never comes."""
+    acquire = asyncio.ensure_future(held.acquire())
     try:
-        await asyncio.wait((put, finisher), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((acquire, finisher), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if not put.done():
-            put.cancel()
-    if finisher.done() and item is not None:
+        if not acquire.done():
+            acquire.cancel()
+    if finisher.done():
         finisher.result()  # raises the finisher's error
+        raise RuntimeError("the finisher ended before the stream")

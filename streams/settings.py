@@ -90,7 +90,7 @@ class IngestSettings(BaseModel):
         default=True,
         description="Read the next micro-batch and queue it on the model thread while this "
         "one is scored and the last is written, published and acked (acks stay in order, "
-        "each after its batch is stored; at most three batches held). Off: one batch at a "
+        "each after its batch is stored; at most two batches held). Off: one batch at a "
         "time, the model idle while a batch is stored and the next one read (a tenth of the "
         "time on a 2-core worker: benchmarks/speed/reports/throughput_sustained.md).",
     )

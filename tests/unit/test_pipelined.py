@@ -1,6 +1,6 @@
 """The pipelined score hop: the next batch is read and handed to the model while this one is
 scored and the last one stored, and batches finish (store, publish, ack) strictly in order,
-one at a time; at most three are held; errors are retried in their turn."""
+one at a time; at most two are held; errors are retried in their turn."""
 
 from __future__ import annotations
 
@@ -202,9 +202,9 @@ class BlockedStoreHop(RecordingHop):
             yield [i] * 3
 
 
-def test_while_a_batch_cannot_be_stored_at_most_three_batches_are_held():
-    """Batch 0's store hangs: the hop reads batches 1 and 2 and then no more (bounded in
-    flight, nothing acked); once the store goes through, all six are acked in order."""
+def test_while_a_batch_cannot_be_stored_at_most_two_batches_are_held():
+    """Batch 0's store hangs: the hop reads batch 1 and then no more (bounded in flight,
+    nothing acked); once the store goes through, all six are acked in order."""
     hop = BlockedStoreHop()
 
     async def main() -> tuple[int, int, list[str]]:
@@ -217,7 +217,7 @@ def test_while_a_batch_cannot_be_stored_at_most_three_batches_are_held():
         return held
 
     read, in_flight, acked = asyncio.run(main())
-    assert (read, in_flight, acked) == (3, 9, [])
+    assert (read, in_flight, acked) == (2, 6, [])
     assert [line for line in hop.log if line.startswith("ack")] == [
         f"ack {i} (scored {i})" for i in range(6)
     ]
