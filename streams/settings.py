@@ -87,12 +87,14 @@ class IngestSettings(BaseModel):
         "where many workers share one ClickHouse server.",
     )
     pipelined: bool = Field(
-        default=True,
+        default=False,
         description="Read the next micro-batch and queue it on the model thread while this "
         "one is scored and the last is written, published and acked (acks stay in order, "
-        "each after its batch is stored; at most two batches held). Off: one batch at a "
-        "time, the model idle while a batch is stored and the next one read (a tenth of the "
-        "time on a 2-core worker: benchmarks/speed/reports/throughput_sustained.md).",
+        "each after its batch is stored; at most two batches held). It keeps the model busy "
+        "across batch boundaries (0.95-1.06 of a long drain against 0.81-0.91) and raised the "
+        "cache-off ratio to the bare model from 0.64 to 0.72 on average, but it raised "
+        "publish->stored p99 at 70 % load by 0.4-0.5 s with the embedding cache on, so it is "
+        "off by default (benchmarks/speed/reports/throughput_notes.md, branch fast3).",
     )
 
 

@@ -64,7 +64,7 @@ from streams.demo import WorkerProcess  # noqa: E402
 from streams.demo_data import DemoMessage, generate  # noqa: E402
 
 MODEL_STAGES = re.compile(r'stage="(embed|detector:[^"]*|redact|drift)"')
-PAIR = ["default, embedding cache off", "default, cache off, one batch at a time"]
+PAIR = ["default, cache off, pipelined", "default, cache off, one batch at a time"]
 
 
 class Bare:

@@ -55,6 +55,12 @@ ALL = ["cost", "pii", "toxicity", "injection", "hallucination"]
 CONFIGS: dict[str, tuple[list[str], bool, dict[str, dict[str, Any]]]] = {
     "default": (DEFAULT, True, {}),
     "default, embedding cache off": (DEFAULT, True, {"detectors": {"embedding_cache_size": 0}}),
+    "default, pipelined": (DEFAULT, True, {"ingest": {"pipelined": True}}),
+    "default, cache off, pipelined": (
+        DEFAULT,
+        True,
+        {"detectors": {"embedding_cache_size": 0}, "ingest": {"pipelined": True}},
+    ),
     "default, one batch at a time": (DEFAULT, True, {"ingest": {"pipelined": False}}),
     "default, cache off, one batch at a time": (
         DEFAULT,
@@ -65,9 +71,9 @@ CONFIGS: dict[str, tuple[list[str], bool, dict[str, dict[str, Any]]]] = {
     "all five detectors": (ALL, True, {}),
 }
 
-#: Run by default (the last configuration isolates pipelining with the model dominant:
-#: ``--configs "default, embedding cache off" "default, cache off, one batch at a time"``).
-DEFAULT_RUN = [name for name in CONFIGS if name != "default, cache off, one batch at a time"]
+#: Run by default: all but the explicit one-batch configurations (the hop's default today;
+#: they name it for comparisons that must not follow a change of default).
+DEFAULT_RUN = [name for name in CONFIGS if "one batch at a time" not in name]
 
 
 @dataclass
