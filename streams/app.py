@@ -41,6 +41,7 @@ from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.stages import instrument
 from streams.topics import TOPIC_NAMES, declare
+from streams.webauth import Gate
 
 __all__ = [
     "Built",
@@ -264,9 +265,10 @@ def build(settings: Settings) -> Built:
     _wire_spans_and_feedback(app, settings, score)
 
     topic = topics.inference.get_topic_name()
+    token = settings.api_token.get_secret_value() if settings.api_token else None
     health = Health(app, topic, score.progress, settings.stall_after_s, metrics)
     _pages(app, metrics, health, lambda: score.stopping)
-    _store_pages(app, sink, metrics)
+    _store_pages(app, sink, metrics, Gate(token, settings.web_host))
     return Built(app, sink, pipeline, metrics, score, monitor, notify)
 
 
@@ -351,8 +353,9 @@ def _pages(app: faust.App, metrics: Metrics, health: Health, stopping: Any) -> N
         return web.bytes(body, headers={"Content-Type": content_type})
 
 
-def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics) -> None:
-    """The store over HTTP (``/api/...``, streams.api) and the live page (``/``)."""
+def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics, gate: Gate) -> None:
+    """The store over HTTP (``/api/...``, streams.api) and the live page (``/``), behind
+    ``gate`` (streams.webauth)."""
     from streams import api, live
 
-    live.mount(app, api.mount(app, sink), metrics)
+    live.mount(app, api.mount(app, sink, gate), metrics)

@@ -375,6 +375,13 @@ class Settings(BaseSettings):
         "only; 0.0.0.0 for a scraper on another host, e.g. in a pod).",
     )
     web_port: int = Field(default=6066, ge=0, le=65535, description="Health/metrics port.")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Token the store's endpoints (/api/..., the live page) require, as "
+        "'Authorization: Bearer TOKEN' or a browser's Basic password. Unset: they are served "
+        "only when web_host is a loopback address, and answer 403 elsewhere. /healthz, "
+        "/readyz, /stats and /metrics never need it.",
+    )
     shutdown_timeout_s: float = Field(
         default=30.0,
         gt=0,
