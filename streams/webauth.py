@@ -8,7 +8,10 @@ silences, which mute pages. Three rules, in this order:
    is refused (403). A web page the on-call engineer happens to open could otherwise POST a
    silence to ``http://127.0.0.1:6066/api/silences`` as a plain form (no preflight: browsers
    send it), muting every page, or run long queries; browsers always send ``Origin`` with
-   such requests, and a same-origin page (the live page) sends its own.
+   such requests, and a same-origin page (the live page) sends its own. A plain GET from
+   another page (an image, a link) carries no ``Origin``; browsers mark it with
+   ``Sec-Fetch-Site: cross-site`` (or ``same-site``: another port of the same host), refused
+   too. A typed address or a bookmark says ``none``; the command line sends neither header.
 2. **A token, when one is set** (``INFERSIGHT_API_TOKEN``): ``Authorization: Bearer TOKEN``
    (the command line, curl) or HTTP Basic with the token as the password (a browser asks for
    it once). Compared in constant time; missing or wrong answers 401.
@@ -88,6 +91,9 @@ class Gate:
         origin = headers.get("Origin")
         if origin is not None and not _same_origin(origin, headers.get("Host", "")):
             return Refusal(403, f"cross-origin request refused (Origin {origin[:100]!r})", {})
+        site = headers.get("Sec-Fetch-Site", "").lower()
+        if site in ("cross-site", "same-site"):  # an <img> or a link of another page: no Origin
+            return Refusal(403, f"cross-origin request refused (Sec-Fetch-Site {site})", {})
         if self._token is not None:
             given = _presented(headers.get("Authorization", ""))
             if given is None or not hmac.compare_digest(given.encode(), self._token):

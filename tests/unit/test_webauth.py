@@ -70,6 +70,15 @@ def test_a_cross_site_request_is_refused_even_with_the_token(origin: str) -> Non
         assert refusal is not None and refusal.status == 403, origin
 
 
+@pytest.mark.parametrize(("site", "ok"), [("cross-site", False), ("same-site", False),
+                                          ("same-origin", True), ("none", True)])  # fmt: skip
+def test_a_plain_get_from_another_page_is_refused(site: str, ok: bool) -> None:
+    """<img src="http://127.0.0.1:6066/api/sql?sql=..."> on another page sends no Origin, but
+    the browser says where it came from (another port of this host is 'same-site')."""
+    refusal = Gate(None, "127.0.0.1").refuse(headers(Host="127.0.0.1:6066", Sec_Fetch_Site=site))
+    assert (refusal is None) is ok
+
+
 def test_the_live_page_own_requests_pass() -> None:
     """The live page's fetches carry its own origin (or none, for a same-origin GET)."""
     gate = Gate(None, "127.0.0.1")
