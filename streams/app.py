@@ -245,7 +245,8 @@ def build(settings: Settings) -> Built:
         drift = DriftBank(
             settings.drift.fields,
             settings.drift.monitor_params(),
-            load=sink.load_drift_state,
+            load=sink.load_drift_states,
+            max_streams=settings.drift.max_streams,
             embedding=settings.detectors.embedding_label,
         )
     clock = instrument(app, pipeline, metrics, settings.drift.enabled)

@@ -53,6 +53,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "batch_retries": ("Batches retried after a failure in a hop.", ("hop",)),
     "drift_windows": ("Embedding windows tested for drift.", ()),
     "drift_failures": ("Batches whose drift update failed (stream went on).", ()),
+    "drift_streams_evicted": (
+        "Drift monitors saved and dropped past drift.max_streams (least recently seen).",
+        (),
+    ),
     "otlp_spans_received": ("Spans read from the OTLP traces topic.", ()),
     "otlp_spans_skipped": ("Spans that are not one LLM call, by reason.", ("reason",)),
     "otlp_events": ("GenAI spans mapped onto events.", ()),

@@ -153,7 +153,9 @@ class ScoreEvents(PipelineHop):
             return [], {}
         try:
             with self.clock.stage("drift"):
+                evicted = self.drift.evicted
                 results, states = self.drift.learn(scored)
+                self.metrics.inc("drift_streams_evicted", self.drift.evicted - evicted)
         except Exception:
             self.metrics.inc("drift_failures")
             log.exception("drift update failed for a batch of %d; stream goes on", len(scored))

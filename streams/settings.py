@@ -242,6 +242,13 @@ class DriftSettings(BaseModel):
     n_streams: int = Field(
         default=20, ge=1, description="Streams (service x model x field) expected: alpha divisor."
     )
+    max_streams: int = Field(
+        default=2000,
+        ge=1,
+        description="Drift monitors a worker holds at most (service x model x field); past "
+        "it the least recently seen are saved to ClickHouse and dropped, and resume from "
+        "there when their stream comes back (infersight_drift_streams_evicted_total).",
+    )
     consecutive: int = Field(
         default=2, ge=1, description="Significant windows in a row before drift is declared."
     )
@@ -262,7 +269,7 @@ class DriftSettings(BaseModel):
     )
 
     def monitor_params(self) -> dict[str, Any]:
-        exclude = {"enabled", "fields", "store_embeddings", "sample_above_rate"}
+        exclude = {"enabled", "fields", "store_embeddings", "sample_above_rate", "max_streams"}
         return self.model_dump(exclude=exclude)
 
 

@@ -35,7 +35,7 @@ def test_the_label_survives_saving() -> None:
 
 def test_a_state_of_the_same_precision_is_resumed() -> None:
     state = _saved("all-MiniLM-L6-v2/onnx-int8")
-    bank = DriftBank(["prompt"], PARAMS, load=lambda k: state,
+    bank = DriftBank(["prompt"], PARAMS, load=lambda keys: dict.fromkeys(keys, state),
                      embedding="all-MiniLM-L6-v2/onnx-int8")  # fmt: skip
     mon = bank.monitor(KEY)
     assert mon.has_reference and mon.embedding == "all-MiniLM-L6-v2/onnx-int8"
@@ -45,7 +45,7 @@ def test_a_state_of_another_precision_is_dropped_and_said(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     state = _saved("all-MiniLM-L6-v2/fp32")
-    bank = DriftBank(["prompt"], PARAMS, load=lambda k: state,
+    bank = DriftBank(["prompt"], PARAMS, load=lambda keys: dict.fromkeys(keys, state),
                      embedding="all-MiniLM-L6-v2/onnx-int8")  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="detectors.drift.bank"):
         mon = bank.monitor(KEY)
@@ -57,9 +57,14 @@ def test_a_state_of_another_precision_is_dropped_and_said(
 
 def test_a_state_saved_before_labels_counts_as_fp32() -> None:
     state = _saved(None)
-    fp32 = DriftBank(["prompt"], PARAMS, load=lambda k: state, embedding="all-MiniLM-L6-v2/fp32")
+    fp32 = DriftBank(
+        ["prompt"],
+        PARAMS,
+        load=lambda keys: dict.fromkeys(keys, state),
+        embedding="all-MiniLM-L6-v2/fp32",
+    )
     assert fp32.monitor(KEY).has_reference
-    int8 = DriftBank(["prompt"], PARAMS, load=lambda k: state,
+    int8 = DriftBank(["prompt"], PARAMS, load=lambda keys: dict.fromkeys(keys, state),
                      embedding="all-MiniLM-L6-v2/onnx-int8")  # fmt: skip
     assert not int8.monitor(KEY).has_reference
 
