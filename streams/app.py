@@ -239,6 +239,7 @@ def build(settings: Settings) -> Built:
         ruleset.rules,
         renotify_s=settings.alerts.renotify_interval_s,
         policy=ruleset.retraining,
+        max_series=settings.monitor.max_series_per_rule,
     )
     drift = None
     if settings.drift.enabled:

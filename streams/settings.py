@@ -277,6 +277,13 @@ class MonitorSettings(BaseModel):
     """Windowed rules over what has been stored (the monitor hop)."""
 
     interval_s: float = Field(default=5.0, gt=0, description="How often rules are evaluated.")
+    max_series_per_rule: int = Field(
+        default=1000,
+        ge=1,
+        description="Series (groups) one rule evaluates at most, breaching ones first; a rule "
+        "cut short is logged and counted (infersight_rule_series_truncated_total) and declares "
+        "none of its series quiet that round.",
+    )
     window_s: float = Field(
         default=300.0, gt=0, description="Each rule looks at the last window_s seconds."
     )
