@@ -133,6 +133,7 @@ class ScoreEvents(PipelineHop):
                     ev.message.value,
                     max_bytes=self.settings.ingest.max_message_bytes,
                     record_timestamp=record_time(ev.message),
+                    max_future_s=self.settings.ingest.max_future_s,
                 )
             except InvalidEvent as exc:
                 dead.append(

@@ -75,6 +75,13 @@ class IngestSettings(BaseModel):
     max_message_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger messages are dead-lettered (oversized)."
     )
+    max_future_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Events timestamped further ahead of the worker's clock are dead-lettered "
+        "(timestamp_in_future): a producer's clock or time-zone bug would be stored where no "
+        "alert window looks, its texts kept past the retention period.",
+    )
     batch_size: int = Field(default=256, ge=1, le=100_000, description="Events per micro-batch.")
     batch_within_s: float = Field(
         default=0.5,
