@@ -32,3 +32,32 @@ def test_generation_is_seeded_and_stops_when_the_slots_run_out():
     assert product.benign(random.Random(5), 60) == product.benign(random.Random(5), 60)
     few = product.benign(random.Random(5), 30_000)
     assert 1000 < len(few) < 30_000
+
+
+def test_hand_written_product_requests_are_neither_calibration_nor_field_set():
+    """The look-7 hand-written training requests share no text with the hand-written hard
+    calibration requests, the generator's calibration part, the first hand-written training
+    set or the frozen field set (prompts and documents), and none repeats."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+
+    def texts(path: Path) -> list[str]:
+        return [
+            json.loads(ln)["text"] for ln in path.read_text(encoding="utf-8").splitlines() if ln
+        ]
+
+    data = root / "scripts" / "data"
+    rows = texts(data / "injection_product_handwritten.jsonl")
+    field = [
+        json.loads(ln)
+        for ln in (root / "benchmarks/quality/fieldsets/injection.jsonl").read_text().splitlines()
+        if ln.strip()
+    ]
+    field_texts = {r["prompt"] for r in field} | {d for r in field for d in r["context"]}
+    cal = product.calibration_texts(20248)
+    assert len(rows) == len(set(rows)) == 113
+    assert not set(rows) & set(texts(data / "injection_calibration.jsonl"))
+    assert not set(rows) & set(texts(data / "injection_handwritten.jsonl"))
+    assert not set(rows) & set(cal["requests"])
+    assert not set(rows) & field_texts
