@@ -3,7 +3,7 @@
 Look 6's ablation (``scripts/injection_product_ablation.py``) found that the product
 source's system-prompt drafts and attacks buy the whole calibration gain, at a cost in the
 cross-source folds. This script compares, for the candidates of ``scripts/train_injection.py``
-(logistic C=1 lexical x4 always; ``--mlp`` adds the MLP with lexical x4), the drafts and
+(logistic C=1 lexical x4; ``--model mlp``: the MLP with lexical x4), the drafts and
 attacks at several sample weights, with and without the hand-written product requests
 (``scripts/data/injection_product_handwritten.jsonl``). For each it prints the
 leave-one-source-out AUCs, the share of each user-message calibration set fired at 0.90,
@@ -67,7 +67,7 @@ def fired_line(model: ti.Scaled, calx: dict[str, np.ndarray]) -> tuple[str, floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mlp", action="store_true", help="also the MLP candidate")
+    parser.add_argument("--model", choices=("logistic", "mlp"), default="logistic")
     parser.add_argument("--only", default="", help="variants whose name contains this")
     args = parser.parse_args(argv)
     sources, hard_cal = ti.load_sources(product=True, handwritten_product=True)
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = ti.calibration_texts(hard_cal, product=True)
     calx = {n: ti.features(v) for n, v in cal.items()}
     print("calibration sets:", {n: len(v) for n, v in cal.items()}, flush=True)
-    for label in (LOGISTIC, MLP) if args.mlp else (LOGISTIC,):
+    for label in (MLP,) if args.model == "mlp" else (LOGISTIC,):
         make = ti.candidates()[label]
         for name, spec in VARIANTS.items():
             if args.only not in name:
