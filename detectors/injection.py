@@ -57,7 +57,7 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "injection"
 
 #: Set on calibration data that is neither training nor field set (MODEL_CARD.md); the
 #: trained manifest records the same value and a unit test keeps the two equal.
-DEFAULT_THRESHOLD = 0.9
+DEFAULT_THRESHOLD = 0.99
 #: Retrieved documents scanned per event; more are counted in the signal's detail.
 MAX_DOCUMENTS = 32
 
