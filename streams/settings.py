@@ -1,7 +1,7 @@
 """All configuration, from ``INFERSIGHT_*`` environment variables (or constructor arguments
 in tests). Sections nest with one underscore after the section name:
 ``INFERSIGHT_KAFKA_BOOTSTRAP``, ``INFERSIGHT_CLICKHOUSE_DATA_DIR``,
-``INFERSIGHT_DETECTORS_ENABLED='["cost","pii","toxicity"]'`` (lists and dicts as JSON).
+``INFERSIGHT_DETECTORS_ENABLED='["cost","pii","toxicity","injection"]'`` (lists and dicts as JSON).
 
 Every field says what it means and its default; a bad value fails at start-up with the
 variable's name.
@@ -139,12 +139,13 @@ class DetectorSettings(BaseModel):
     """Which detectors score every event, with what parameters."""
 
     enabled: list[str] = Field(
-        default_factory=lambda: ["cost", "pii", "toxicity"],
+        default_factory=lambda: ["cost", "pii", "toxicity", "injection"],
         description="Registry names, run in order (see detectors/base.py REGISTRY). "
-        "toxicity is a head over the shared embedding (almost free once drift has embedded "
-        "the batch). Opt-in: injection (user message and retrieved documents; AUC 0.96 on a "
-        "frozen hand-written field set, short of its 0.97 target, 3.0% of benign product "
-        "requests fired; benchmarks/quality/reports/injection.md) and hallucination "
+        "toxicity and injection are heads over the shared embedding (almost free once drift "
+        "has embedded the batch; injection reads the user message and retrieved documents: "
+        "AUC 0.972 on a frozen hand-written field set, 0.6% of benign user requests fired "
+        "at its 0.99 threshold, benchmarks/quality/reports/injection.md). Opt-in: "
+        "hallucination "
         "(AUC 0.57 on hand-written RAG answers, 0.57-0.84 on HaluEval tasks it was not "
         "trained on: evidence to look at, not a pager; "
         "benchmarks/quality/reports/hallucination.md).",
