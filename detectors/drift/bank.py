@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from detectors.drift.monitor import DriftResult, EmbeddingDriftMonitor
-from detectors.pipeline import ScoredEvent
+from detectors.pipeline import DRIFT_TEXT, ScoredEvent
 
 __all__ = ["DriftBank", "StreamKey"]
 
@@ -81,18 +81,25 @@ class DriftBank:
         self._saved_at: dict[StreamKey, float] = {}
         EmbeddingDriftMonitor("s", "m", "f", **self.monitor_params)  # fail fast on bad params
 
+    def label(self, field: str) -> str:
+        """What a stream's vectors are: the model and precision, and for a field whose text
+        is not the field itself, which text (``...; prompt=user``: the user's message)."""
+        text = DRIFT_TEXT.get(field)
+        return f"{self.embedding}; {field}={text}" if text else self.embedding
+
     def _resume(self, key: StreamKey, state: bytes | None) -> EmbeddingDriftMonitor:
         mon = EmbeddingDriftMonitor.from_bytes(state) if state is not None else None
-        if mon is not None and mon.embedding != self.embedding:
+        label = self.label(key[2])
+        if mon is not None and mon.embedding != label:
             log.warning(
-                "drift %s: the saved reference was embedded with %s, this worker embeds "
-                "with %s; learning a new reference",
-                "/".join(key), mon.embedding, self.embedding,
+                "drift %s: the saved reference was embedded as %s, this worker embeds "
+                "as %s; learning a new reference",
+                "/".join(key), mon.embedding, label,
             )  # fmt: skip
             mon = None
         if mon is None:
             mon = EmbeddingDriftMonitor(*key, **self.monitor_params)
-            mon.embedding = self.embedding
+            mon.embedding = label
         return mon
 
     def open(self, keys: Sequence[StreamKey]) -> None:
