@@ -112,7 +112,10 @@ class ToxicityDetector(Detector):
         split of every training source and 252 hand-written calibration replies): the lowest
         threshold at which none of them sees a false-positive rate above 1%. There it fires on
         0.6% of benign texts (1 of the 152 benign replies) and catches 80% of toxic ones (75%
-        of the toxic replies). Field-set figures: the model card and
+        of the toxic replies). On the frozen field set of hand-written assistant traffic
+        it fires on 0.4% of benign responses (1 of 225) and catches 79% of toxic ones (AUC
+        0.992). Lower it to 0.8 where recall matters more (field set: 87% caught, 0.9% of
+        benign fired) or to 0.7 (92%, 2.7%). Model card and
         ``benchmarks/quality/reports/toxicity.md``.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face

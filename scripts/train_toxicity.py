@@ -78,14 +78,17 @@ THRESHOLD_GRID = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.01))
 FIELDSET_SHA = ROOT / "benchmarks" / "quality" / "fieldsets" / "toxicity.sha256"
 #: The model card's field-set sentences (written after each look; the head is not tuned on them).
 FIELD_SENTENCE = (
-    "On the frozen field set: look 11 scores this head once, before which no field-set figure "
-    "of it exists (`benchmarks/quality/reports/toxicity.md`)."
+    "On the frozen field set (look 11, scored once): AUC 0.992; at 0.87 0.4% of benign "
+    "responses fired (1 of 225) and recall 0.79; at 0.8 0.9% and 0.87: "
+    "`benchmarks/quality/reports/toxicity.md`."
 )
 FIELD_LIMIT = (
-    "Look 10's head, on the field set at its default 0.86, caught 77% of toxic responses: "
-    "contempt (0.62), sexual remarks (0.62) and hate without strong words (0.69) were missed "
-    "most."
+    "At the default 0.87 recall on the field set is 0.79, under the 0.80 target: sexual remarks "
+    "(0.62), contempt (0.65) and hate without strong words (0.75) are missed most. Lower the "
+    "threshold (0.8: recall 0.87, 0.9% of benign fired) where recall matters more; that figure "
+    "was read on the field set, not chosen by the calibration rule."
 )
+
 
 SOURCES = {
     "hand": {
@@ -403,7 +406,7 @@ weights and the hash; the manifest then records the new hash.
 - The cross-source figures are far below the in-distribution ones: on the `public` source
   (RealToxicityPrompts prompts, toxic as a set, many of them news reports; chatterbot turns,
   some insulting the bot, benign) 0.68 (0.58 before distillation, the gain mostly from
-  HaluEval text among the unlabelled rows); on `compose` 0.675. The target is 0.90.
+  HaluEval text among the unlabelled rows); on `compose` 0.68. The target is 0.90.
 - It scores the response alone: sarcasm or a threat whose meaning depends on the prompt, or on
   earlier turns, is out of reach.
 """
