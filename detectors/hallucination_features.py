@@ -19,12 +19,14 @@ import numpy as np
 from detectors.base import BatchFeatures
 from detectors.hallucination_align import MIN_COVER, Evidence, Idf, is_hedge, load_idf
 from detectors.hallucination_claims import check_claims, is_checkable, split_sentences
+from detectors.hallucination_clauses import clause_checks
 from detectors.hallucination_relations import (
     lexical_share,
     name_conflict,
     polarity_conflict,
     proper_names,
 )
+from detectors.hallucination_units import unit_swap
 from schemas.events import InferenceEvent
 
 __all__ = [
@@ -56,6 +58,10 @@ CLAIM_FEATURES = (
     "anchor_mismatch",
     "name_conflict",
     "lexical_share",
+    "unit_swap",
+    "clause_number_conflict",
+    "term_conflict",
+    "unsupported_clause",
 )
 
 #: The checks the combiner reads, each with how the claims' values are pooled: ``max`` (the
@@ -202,6 +208,7 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
         sentence = sentences[index]
         covered = ev["support"] >= MIN_COVER  # as for the negation: the sentence says the same
         polarity = keep * polarity_conflict(claim, sentence) if covered else 0.0
+        clause = clause_checks(claim, evidence, computed)
         rows.append(
             (
                 ev["support"],
@@ -215,6 +222,10 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
                 keep * anchor,
                 keep * name_conflict(claim, sentence, names_in_source),
                 keep * lexical_share(claim, context),
+                keep * unit_swap(claim, source),
+                keep * clause["clause_number_conflict"],
+                keep * clause["term_conflict"],
+                keep * clause["unsupported_clause"],
             )
         )
     return EventFeatures(
