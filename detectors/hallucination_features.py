@@ -45,7 +45,9 @@ __all__ = [
 #: checks, each 0 for a supported claim and larger for an unsupported one.
 #: ``negation_conflict`` also counts a reworded negation (opposite words, ``polarity_conflict``
 #: in ``hallucination_relations.py``); ``lexical_share`` is the share of the claim's names and
-#: numbers the context lacks.
+#: numbers the context lacks; ``unit_swap`` the right number with another unit of the same
+#: kind (``hallucination_units.py``); the last three are clause-level
+#: (``hallucination_clauses.py``).
 CLAIM_FEATURES = (
     "support",
     "novel_content",
@@ -71,8 +73,11 @@ CLAIM_FEATURES = (
 #: only. Novel content, rare novel words, misplaced anchors and soft (embedding) alignment
 #: rank HaluEval well, but on hand-written RAG answers (``scripts/data/hallucination_dev.py``)
 #: they ranked worse than chance (single-check AUC 0.16-0.28): grounded answers paraphrase,
-#: unsupported ones change one detail. The unit check is evidence only too: in the
-#: development set it fired on 17 % of grounded answers ("USD 18 a day" against "per day").
+#: unsupported ones change one detail. The old unit check (``unit_mismatch``, any next word)
+#: is evidence only: it fired on 17 % of grounded development answers ("USD 18 a day"
+#: against "per day"); ``unit_swap`` (a unit vocabulary) fired on none of 152. Clause-level
+#: term conflicts and unsupported clauses are evidence only: the first fired on 44 % of
+#: HaluEval's grounded news summaries, the second lowered the first development set.
 #: Choices made on cross-task folds scored on the held-out task's calibration rows and on the
 #: development set (``benchmarks/quality/reports/hallucination.notes.md``).
 INPUTS = (
@@ -82,6 +87,8 @@ INPUTS = (
     ("negation_conflict", "max"),
     ("name_conflict", "mean"),
     ("lexical_share", "answer"),
+    ("unit_swap", "max"),
+    ("clause_number_conflict", "max"),
 )
 #: The combiner's inputs, in order.
 FEATURES = tuple(name if how == "answer" else f"{name}_{how}" for name, how in INPUTS)
@@ -125,7 +132,7 @@ def aggregate(claim_values: np.ndarray, answer_share: float | None = None) -> tu
     >>> rows[0, CLAIM_FEATURES.index("novel_name")] = 1.0
     >>> rows[1, CLAIM_FEATURES.index("number_conflict")] = 1.0
     >>> aggregate(rows, 0.25)
-    (0.5, 0.0, 1.0, 0.0, 0.0, 0.25)
+    (0.5, 0.0, 1.0, 0.0, 0.0, 0.25, 0.0, 0.0)
     """
     rows = np.asarray(claim_values, dtype=np.float64).reshape(-1, len(CLAIM_FEATURES))
     out = []

@@ -31,6 +31,7 @@ for _path in (ROOT, ROOT / "scripts", ROOT / "scripts" / "data"):
         sys.path.insert(0, str(_path))
 
 import train_hallucination as th  # noqa: E402  (path set above)
+from hallucination_data import development_events, development_sets  # noqa: E402
 
 CACHE = ROOT / "build" / "hallucination_folds_v3.npz"
 SHIPPED = (
@@ -114,25 +115,6 @@ def build_cache() -> dict[str, np.ndarray]:
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(CACHE, **arrays)
     return arrays
-
-
-def development_sets() -> dict[str, list]:
-    """The hand-written development sets: ``dev`` (first and second pass, 72 answers) and
-    ``more`` (third pass, 80 answers aimed at negations, units, clauses and arithmetic)."""
-    from hallucination_dev import CASES  # scripts/data, on the path above
-    from hallucination_dev_more import CASES as MORE
-
-    return {"dev": CASES, "more": MORE}
-
-
-def development_events(cases, name: str = "dev"):
-    events, labels = [], []
-    for c, case in enumerate(cases):
-        context = "\n".join(case["context"])
-        for a, (label, answer) in enumerate(case["answers"]):
-            events.append(th._event("dev", f"{name}-{c}-{a}", case["prompt"], answer, context))
-            labels.append(label)
-    return events, np.array(labels)
 
 
 def _fit(arrays, tasks, cols):
