@@ -161,21 +161,13 @@ NEGATION_SENTENCES = 1
 #: Content words after a negation cue that it is taken to negate (two caught "without
 #: appointment on weekdays" against "on weekdays only" in the development set).
 NEGATION_SCOPE = 1
-#: Words a negation passes over: "no longer supported", "never more than EUR 5", "don't
-#: need to request", "is not always included".
-_NEGATION_SKIP = frozenset(
-    """longer more less than fewer over under eur usd gbp chf need needs needed necessarily
-    always usually currently actually really yet""".split()
-)
-
-
-_ANSWER_NO = re.compile(r"^\s*no\s*[,.;:!\u2014-]", re.IGNORECASE)
+#: Words a negation passes over: "no longer supported", "never more than EUR 5".
+_NEGATION_SKIP = frozenset("longer more less than fewer over under eur usd gbp chf".split())
 
 
 def _negated_stems(text: str) -> frozenset[str]:
     """Stems of the first :data:`NEGATION_SCOPE` content word(s) after each negation cue."""
-    # A bare "No," opening an answer answers the question; it negates nothing after it.
-    words = _WORD.findall(_ANSWER_NO.sub("", text))
+    words = _WORD.findall(text)
     out = set()
     for i, w in enumerate(words):
         low = w.lower()

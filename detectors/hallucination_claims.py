@@ -22,9 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.hallucination_units import date_shift as _date_shift
-from detectors.hallucination_units import fraction_factors, implied_numbers
-
 __all__ = [
     "CHECKS",
     "FRAGMENT_WORDS",
@@ -108,8 +105,6 @@ _MONTHS = frozenset(
     "january february march april may june july august september october november december "
     "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
-#: Words after a number that compare it rather than name its unit ("9 fewer", "2 extra").
-_NOT_UNITS = frozenset("fewer less extra longer shorter earlier later higher lower times".split())
 _CURRENCIES = frozenset("usd eur gbp chf dkk sek nok jpy cad aud inr $ £ €".split())
 # Factors of common unit conversions (length, mass, temperature scale, time, data, percent).
 _FACTORS = (
@@ -153,28 +148,14 @@ def context_chunks(documents: Sequence[str]) -> list[str]:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
-    """A crude English stem: enough that "weeks"/"week" and "charged"/"charges"/"charge" meet.
-
-    >>> [_stem(w) for w in ("requires", "required", "require", "fees", "fee", "boxes", "class")]
-    ['requir', 'requir', 'requir', 'fee', 'fee', 'box', 'class']
-    """
+    """A crude English stem: enough that "weeks"/"week" and "charged"/"charge" meet."""
     w = word.lower().strip("'-")
     if w.endswith("'s"):
         w = w[:-2]
-    for suffix, repl, keep in _SUFFIXES:
-        if len(w) > len(suffix) + keep and w.endswith(suffix):
-            w = w[: -len(suffix)] + repl
-            break
-    # A final "e" goes, so "require", "requires" and "required" meet ("requir").
-    return w[:-1] if len(w) > 3 and w.endswith("e") else w
-
-
-#: Suffix, replacement, and the fewest letters that must stay before the suffix.
-_SUFFIXES = (
-    ("ies", "y", 2), ("sses", "ss", 2), ("xes", "x", 2), ("ches", "ch", 2), ("shes", "sh", 2),
-    ("ing", "", 3), ("ed", "", 3), ("ss", "ss", 0), ("us", "us", 0), ("is", "is", 0),
-    ("s", "", 2), ("ly", "", 3),
-)  # fmt: skip
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[: -len(suffix)] + repl
+    return w
 
 
 def _number_value(token: str) -> float | None:
@@ -217,11 +198,9 @@ def _quantities(text: str, window: int) -> list[_Quantity]:
             unit = "time"
         elif prev in _CURRENCIES:
             unit = prev
-        elif nxt in ("%", "percent") or tokens[i + 1 : i + 3] == ["per", "cent"]:
+        elif nxt == "%" or nxt in ("percent", "per"):
             unit = "%"
-        elif nxt == "per":  # "2 per day": a rate, not a unit
-            unit = ""
-        elif nxt and not _number_value(nxt) and nxt not in _STOP and nxt not in _NOT_UNITS:
+        elif nxt and not _number_value(nxt) and nxt not in _STOP:
             unit = _stem(nxt)
         else:
             unit = ""
@@ -263,9 +242,40 @@ def _products_apply(target: _Quantity, a: _Quantity, b: _Quantity) -> bool:
     if target.unit == "%":
         return True
     small = target.value.is_integer() and abs(target.value) < 100
-    if small and target.unit in _CURRENCIES:  # GBP 2 a day x books of 10 = GBP 20
-        return (a.unit == target.unit) != (b.unit == target.unit)
     return not small and (not target.unit or target.unit in (a.unit, b.unit))
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_MONTH_INDEX = {
+    m: i % 12
+    for i, m in enumerate(
+        "january february march april may june july august september october november "
+        "december jan feb mar apr may jun jul aug sep oct nov dec".split()
+    )
+}
+_MONTH_INDEX["sept"] = 8
+
+
+def _day_of_year(day: float, month: str) -> float:
+    m = _MONTH_INDEX[month]
+    return sum(_MONTH_DAYS[:m]) + day
+
+
+def _date_shift(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
+    """Whether ``target`` ("2 April") is a date of ``pool`` ("3 March") shifted by a number
+    of days, weeks or months that ``pool`` has ("30 days")."""
+    if target.unit not in _MONTH_INDEX or not 1 <= target.value <= 31:
+        return False
+    goal = _day_of_year(target.value, target.unit)
+    dates = [q for q in pool if q.unit in _MONTH_INDEX and 1 <= q.value <= 31]
+    per = {"day": 1.0, "days": 1.0, "week": 7.0, "weeks": 7.0, "month": 30.0, "months": 30.0}
+    spans = [q.value * per[q.unit] for q in pool if q.unit in per]
+    for d in dates:
+        start = _day_of_year(d.value, d.unit)
+        for span in spans:
+            if span and any(abs((start + s * span - goal) % 365) < 0.5 for s in (1, -1)):
+                return True
+    return False
 
 
 def _triple_product(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
@@ -282,9 +292,7 @@ def _triple_product(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
     return False
 
 
-def _derivable(
-    target: _Quantity, pool: Sequence[_Quantity], factors: Sequence[float] = _FACTORS
-) -> bool:
+def _derivable(target: _Quantity, pool: Sequence[_Quantity]) -> bool:
     """Whether ``target`` is one arithmetic step from the numbers in ``pool``, a date shifted
     by a span, or a product of three."""
     if _date_shift(target, pool) or _triple_product(target, pool):
@@ -295,7 +303,7 @@ def _derivable(
         hours = (a.value / 60, a.value / 60 - 12)  # 16:00 is "4pm", 10:00 is "10am"
         if a.unit == "time" and any(_close(h, target, False) for h in hours):
             return True
-        for k in factors if a.unit != "implied" else ():
+        for k in _FACTORS:
             if _close(a.value * k, target, False) or _close(a.value / k, target, False):
                 return True
         if _close(a.value * 1.8 + 32, target, False) or _close((a.value - 32) / 1.8, target, False):
@@ -315,9 +323,7 @@ def _derivable(
     return False
 
 
-def _underived(
-    answer: list[_Quantity], source: list[_Quantity], factors: Sequence[float] = _FACTORS
-) -> set[int]:
+def _underived(answer: list[_Quantity], source: list[_Quantity]) -> set[int]:
     """Indices of the answer's numbers neither in the source nor derivable from it, where
     numbers the answer already derived count as operands too (a total of two products)."""
     pool = list({q.value: q for q in source}.values())[:MAX_OPERANDS]
@@ -326,7 +332,7 @@ def _underived(
     while changed and missing:
         changed = False
         for i in sorted(missing):
-            if _derivable(answer[i], pool, factors):
+            if _derivable(answer[i], pool):
                 missing.discard(i)
                 pool.append(answer[i])
                 changed = True
@@ -448,16 +454,7 @@ def check_claims(
     source = _Source.of(source_text)
     answer_quantities = _quantities(response, window=3)
     # Only the first numbers are checked: an answer of thousands of numbers took seconds.
-    # Numbers the context implies ("quarterly": 4, 3) are operands with a unit of their own,
-    # so they multiply but never add to a priced or dated number; factors the answer names
-    # in words ("half", "a third") multiply and divide.
-    implied = [
-        _Quantity(v, f"{v:g}", "implied", 0, frozenset()) for v in implied_numbers(source_text)
-    ]
-    factors = (*_FACTORS, *fraction_factors(response))
-    missing = _underived(
-        answer_quantities[:MAX_ANSWER_NUMBERS], [*source.quantities, *implied], factors
-    )
+    missing = _underived(answer_quantities[:MAX_ANSWER_NUMBERS], source.quantities)
     underived = {answer_quantities[i].text for i in missing}
     literal = {q.value for q in source.quantities}
     computed = {

@@ -31,9 +31,8 @@ for _path in (ROOT, ROOT / "scripts", ROOT / "scripts" / "data"):
         sys.path.insert(0, str(_path))
 
 import train_hallucination as th  # noqa: E402  (path set above)
-from hallucination_data import development_events, development_sets  # noqa: E402
 
-CACHE = ROOT / "build" / "hallucination_folds_v3.npz"
+CACHE = ROOT / "build" / "hallucination_folds.npz"
 SHIPPED = (
     "novel_name_mean",
     "underived_number_max",
@@ -45,26 +44,17 @@ SHIPPED = (
 FIRST_PASS = ("novel_name_max", "underived_number_max", "number_conflict_max",
               "negation_conflict_max")  # fmt: skip
 #: Candidate input sets, by name, in the order printed.
-#: (The second pass's candidates and what they printed are in the notes; the third pass
-#: compares its clause and unit checks against the shipped inputs computed by its code.)
-CLAUSE_NUMBERS = tuple(
-    "clause_number_conflict_max" if c == "number_conflict_max" else c for c in SHIPPED
-)
 CANDIDATES = {
     "first pass (4 inputs)": FIRST_PASS,
-    "shipped (second pass inputs)": SHIPPED,
-    "shipped + unit swap": (*SHIPPED, "unit_swap_max"),
-    "shipped + clause number conflict": (*SHIPPED, "clause_number_conflict_max"),
-    "clause numbers for sentence numbers": CLAUSE_NUMBERS,
-    "clause numbers + unit swap": (*CLAUSE_NUMBERS, "unit_swap_max"),
-    "shipped + unit swap + clause numbers": (*SHIPPED, "unit_swap_max",
-                                             "clause_number_conflict_max"),
-    "... + term conflict": (*SHIPPED, "unit_swap_max", "clause_number_conflict_max",
-                            "term_conflict_max"),
-    "... + unsupported clause": (*SHIPPED, "unit_swap_max", "clause_number_conflict_max",
-                                 "unsupported_clause_max"),
-    "shipped + unit mismatch (old check)": (*SHIPPED, "unit_mismatch_max"),
-}  # fmt: skip
+    "+ name conflict (max)": (*FIRST_PASS, "name_conflict_max"),
+    "+ lexical share": (*FIRST_PASS, "lexical_share"),
+    "+ both": (*FIRST_PASS, "name_conflict_max", "lexical_share"),
+    "shipped (names pooled by mean)": SHIPPED,
+    "shipped + rarest novel word": (*SHIPPED, "novel_rare_max"),
+    "shipped + novel content": (*SHIPPED, "novel_content_max"),
+    "shipped + misplaced anchor": (*SHIPPED, "anchor_mismatch_max"),
+    "shipped + unit mismatch": (*SHIPPED, "unit_mismatch_max"),
+}
 
 
 def columns() -> list[str]:
@@ -109,12 +99,23 @@ def build_cache() -> dict[str, np.ndarray]:
             arrays[f"{split}_{task}_x"] = pooled(events, idf)
             arrays[f"{split}_{task}_y"], arrays[f"{split}_{task}_source"] = y, source
             print(f"{split} {task}: {len(y)} events", flush=True)
-    for name, cases in development_sets().items():
-        events, y = development_events(cases, name)
-        arrays[f"{name}_x"], arrays[f"{name}_y"] = pooled(events, idf), y
+    events, y = development_events()
+    arrays["dev_x"], arrays["dev_y"] = pooled(events, idf), y
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(CACHE, **arrays)
     return arrays
+
+
+def development_events():
+    from hallucination_dev import CASES  # scripts/data, on the path above
+
+    events, labels = [], []
+    for c, case in enumerate(CASES):
+        context = "\n".join(case["context"])
+        for a, (label, answer) in enumerate(case["answers"]):
+            events.append(th._event("dev", f"dev-{c}-{a}", case["prompt"], answer, context))
+            labels.append(label)
+    return events, np.array(labels)
 
 
 def _fit(arrays, tasks, cols):
@@ -142,9 +143,8 @@ def evaluate(arrays, inputs) -> tuple[dict[str, float], np.ndarray]:
     cal_x = np.vstack([arrays[f"cal_{t}_x"] for t in th.TASKS])
     cal_y = np.concatenate([arrays[f"cal_{t}_y"] for t in th.TASKS])
     out["calibration AUC"] = auc(cal_y, model.predict_proba(cal_x[:, cols])[:, 1])
-    for name in ("dev", "more"):
-        x, y = arrays[f"{name}_x"], arrays[f"{name}_y"]
-        out[name] = auc(y, model.predict_proba(x[:, cols])[:, 1]) - auc(y, x[:, ref])
+    dev_p = model.predict_proba(arrays["dev_x"][:, cols])[:, 1]
+    out["dev"] = auc(arrays["dev_y"], dev_p) - auc(arrays["dev_y"], arrays["dev_x"][:, ref])
     return out, model.coef
 
 
@@ -158,8 +158,7 @@ def main() -> int:
         for t in th.TASKS
         for m in [arrays[f"cal_{t}_source"] == 0]
     }
-    for name in ("dev", "more"):
-        lexical[name] = auc(arrays[f"{name}_y"], arrays[f"{name}_x"][:, ref])
+    lexical["dev"] = auc(arrays["dev_y"], arrays["dev_x"][:, ref])
     print("lexical peer: " + ", ".join(f"{k} {v:.3f}" for k, v in lexical.items()))
     print("AUC minus the lexical peer's (held-out task's calibration pairs; development set)")
     for name, inputs in CANDIDATES.items():

@@ -184,7 +184,7 @@ def test_realistic_answers_score_as_recorded(detector):
     signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
     assert [s.fired for s in signals] == [False, False, True, True, False]
     assert [s.score for s in signals] == pytest.approx(
-        [0.299, 0.291, 0.807, 0.763, 0.426], abs=0.01
+        [0.299, 0.292, 0.738, 0.768, 0.441], abs=0.01
     )
 
 
