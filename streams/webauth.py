@@ -16,8 +16,11 @@ silences, which mute pages. Three rules, in this order:
    (the command line, curl) or HTTP Basic with the token as the password (a browser asks for
    it once). Compared in constant time; missing or wrong answers 401.
 3. **No token: loopback only.** Without a token the endpoints answer only when the worker
-   binds a loopback address (the default, 127.0.0.1); bound to 0.0.0.0 (a pod, compose) they
-   answer 403 and say to set the token. ``/healthz``, ``/readyz``, ``/stats`` and
+   binds a loopback address (the default, 127.0.0.1), and only to a request addressed to a
+   loopback name (``Host: 127.0.0.1:6066``, ``localhost``): a site whose own name is made to
+   resolve to 127.0.0.1 (DNS rebinding) passes the Origin check, since its Origin and Host
+   agree, but not this one. Bound to 0.0.0.0 (a pod, compose) they answer 403 and say to set
+   the token. ``/healthz``, ``/readyz``, ``/stats`` and
    ``/metrics`` stay open: they hold counts, not data, and a scraper must reach them.
 """
 
@@ -107,4 +110,7 @@ class Gate:
                 "bind INFERSIGHT_WEB_HOST to 127.0.0.1"
             )
             return Refusal(403, msg, {})
+        host = urlsplit("//" + headers.get("Host", "")).hostname or ""
+        if not is_loopback(host):  # DNS rebinding: a site's own name pointed at 127.0.0.1
+            return Refusal(403, f"without a token only a loopback Host is served, got {host!r}", {})
         return None

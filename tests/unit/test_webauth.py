@@ -79,6 +79,17 @@ def test_a_plain_get_from_another_page_is_refused(site: str, ok: bool) -> None:
     assert (refusal is None) is ok
 
 
+def test_dns_rebinding_is_refused_without_a_token() -> None:
+    """evil.example made to resolve to 127.0.0.1: its page's Origin and Host agree, so only
+    the Host's name tells it from the worker's own; with a token it has nothing to send."""
+    rebound = headers(Host="evil.example:6066", Origin="http://evil.example:6066")
+    refusal = Gate(None, "127.0.0.1").refuse(rebound)
+    assert refusal is not None and refusal.status == 403 and "loopback Host" in refusal.message
+    assert Gate(TOKEN, "127.0.0.1").refuse(rebound).status == 401
+    for host in ("localhost:6066", "[::1]:6066", "127.0.0.1"):
+        assert Gate(None, "127.0.0.1").refuse(headers(Host=host)) is None, host
+
+
 def test_the_live_page_own_requests_pass() -> None:
     """The live page's fetches carry its own origin (or none, for a same-origin GET)."""
     gate = Gate(None, "127.0.0.1")
