@@ -268,7 +268,9 @@ def test_the_image_installs_every_package_of_the_project() -> None:
 def test_the_image_is_pinned_unprivileged_offline_and_keeps_no_secrets() -> None:
     """A patch-pinned base, a numeric non-root USER (the uid the pods run as), unbuffered
     output without bytecode writes, hub libraries offline, nothing secret in ENV, and every
-    path the worker writes under one directory (a volume where the root is read-only)."""
+    path the worker writes under one directory (a volume where the root is read-only),
+    its working directory included (the image ran the worker in root's /app, where faust
+    cannot create its directory: PermissionError at start)."""
     import re
 
     cmds = _docker_cmds()
@@ -288,6 +290,11 @@ def test_the_image_is_pinned_unprivileged_offline_and_keeps_no_secrets() -> None
     home = env["HOME"]
     for key in ("INFERSIGHT_DATA_DIR", "INFERSIGHT_DETECTORS_MODEL_CACHE"):
         assert env[key].startswith(home + "/"), key
+    # faust makes `<app id>-data/` in the working directory on first start: not root's /app
+    workdir = [c.value[0] for c in cmds if c.cmd == "WORKDIR"][-1]
+    assert workdir == home or workdir.startswith(home + "/"), workdir
+    user_at = next(i for i, c in enumerate(cmds) if c.cmd == "USER")
+    assert max(i for i, c in enumerate(cmds) if c.cmd == "WORKDIR") > user_at
     [health] = [c for c in cmds if c.cmd == "HEALTHCHECK"]
     assert "/healthz" in " ".join(health.value)
 
@@ -312,7 +319,8 @@ def test_the_build_context_leaves_out_the_virtualenv_git_and_env_files() -> None
 def test_pods_are_hardened_and_write_only_to_volumes(kind: str) -> None:
     """Non-root, RuntimeDefault seccomp, no service-account token, no privilege escalation,
     no capabilities, a read-only root filesystem; every path the worker writes (HOME, its
-    data directory, the model cache, /tmp) is on an emptyDir."""
+    data directory, the model cache, faust's directory in the working directory, /tmp) is
+    on an emptyDir."""
     [pod] = [p for k, p in _pod_specs() if k == kind]
     sc = pod["securityContext"]
     assert sc["runAsNonRoot"] is True and sc["seccompProfile"]["type"] == "RuntimeDefault"
@@ -329,6 +337,8 @@ def test_pods_are_hardened_and_write_only_to_volumes(kind: str) -> None:
             env = {**_docker_env(), **_config()}
             writes += [env[k] for k in ("HOME", "INFERSIGHT_DATA_DIR",
                                         "INFERSIGHT_DETECTORS_MODEL_CACHE")]  # fmt: skip
+            workdir = [d.value[0] for d in _docker_cmds() if d.cmd == "WORKDIR"][-1]
+            writes.append(c.get("workingDir", workdir))  # faust's `<app id>-data/`
         for path in writes:
             assert any(path == m or path.startswith(m + "/") for m in mounts), (c["name"], path)
 
