@@ -493,3 +493,28 @@ def test_every_worker_keda_adds_and_every_rollout_worker_gets_a_partition() -> N
         surge = _assign({**held, "surge": []}, partitions, standby)
         idle += [f"rollout at {n}" for m, p in surge.items() if m == "surge" and not p]
     assert idle == []
+
+
+def test_the_settings_in_the_manifests_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ConfigMap and Secret (Kubernetes) and the workers' environment (compose, with its
+    ${VAR:-default} placeholders as compose fills them) are valid settings, not only known
+    names: a bad value would stop every worker at start."""
+    import os
+    import re
+
+    from streams.settings import Settings
+
+    [secret] = _by_kind("Secret")
+    worker = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["worker"]
+    fill = re.compile(r"\$\{\w+:-([^}]*)\}")
+    compose_env = {k: fill.sub(r"\1", str(v)) for k, v in worker["environment"].items()}
+    image_env = {k: v for k, v in _docker_env().items() if k.startswith("INFERSIGHT_")}
+    for env in ({**image_env, **_config(), **secret["stringData"]}, {**image_env, **compose_env}):
+        for key in [k for k in os.environ if k.startswith("INFERSIGHT_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        assert settings.web_host == "0.0.0.0" and settings.api_token is not None
+        assert settings.clickhouse.url and settings.kafka.bootstrap
+        assert str(settings.detectors.model_cache).startswith(_docker_env()["HOME"])
