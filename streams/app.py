@@ -295,6 +295,9 @@ def _faust_app(settings: Settings) -> faust.App:
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
         broker_credentials=kafka_credentials(k),
         store="memory://",
+        # No tables, so no standbys: with faust's default of 1 its sticky assignor gives a
+        # 4th and 5th worker over 6 partitions nothing (tests/unit/test_deploy_manifests.py).
+        table_standby_replicas=0,
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication_factor,
         broker_session_timeout=k.session_timeout_s,

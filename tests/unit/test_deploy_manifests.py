@@ -467,13 +467,6 @@ def _assign(held: dict[str, list[int]], partitions: int, standby: int) -> dict[s
     return {m: sorted(a.actives) for m, a in after.items()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streams/app.py _faust_app keeps faust's table_standby_replicas=1 (the app has "
-    "no tables): its sticky assignor then gives a 4th and 5th worker over 6 partitions "
-    "nothing, and a rollout's extra worker at 3 or 4 workers nothing (never ready). "
-    "table_standby_replicas=0 fixes both; then remove this mark.",
-)
 def test_every_worker_keda_adds_and_every_rollout_worker_gets_a_partition() -> None:
     """Simulated with faust's assignor and the worker app's own setting: KEDA adds workers
     one at a time up to maxReplicaCount, and at each count a rolling update's extra worker
