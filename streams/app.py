@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from pydantic import BaseModel, SecretStr
 
 from alerting.channels import (
     AlertmanagerNotifier,
@@ -113,6 +114,21 @@ def unkeyed_ids_warning(settings: Settings) -> str | None:
         return None
     return ("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
             "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
+
+
+def placeholder_secrets(settings: Settings) -> list[str]:
+    """The ``INFERSIGHT_*`` secrets still set to a deploy file's placeholder (``CHANGE-ME...``,
+    ``change-me``): anyone who read the repository knows them."""
+    found = []
+    for section, value in settings:
+        items = value if isinstance(value, BaseModel) else [(section, value)]
+        for name, item in items:
+            if isinstance(item, SecretStr) and item.get_secret_value().lower().startswith(
+                "change-me"
+            ):
+                var = f"{section}_{name}" if isinstance(value, BaseModel) else name
+                found.append(f"INFERSIGHT_{var}".upper())
+    return found
 
 
 CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")

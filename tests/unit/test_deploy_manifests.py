@@ -511,3 +511,28 @@ def test_the_settings_in_the_manifests_load(monkeypatch: pytest.MonkeyPatch) -> 
         assert settings.web_host == "0.0.0.0" and settings.api_token is not None
         assert settings.clickhouse.url and settings.kafka.bootstrap
         assert str(settings.detectors.model_cache).startswith(_docker_env()["HOME"])
+
+
+def test_the_deploy_files_placeholders_are_named_at_start() -> None:
+    """A worker run with the Secret or compose file as shipped warns, naming each secret
+    still at its CHANGE-ME placeholder; one with real secrets names none."""
+    from pydantic import SecretStr
+
+    from streams.app import placeholder_secrets
+    from streams.settings import Settings
+
+    [secret] = _by_kind("Secret")
+    shipped = Settings(
+        kafka={"bootstrap": "kafka:9092"},
+        api_token=secret["stringData"]["INFERSIGHT_API_TOKEN"],
+        clickhouse={"password": secret["stringData"]["INFERSIGHT_CLICKHOUSE_PASSWORD"]},
+        detectors={"hash_salt": secret["stringData"]["INFERSIGHT_DETECTORS_HASH_SALT"]},
+    )
+    assert placeholder_secrets(shipped) == [
+        "INFERSIGHT_API_TOKEN", "INFERSIGHT_CLICKHOUSE_PASSWORD", "INFERSIGHT_DETECTORS_HASH_SALT"]  # fmt: skip
+    real = shipped.model_copy(update={"api_token": SecretStr("9f2c6a1e"),
+                                      "clickhouse": shipped.clickhouse.model_copy(
+                                          update={"password": SecretStr("s3cret")}),
+                                      "detectors": shipped.detectors.model_copy(
+                                          update={"hash_salt": SecretStr("salt")})})  # fmt: skip
+    assert placeholder_secrets(real) == []
