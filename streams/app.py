@@ -306,6 +306,7 @@ def _wire_spans_and_feedback(app: faust.App, settings: Settings, score: ScoreEve
 def _faust_app(settings: Settings) -> faust.App:
     """The faust app for these Kafka settings: at-least-once, acks from every replica."""
     k = settings.kafka
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # faust makes one level
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
@@ -314,6 +315,9 @@ def _faust_app(settings: Settings) -> faust.App:
         # No tables, so no standbys: with faust's default of 1 its sticky assignor gives a
         # 4th and 5th worker over 6 partitions nothing (tests/unit/test_deploy_manifests.py).
         table_standby_replicas=0,
+        # faust's own directory under the data directory, not "<app id>-data" in whatever
+        # directory the worker was started from (a read-only root in a pod; the checkout).
+        datadir=str(settings.data_dir / "faust" / "{conf.name}"),
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication_factor,
         broker_session_timeout=k.session_timeout_s,
