@@ -171,7 +171,7 @@ def _json_value(value: Any) -> Any:
         if stripped[:1] in ("[", "{"):
             try:
                 return json.loads(stripped)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # "[[[[…" typed by a user is text
                 return value
     return value
 

@@ -113,6 +113,8 @@ def _request(raw: bytes, encoding: OtlpEncoding) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         msg = f"not OTLP/JSON: {exc}"
         raise InvalidOtlp(msg) from None
+    except RecursionError:  # "[[[[…": refused here, or it would fail the hop on every retry
+        raise InvalidOtlp("not OTLP/JSON: nested too deep") from None
     if not isinstance(data, dict):
         msg = f"OTLP/JSON must be an object, got {type(data).__name__}"
         raise InvalidOtlp(msg)

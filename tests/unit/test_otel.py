@@ -288,3 +288,20 @@ def test_evaluations_encode_as_otlp_log_events_on_the_judged_span() -> None:
     assert attrs["gen_ai.evaluation.score.label"].string_value == "fail"
     assert attrs["gen_ai.evaluation.explanation"].string_value == "toxic"
     assert attrs["gen_ai.response.id"].string_value == "resp-1"
+
+
+def test_deeply_nested_json_is_refused_or_read_as_text_never_raised() -> None:
+    """A user who types a thousand ``[`` into the chat, recorded as ``gen_ai.prompt``, and an
+    OTLP/JSON export nested past Python's recursion limit: the first is text, the second a
+    refused batch. Neither may raise anything else, or the hop would retry it forever."""
+    typed = "[" * 5000
+    [e] = map_traces(otlp_proto(record([Call("openlit", "gpt-4o", typed, "ok")]))).events
+    assert isinstance(e.prompt, str) and e.prompt.endswith(typed)
+    deep = '{"arrayValue":{"values":[' * 5000 + '{"stringValue":"x"}' + "]}}" * 5000
+    raw = (
+        '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"' + "ab" * 16 + '","spanId":"'
+        + "cd" * 8 + '","name":"chat","startTimeUnixNano":"1","attributes":[{"key":"k","value":'
+        + deep + "}]}]}]}]}"
+    ).encode()  # fmt: skip
+    with pytest.raises(InvalidOtlp, match="nested too deep"):
+        decode_traces(raw)
