@@ -425,6 +425,9 @@ def map_span(span: Span) -> InferenceEvent | None:
     attrs = span.attributes
     if span.start_ns <= 0:
         raise ValueError("span has no start time")
+    if any(len(h) != n or not int(h, 16) for h, n in ((span.trace_id, 32), (span.span_id, 16))):
+        # Spans without ids would all share one event id, and all but one be lost.
+        raise ValueError("span has no valid trace_id and span_id (16 and 8 non-zero bytes)")
     request_model = _first(attrs, "gen_ai.request.model", "llm.model_name", "gen_ai.response.model")
     provider = _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
     content = _content(attrs, span.events)

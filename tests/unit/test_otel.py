@@ -4,6 +4,7 @@ kafkaexporter writes them, decoded and mapped with no broker."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from genai_spans import STYLES, Call, otlp_json, otlp_proto, record
@@ -305,3 +306,15 @@ def test_deeply_nested_json_is_refused_or_read_as_text_never_raised() -> None:
     ).encode()  # fmt: skip
     with pytest.raises(InvalidOtlp, match="nested too deep"):
         decode_traces(raw)
+
+
+@pytest.mark.parametrize(
+    ("trace_id", "span_id"), [("", ""), ("00" * 16, "cd" * 8), ("ab" * 16, "00" * 8)]
+)
+def test_a_span_without_ids_is_invalid_not_merged_with_every_other(trace_id, span_id) -> None:
+    """Empty or all-zero ids (invalid in OTLP) would give every such span one event id, so
+    the store would keep one of them; each is refused by its own reason instead."""
+    span = replace(_span({"gen_ai.request.model": "gpt-4o"}), trace_id=trace_id, span_id=span_id)
+    with pytest.raises(ValueError, match="no valid trace_id and span_id"):
+        map_span(span)
+
