@@ -448,7 +448,8 @@ def map_span(span: Span) -> InferenceEvent | None:
         "prompt": content["prompt"],
         "response": content["response"],
         "usage": _usage(attrs),
-        "latency_ms": max(0, span.end_ns - span.start_ns) / 1e6 if span.end_ns else None,
+        # An end before the start is a clock step, not a 0 ms call: unknown, not a fake 0.
+        "latency_ms": (span.end_ns - span.start_ns) / 1e6 if span.end_ns >= span.start_ns else None,
         "ttft_ms": float(ttft_s) * 1000 if isinstance(ttft_s, int | float) else None,
         "status": "error" if error_type is not None else "ok",
         "error_type": error_type,

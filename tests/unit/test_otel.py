@@ -318,3 +318,11 @@ def test_a_span_without_ids_is_invalid_not_merged_with_every_other(trace_id, spa
     with pytest.raises(ValueError, match="no valid trace_id and span_id"):
         map_span(span)
 
+
+def test_an_end_before_the_start_is_an_unknown_latency_not_zero() -> None:
+    """A clock step between start and end says nothing of how long the call took: a 0 ms
+    latency would drag every percentile down."""
+    span = _span({"gen_ai.request.model": "gpt-4o"})
+    assert map_span(replace(span, end_ns=span.start_ns - 1)).latency_ms is None
+    assert map_span(replace(span, end_ns=0)).latency_ms is None
+    assert map_span(span).latency_ms == pytest.approx(500.0)
