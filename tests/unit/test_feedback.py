@@ -98,3 +98,28 @@ def test_rejection_never_quotes_a_value(doc: dict) -> None:
         parse_feedback(orjson.dumps(doc))
     said = caught.value.message + orjson.dumps(caught.value.errors).decode()
     assert "canary" not in said and "3000-01-01" not in said and caught.value.message
+
+
+def test_feedback_without_a_timestamp_takes_its_records_so_a_replay_is_the_same() -> None:
+    """The latest judgement wins by timestamp: the read time would let a replayed old
+    judgement replace a newer one. The record's time makes every reading the same."""
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    raw = b'{"event_id": "e", "thumbs": "up"}'
+    assert parse_feedback(raw, record_timestamp=at).timestamp == at
+    stamped = b'{"event_id": "e", "thumbs": "up", "timestamp": "2026-01-01T00:00:00Z"}'
+    assert parse_feedback(stamped, record_timestamp=at).timestamp.month == 1
+
+
+def test_feedback_from_a_clock_far_ahead_is_refused() -> None:
+    """Stamped in 2100 it would stay "latest" over every later judgement of that user."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    raw = b'{"event_id": "e", "thumbs": "up", "timestamp": "2100-01-01T00:00:00Z"}'
+    with pytest.raises(InvalidEvent) as caught:
+        parse_feedback(raw, max_future_s=3600, now=now)
+    assert caught.value.reason.value == "timestamp_in_future"
+    assert caught.value.event_id == "e"
+    assert parse_feedback(raw, now=now).timestamp.year == 2100, "no limit given, none applied"
