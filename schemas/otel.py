@@ -88,7 +88,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.events import InferenceEvent
-from schemas.otlp import InvalidOtlp, OtlpEncoding, Span, decode_traces, encode_otlp_json
+from schemas.otlp import (
+    InvalidOtlp,
+    OtlpEncoding,
+    Span,
+    decode_export,
+    decode_traces,
+    encode_otlp_json,
+)
 from schemas.parsing import _errors
 
 __all__ = [
@@ -472,7 +479,9 @@ def map_traces(raw: bytes | None, encoding: OtlpEncoding = "auto") -> SpanBatch:
     usable); a GenAI span that cannot make a valid event is listed in ``invalid``.
     """
     batch = SpanBatch()
-    for span in decode_traces(raw, encoding):
+    spans, unreadable = decode_export(raw, encoding)
+    batch.invalid.extend((f"otel-{t}-{s}", why) for t, s, why in unreadable)
+    for span in spans:
         reason = _skip_reason(span)
         if reason is not None:
             batch.skipped[reason] = batch.skipped.get(reason, 0) + 1

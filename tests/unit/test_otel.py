@@ -160,10 +160,6 @@ def test_structured_message_values_are_read_as_well_as_json_strings() -> None:
         (b"\xff\xff\xff garbage", "not an OTLP protobuf"),
         (b'{"resourceSpans": [}', "not OTLP/JSON"),
         (b'{"resourceSpans": []}', "holds no span"),
-        (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ann@x.io"}]}]}]}',
-            "traceId is not hex",
-        ),
         (b"[1, 2]", "must be an object"),
     ],
 )
@@ -186,6 +182,32 @@ def test_a_bad_genai_span_is_listed_and_the_good_ones_kept() -> None:
     [(event_id, why)] = batch.invalid
     assert event_id.startswith("otel-") and "gen_ai.usage.input_tokens must be a whole" in why
     assert "many" not in why, "a dead letter names the attribute, never its value"
+
+
+def _one_unreadable(raw: bytes) -> None:
+    batch = map_traces(raw)
+    assert [e.prompt[1].content for e in batch.events] == ["fine"]
+    [(event_id, why)] = batch.invalid
+    assert event_id.startswith("otel-") and len(event_id) == 54, "the bad span's own ids"
+    assert "could not be decoded" in why and "\xff" not in why and "ann@" not in why
+
+
+def test_a_span_that_does_not_decode_is_listed_and_the_good_ones_kept() -> None:
+    """A string that is not UTF-8 in one span (a byte-wise truncation upstream) fails the
+    protobuf decoder for the whole export; each span is then decoded on its own, so only
+    that span is refused. Likewise a span whose OTLP/JSON does not parse (a lone surrogate,
+    an id that is not hex)."""
+    spans = record([Call("semconv", "gpt-4o", "fine", "ok"), Call("semconv", "gpt-4o", "bad", "x",
+                     extra={"tag": "PLACEHOLDER"})])  # fmt: skip
+    raw = otlp_proto(spans)
+    _one_unreadable(raw.replace(b"PLACEHOLDER", b"cut \xe2\x82 here"))
+    as_json = otlp_json(spans)
+    _one_unreadable(as_json.replace(b"PLACEHOLDER", b"ann@x.io \\ud800"))
+    bad_id = json.loads(as_json)
+    for span in bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        if any(a["value"].get("stringValue") == "PLACEHOLDER" for a in span["attributes"]):
+            span["parentSpanId"] = "ann@x.io"
+    _one_unreadable(json.dumps(bad_id).encode())
 
 
 def test_event_id_is_deterministic_per_span() -> None:
