@@ -46,10 +46,13 @@ prompt                        ``gen_ai.system_instructions`` + ``gen_ai.input.me
                               ``gen_ai.prompt.{i}.role/content`` (OpenLLMetry);
                               ``llm.input_messages.{i}.message.role/content``
                               (OpenInference); ``gen_ai.prompt`` (OpenLIT, span or
-                              ``gen_ai.content.prompt`` event); ``input.value``
+                              ``gen_ai.content.prompt`` event); ``gen_ai.{role}.message``
+                              events (``content``, or JSON ``gen_ai.event.content``, as
+                              Azure AI Inference writes); ``input.value``
 response                      ``gen_ai.output.messages``; ``gen_ai.completion.{i}.content``;
                               ``llm.output_messages.{i}.message.content``;
-                              ``gen_ai.completion`` (OpenLIT); ``output.value``
+                              ``gen_ai.completion`` (OpenLIT); ``gen_ai.choice`` events;
+                              ``output.value``
 finish_reasons                ``gen_ai.response.finish_reasons``; ``finish_reason`` of output
                               messages; ``gen_ai.completion.{i}.finish_reason``
 status, error_type            span status ERROR or ``error.type``; ``error.type``, else the

@@ -12,11 +12,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DETAILS_EVENT", "content", "first"]
+__all__ = ["CHOICE_EVENT", "DETAILS_EVENT", "MESSAGE_EVENTS", "content", "first"]
 
 #: The event that carries the inputs and outputs of one inference when content is captured
 #: as an event rather than as span attributes.
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+#: Span events that carry one prompt message each, by role (GenAI conventions before the
+#: details event; Azure AI Inference writes the message as JSON in ``gen_ai.event.content``).
+MESSAGE_EVENTS = {
+    f"gen_ai.{role}.message": role for role in ("system", "user", "assistant", "tool")
+}
+#: The span event that carries one answer (``message`` and ``finish_reason``).
+CHOICE_EVENT = "gen_ai.choice"
 
 
 def first(attrs: Mapping[str, Any], *names: str) -> Any:
@@ -119,6 +126,30 @@ def _finish_reasons(value: Any) -> list[str]:
     return [str(value)]
 
 
+def _event_body(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """One message event's fields: its attributes, with ``gen_ai.event.content`` (a JSON
+    object or plain text) read into them."""
+    body = _json_value(attrs.get("gen_ai.event.content"))
+    if isinstance(body, Mapping):
+        return {**attrs, **body}
+    return dict(attrs) if body is None else {**attrs, "content": body}
+
+
+def _message_events(
+    events: list[tuple[str, dict[str, Any]]],
+) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """The prompt messages and the choices carried one per span event."""
+    prompt, choices = [], []
+    for name, attrs in events:
+        if name in MESSAGE_EVENTS:
+            body = _event_body(attrs)
+            role = str(body.get("role") or MESSAGE_EVENTS[name])
+            prompt.append({"role": role, "content": _message_text(body)})
+        elif name == CHOICE_EVENT:
+            choices.append(_event_body(attrs))
+    return prompt, choices
+
+
 def content(attrs: Mapping[str, Any], events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Prompt messages, response text and finish reasons, from whichever convention is there."""
     merged = dict(attrs)
@@ -130,6 +161,7 @@ def content(attrs: Mapping[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     prompt: list[dict[str, str]] | str = ""
     response = ""
     reasons: list[str] = []
+    per_message, choices = _message_events(events)
     if "gen_ai.input.messages" in merged or "gen_ai.system_instructions" in merged:
         prompt = _system(merged.get("gen_ai.system_instructions")) + _messages(
             merged.get("gen_ai.input.messages")
@@ -140,6 +172,8 @@ def content(attrs: Mapping[str, Any], events: list[tuple[str, dict[str, Any]]]) 
     elif oi := _indexed(merged, "llm.input_messages", "message"):  # OpenInference
         prompt = [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
                   for m in oi]  # fmt: skip
+    elif per_message:
+        prompt = per_message
     elif (text := first(merged, "gen_ai.prompt", "input.value")) is not None:
         prompt = _messages(text) if _is_message_list(text) else str(text)
     if "gen_ai.output.messages" in merged:
@@ -153,6 +187,9 @@ def content(attrs: Mapping[str, Any], events: list[tuple[str, dict[str, Any]]]) 
         reasons = [str(m["finish_reason"]) for m in legacy if m.get("finish_reason")]
     elif oi := _indexed(merged, "llm.output_messages", "message"):
         response = "\n".join(str(m.get("content", "")) for m in oi if m.get("content"))
+    elif choices:
+        response = "\n".join(t for c in choices if (t := _message_text(c.get("message", c))))
+        reasons = [str(c["finish_reason"]) for c in choices if c.get("finish_reason")]
     elif (text := first(merged, "gen_ai.completion", "output.value")) is not None:
         response = str(text)
     explicit = _finish_reasons(merged.get("gen_ai.response.finish_reasons"))

@@ -85,6 +85,17 @@ def test_openlit_style_content_events_map() -> None:
     assert e.ttft_ms == pytest.approx(250.0)
 
 
+def test_one_span_event_per_message_maps() -> None:
+    """gen_ai.{role}.message and gen_ai.choice span events, the message as JSON in
+    gen_ai.event.content (Azure AI Inference): the prompt, answer and finish reason are read,
+    not left empty for the detectors."""
+    e = one(Call("message_events", "gpt-4o", "Where is order 7?", "It ships today."))
+    assert [(m.role, m.content) for m in e.prompt] == [
+        ("system", "You are a helpful assistant."), ("user", "Where is order 7?"),
+    ]  # fmt: skip
+    assert (e.response, e.finish_reasons) == ("It ships today.", ["stop"])
+
+
 def test_openinference_llm_span_maps() -> None:
     """OpenInference llm.* names: model, provider, token counts, messages."""
     e = one(Call("openinference", "gpt-4o", "2+2?", "4", input_tokens=9, output_tokens=50,
