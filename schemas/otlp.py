@@ -65,6 +65,8 @@ def _any_value(value: Any) -> Any:
         return [_any_value(v) for v in value.array_value.values]
     if kind == "kvlist_value":
         return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":  # as OTLP/JSON writes bytes, not Python's b'...' repr as text
+        return base64.b64encode(value.bytes_value).decode()
     return getattr(value, kind)
 
 

@@ -20,6 +20,7 @@ from schemas.otel import (
     map_span,
     map_traces,
 )
+from schemas.otlp import encode_otlp_json as otlp_json_of
 
 
 def one(call: Call, encode=otlp_proto):
@@ -359,3 +360,16 @@ def test_an_end_before_the_start_is_an_unknown_latency_not_zero() -> None:
     assert map_span(replace(span, end_ns=span.start_ns - 1)).latency_ms is None
     assert map_span(replace(span, end_ns=0)).latency_ms is None
     assert map_span(span).latency_ms == pytest.approx(500.0)
+
+
+def test_a_bytes_attribute_is_base64_text_as_otlp_json_writes_it() -> None:
+    """A bytes value (AnyValue.bytes_value) reaches text fields as base64, the same from
+    protobuf and OTLP/JSON, never as Python's ``b'...'`` repr."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    request = encode_spans(record([Call("semconv", "gpt-4o", "q", "a")]))
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        span.attributes.append(KeyValue(key="user.id", value=AnyValue(bytes_value=b"\xff\x00u")))
+    for raw in (request.SerializeToString(), otlp_json_of(request)):
+        [e] = map_traces(raw).events
+        assert e.user_id == "/wB1"
