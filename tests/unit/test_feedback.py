@@ -123,3 +123,31 @@ def test_feedback_from_a_clock_far_ahead_is_refused() -> None:
     assert caught.value.reason.value == "timestamp_in_future"
     assert caught.value.event_id == "e"
     assert parse_feedback(raw, now=now).timestamp.year == 2100, "no limit given, none applied"
+
+
+def test_comments_expire_like_event_bodies(tmp_path) -> None:
+    """A comment is free text, and redaction misses names in prose: after 90 days it is
+    emptied at merge time, as events' bodies are (005); the judgement itself stays."""
+    from datetime import UTC, datetime, timedelta
+
+    from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
+    from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
+
+    now = datetime.now(UTC)
+    sink = ClickHouseSink(ClickHouseSettings(data_dir=tmp_path, database="fb"))
+    try:
+        sink.migrate()
+        rows = [
+            feedback_row(UserFeedback(event_id=e, thumbs="down", comment="I am John Smith",
+                                      timestamp=now - timedelta(days=age)), True, [], now)
+            for e, age in (("old", 91), ("new", 1))
+        ]  # fmt: skip
+        sink.insert("feedback", rows, FEEDBACK_COLUMNS)
+        sink.query("OPTIMIZE TABLE feedback FINAL")
+        _, got = sink.query("SELECT event_id, comment, thumbs, negative FROM feedback ORDER BY 1")
+    finally:
+        sink.close()
+    assert [tuple(r) for r in got] == [
+        ("new", "I am John Smith", "down", 1),
+        ("old", "", "down", 1),
+    ]
