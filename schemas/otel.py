@@ -352,6 +352,9 @@ def map_traces(raw: bytes | None, encoding: OtlpEncoding = "auto") -> SpanBatch:
         except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
             batch.invalid.append((event_id_of(span), str(exc)))
             continue
+        except RecursionError:  # JSON nested just under the parser's limit, re-encoded
+            batch.invalid.append((event_id_of(span), "an attribute is nested too deep"))
+            continue
         assert event is not None  # not skipped
         batch.events.append(event)
     return batch

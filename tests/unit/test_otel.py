@@ -373,3 +373,21 @@ def test_a_bytes_attribute_is_base64_text_as_otlp_json_writes_it() -> None:
     for raw in (request.SerializeToString(), otlp_json_of(request)):
         [e] = map_traces(raw).events
         assert e.user_id == "/wB1"
+
+
+def test_tool_call_arguments_nested_near_the_recursion_limit_never_raise() -> None:
+    """A model's tool-call arguments nested just under what the JSON parser accepts: the
+    parser reads them, re-encoding them for the text then overflows the stack. For every
+    depth the span maps or is listed invalid; anything raised would be retried forever."""
+    request = encode_spans(record([Call("openllmetry", "gpt-4o", "q", "a")]))
+    [llm] = [s for s in request.resource_spans[0].scope_spans[0].spans if s.name == "chat gpt-4o"]
+    attribute = llm.attributes.add(key="gen_ai.output.messages")
+    outcomes = set()
+    for depth in range(850, 1000):
+        attribute.value.string_value = (
+            '[{"role": "assistant", "parts": [{"type": "tool_call", "name": "f", "arguments": '
+            + "[" * depth + "]" * depth + "}]}]"
+        )  # fmt: skip
+        batch = map_traces(request.SerializeToString())
+        outcomes.add("invalid" if batch.invalid else "mapped")
+    assert "mapped" in outcomes
