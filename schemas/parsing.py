@@ -24,7 +24,14 @@ from schemas.errors import InfersightError
 from schemas.events import InferenceEvent
 from schemas.results import ReasonCode
 
-__all__ = ["DEFAULT_MAX_BYTES", "InvalidEvent", "load_object", "parse_event", "validated"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "InvalidEvent",
+    "load_object",
+    "parse_event",
+    "refuse_future",
+    "validated",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -157,13 +164,22 @@ def parse_event(
     if "timestamp" not in data and record_timestamp is not None:
         data["timestamp"] = record_timestamp
     event = validated(InferenceEvent, data, event_id, "event")
-    if max_future_s is not None:
-        ahead = (event.timestamp - (now or datetime.now(UTC))).total_seconds()
-        if ahead > max_future_s:
-            msg = (
-                f"timestamp: {event.timestamp.isoformat()} is {ahead:,.0f} s ahead of the "
-                f"worker's clock (at most {max_future_s:g} s, ingest.max_future_s): a producer "
-                "clock or time-zone bug; replay this message once the producer is fixed"
-            )
-            raise InvalidEvent(ReasonCode.TIMESTAMP_IN_FUTURE, msg, event_id=event.event_id)
+    refuse_future(event.timestamp, event.event_id, max_future_s, now)
     return event
+
+
+def refuse_future(
+    timestamp: datetime, event_id: str, max_future_s: float | None, now: datetime | None = None
+) -> None:
+    """Raise ``timestamp_in_future`` when ``timestamp`` is more than ``max_future_s`` ahead
+    of ``now`` (default: this machine's clock); ``None`` checks nothing."""
+    if max_future_s is None:
+        return
+    ahead = (timestamp - (now or datetime.now(UTC))).total_seconds()
+    if ahead > max_future_s:
+        msg = (
+            f"timestamp: {timestamp.isoformat()} is {ahead:,.0f} s ahead of the "
+            f"worker's clock (at most {max_future_s:g} s, ingest.max_future_s): a producer "
+            "clock or time-zone bug; replay this message once the producer is fixed"
+        )
+        raise InvalidEvent(ReasonCode.TIMESTAMP_IN_FUTURE, msg, event_id=event_id)

@@ -26,7 +26,7 @@ from schemas.parsing import InvalidEvent
 from schemas.results import DeadLetter
 from sinks.clickhouse import retrying
 from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
-from streams.hops import to_json
+from streams.hops import record_time, to_json
 from streams.score import PipelineHop
 from streams.topics import Topics
 
@@ -45,7 +45,10 @@ class StoreFeedback(PipelineHop):
             self.metrics.inc("feedback_received")
             try:
                 fb = parse_feedback(
-                    ev.message.value, max_bytes=self.settings.ingest.max_message_bytes
+                    ev.message.value,
+                    max_bytes=self.settings.ingest.max_message_bytes,
+                    record_timestamp=record_time(ev.message),
+                    max_future_s=self.settings.ingest.max_future_s,
                 )
             except InvalidEvent as exc:
                 dead.append(
