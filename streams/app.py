@@ -62,7 +62,9 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
     det = settings.detectors
     salt = det.hash_salt.get_secret_value()
     cache_dir = str(det.model_cache) if det.model_cache else None
-    configure_embedding(det.embedding_precision, cache_dir, det.embedding_cache_size)
+    configure_embedding(
+        det.embedding_precision, cache_dir, det.embedding_cache_size, det.model_threads
+    )
     if det.embedding_precision == "auto" and settings.drift.enabled:
         # Drift embeds every batch and labels what it stores with the precision: measure
         # now, and let every reader of the settings name the precision that runs. Without

@@ -167,6 +167,13 @@ class DetectorSettings(BaseModel):
     model_cache: Path | None = Field(
         default=None, description="Writable directory for the ONNX export (default ~/.cache)."
     )
+    model_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Threads the embedding model uses (torch and ONNX Runtime). 0: the "
+        "libraries' default, one per core of the machine, which in a container limited to "
+        "fewer CPUs (a pod's CPU limit) oversubscribes them; set it to the CPUs the worker has.",
+    )
     embedding_cache_size: int = Field(
         default=10_000,
         ge=0,
