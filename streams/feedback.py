@@ -23,7 +23,7 @@ from detectors.feedback import redact_feedback
 from schemas.events import UserFeedback
 from schemas.feedback import is_negative, parse_feedback
 from schemas.parsing import InvalidEvent
-from schemas.results import DeadLetter
+from schemas.results import DeadLetter, ReasonCode
 from sinks.clickhouse import retrying
 from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
 from streams.hops import record_time, to_json
@@ -56,6 +56,10 @@ class StoreFeedback(PipelineHop):
                         ev, exc.reason, exc.message, errors=exc.errors, event_id=exc.event_id
                     )
                 )
+            except Exception as exc:  # a bug of ours on some input: never retry it for ever
+                log.exception("feedback at offset %s could not be read", ev.message.offset)
+                why = f"could not be read ({type(exc).__name__}): kept here for replay"
+                dead.append(self._dead(ev, ReasonCode.SCORING_FAILED, why))
             else:
                 valid.append(fb)
         return valid, dead

@@ -15,6 +15,7 @@ a span that is not an LLM call is skipped and counted (``otlp_spans_skipped``).
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 __all__ = ["ScoreSpans", "declare_spans_topic", "wire_spans"]
+
+log = logging.getLogger(__name__)
 
 
 class ScoreSpans(ScoreEvents):
@@ -58,6 +61,11 @@ class ScoreSpans(ScoreEvents):
                 spans = map_traces(raw, otel.encoding)
             except InvalidOtlp as exc:
                 dead.append(self._dead(ev, ReasonCode.INVALID_OTLP, str(exc)))
+                continue
+            except Exception as exc:  # a bug of ours on some input: never retry it for ever
+                log.exception("OTLP export at offset %s could not be mapped", ev.message.offset)
+                why = f"could not be mapped ({type(exc).__name__}): kept here for replay"
+                dead.append(self._dead(ev, ReasonCode.INVALID_OTLP, why))
                 continue
             self.metrics.inc("otlp_spans_received", spans.spans)
             for reason, n in spans.skipped.items():
