@@ -19,6 +19,7 @@ state from them with ``restore``: no second page for an episode already paged.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta  # noqa: F401 - UTC is used by the doctests
@@ -128,6 +129,12 @@ class RuleEngine:
     policy
         Which rules retrain, after how long firing, how often per model; default: every
         rule, after 900 s firing, once a day per model.
+    max_series
+        Series one rule evaluates at most, breaching ones first (a model name per request
+        would otherwise make a series per event). A rule cut short is in ``truncated`` after
+        the evaluation, and none of its series is declared quiet that round. A series quiet
+        for two rounds is forgotten (unless ``no_data: alert`` keeps its episode open); its
+        transition to no data is stored, and it starts afresh when its data comes back.
 
     Examples
     --------
@@ -146,6 +153,9 @@ class RuleEngine:
     retrained_episodes: set[str] = field(default_factory=set)
     #: The latest evidence sentence per series for metrics that have one (drift's reason).
     notes: dict[str, str] = field(default_factory=dict)
+    max_series: int = 1000
+    #: Rules the last evaluation cut at ``max_series``, with the series it kept.
+    truncated: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [r.name for r in self.rules]
@@ -198,10 +208,15 @@ class RuleEngine:
     def evaluate(self, now: datetime, query: Query) -> Evaluation:
         """Run every rule once at ``now``; return alerts, retraining events and transitions."""
         out = Evaluation([], [], [])
+        self.truncated = {}
         for rule in self.rules:
             start, end = rule.window(now)
             seen: set[str] = set()
-            for row in query(rule.render(start, end)):
+            rows = list(query(self._bounded(rule, rule.render(start, end))))
+            if len(rows) > self.max_series:
+                rows = rows[: self.max_series]
+                self.truncated[rule.name] = self.max_series
+            for row in rows:
                 n = len(rule.group_by)
                 labels = {d: str(v) for d, v in zip(rule.group_by, row[:n], strict=True)}
                 value, events, samples = row[n], int(row[n + 1]), list(row[n + 2])
@@ -214,10 +229,21 @@ class RuleEngine:
                 seen.add(fp)
                 breached = events >= rule.min_events and rule.breached(value)
                 self._step(rule, fp, labels, value, breached, start, now, samples, out)
+            if rule.name in self.truncated:
+                continue  # the series beyond the cut are not quiet, only unread
             for fp, st in list(self.states.items()):
                 if st.rule == rule.name and fp not in seen:
                     self._no_data(rule, fp, st, start, now, out)
         return out
+
+    def _bounded(self, rule: Rule, sql: str) -> str:
+        """A grouped rule's SQL, breaching series first, at most ``max_series`` + 1 rows."""
+        if not rule.group_by:
+            return sql
+        cmp = "=" if rule.comparison == "==" else rule.comparison
+        threshold = rule.threshold if math.isfinite(rule.threshold) else 0.0
+        breach = f"(events >= {int(rule.min_events)} AND value {cmp} {threshold!r})"
+        return f"{sql} ORDER BY {breach} DESC, events DESC LIMIT {int(self.max_series) + 1}"
 
     def _transition(
         self, rule: Rule, fp: str, st: SeriesState, to: State, now: datetime, reason: str,
@@ -300,6 +326,9 @@ class RuleEngine:
         out: Evaluation,
     ) -> None:  # fmt: skip
         if st.state is State.NO_DATA:
+            if rule.no_data != "alert" or st.since is None:
+                del self.states[fp]  # quiet for a second round, nothing open: forgotten
+                self.notes.pop(fp, None)
             return
         st.value = 0.0
         if st.state is State.FIRING:

@@ -37,7 +37,14 @@ from alerting.channels.base import AlertGroup, DeliveryError, Notifier
 from alerting.dispatch import RateLimiter, Record, Silence
 from schemas.results import Alert, AlertStatus, Severity
 
-__all__ = ["EXPIRED_RULE", "HOLD_RECHECK_S", "Outbox", "OutboxRow", "expired_alert"]
+__all__ = [
+    "EXPIRED_RULE",
+    "HOLD_RECHECK_S",
+    "OUTBOX_RETENTION_DAYS",
+    "Outbox",
+    "OutboxRow",
+    "expired_alert",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,13 @@ EXPIRED_RULE = "infersight_delivery_expired"
 #: A held row is looked at again at its silence's end, or after this many seconds at most
 #: (a silence ended early with ``infersight alerts unsilence``).
 HOLD_RECHECK_S = 60.0
+#: ``alert_outbox`` drops a row this many days after it was last written (migration 062).
+#: An owed row is rewritten every few minutes while a leader runs, so only finished rows and
+#: rows left by a monitor stopped that long reach it; owed rows and alerts older than one
+#: day less are ignored, so that neither a version outliving its successor nor a replay of
+#: ``llm.alerts.v1`` pages again what the TTL dropped.
+OUTBOX_RETENTION_DAYS = 30
+_HORIZON = timedelta(days=OUTBOX_RETENTION_DAYS - 1)
 
 _COLUMNS = ["channel", "alert_id", "episode_id", "rule", "status", "alert", "state", "attempts",
             "last_error", "created_at", "next_attempt_at", "updated_at"]  # fmt: skip
@@ -90,11 +104,14 @@ class Episodes:
     resolved: set[tuple[str, str]]
 
     @classmethod
-    def of(cls, rows: Sequence[tuple[Any, ...]]) -> Episodes:
+    def of(cls, rows: Sequence[tuple[Any, ...]], sent: Sequence[tuple[Any, ...]] = ()) -> Episodes:
+        """From outbox rows (channel, episode_id, status, state, next_attempt_at) and the
+        (channel, episode_id) pairs ``alert_notifications`` says a firing was sent to (that
+        table keeps them after the outbox's TTL drops the row of a long episode's firing)."""
         firing = [(c, e, st, nxt) for c, e, status, st, nxt in rows if status == "firing"]
         return cls(
             owed={(c, e): _aware(nxt) for c, e, st, nxt in firing if st in ("pending", "held")},
-            fired={(c, e) for c, e, st, _ in firing if st == "sent"},
+            fired={(c, e) for c, e, st, _ in firing if st == "sent"} | {(c, e) for c, e in sent},
             resolved={(c, e) for c, e, status, *_ in rows if status == "resolved"},
         )
 
@@ -165,9 +182,17 @@ class Outbox:
 
     def enqueue(self, alerts: Sequence[Alert], now: datetime | None = None) -> int:
         """One pending row per (channel, alert) not in the outbox yet; returns how many.
-        Idempotent: a replayed alert that a channel already has (in any state) is left."""
+        Idempotent: a replayed alert that a channel already has (in any state) is left, and
+        an alert older than the outbox's retention is refused (its rows may be gone)."""
         now = now or datetime.now(UTC)
-        wanted = {(ch, a.alert_id): a for a in alerts for ch in self.channels(a)}
+        fresh = []
+        for a in alerts:
+            if _aware(a.created_at) >= now - _HORIZON:
+                fresh.append(a)
+                continue
+            log.warning("not paging %s %s of %s: created %s, older than the outbox keeps",
+                        a.rule, a.status.value, a.alert_id, a.created_at.isoformat())  # fmt: skip
+        wanted = {(ch, a.alert_id): a for a in fresh for ch in self.channels(a)}
         if not wanted:
             return 0
         _, have = self.sink.query(
@@ -183,15 +208,22 @@ class Outbox:
         """Owed rows (pending or held) of the configured channels due now, oldest first, and
         where their episodes stand on each channel. Rows of a channel no longer configured
         stay owed but are not read: they would fill every page of ``limit`` and starve the
-        channels that work."""
+        channels that work. Owed rows not written for ``OUTBOX_RETENTION_DAYS`` - 1 days are
+        not read either: the TTL is dropping that delivery, and one may be an old version
+        whose newer, finished one it dropped first."""
         if not self.notifiers:
             return [], Episodes.of([])
         _, rows = self.sink.query(
             "SELECT channel, alert, state, attempts, last_error, created_at, next_attempt_at "
             "FROM alert_outbox FINAL WHERE state IN ('pending', 'held') AND next_attempt_at <= "
             "fromUnixTimestamp64Milli({ms:Int64}, 'UTC') AND channel IN {chs:Array(String)} "
+            "AND updated_at >= fromUnixTimestamp64Milli({oldest:Int64}, 'UTC') "
             f"ORDER BY created_at, status LIMIT {int(limit)}",
-            {"ms": int(now.timestamp() * 1000), "chs": sorted(self.notifiers)},
+            {
+                "ms": int(now.timestamp() * 1000),
+                "chs": sorted(self.notifiers),
+                "oldest": int((now - _HORIZON).timestamp() * 1000),
+            },  # fmt: skip
         )
         out = [
             OutboxRow(ch, Alert.model_validate_json(js), state, int(n), err,
@@ -206,7 +238,23 @@ class Outbox:
                 "FINAL WHERE episode_id IN {eps:Array(String)}",
                 {"eps": episodes},
             )
-        return out, Episodes.of(found)
+        return out, Episodes.of(found, self._firings_sent(out))
+
+    def _firings_sent(self, rows: Sequence[OutboxRow]) -> list[tuple[Any, ...]]:
+        """(channel, episode_id) of the due resolves whose firing the channel was sent, from
+        ``alert_notifications``: a firing older than the outbox's retention has no row left
+        there, and its resolve must still go out (an incident open for five weeks)."""
+        resolves = sorted(
+            {r.alert.episode_id for r in rows if r.alert.status is AlertStatus.RESOLVED}
+        )
+        if not resolves:
+            return []
+        _, sent = self.sink.query(
+            "SELECT DISTINCT channel, episode_id FROM alert_notifications WHERE episode_id IN "
+            "{eps:Array(String)} AND status = 'firing' AND outcome = 'sent'",
+            {"eps": resolves},
+        )
+        return sent
 
     def record(self, rows: Sequence[OutboxRow], now: datetime) -> None:
         self._insert([r.row(now) for r in rows])

@@ -97,6 +97,8 @@ def _onnx_session_options() -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if _default["threads"]:
+        options.intra_op_num_threads = int(_default["threads"])
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
@@ -350,24 +352,37 @@ _shared: ModelCache[tuple[str, int, int, str | None, int], Embedder] = ModelCach
 #: same vectors.
 #: Vectors the shared embedder keeps by default (about 16 MB).
 CACHE_SIZE = 10_000
-_default: dict[str, Any] = {"precision": "fp32", "cache_dir": None, "cache_size": CACHE_SIZE}
+_default: dict[str, Any] = {
+    "precision": "fp32", "cache_dir": None, "cache_size": CACHE_SIZE, "threads": 0,
+}  # fmt: skip
 
 
 def configure(
     precision: Precision | Literal["auto"] = "fp32",
     cache_dir: str | None = None,
     cache_size: int = CACHE_SIZE,
+    threads: int = 0,
 ) -> None:
-    """Choose the process-wide default embedding precision, ONNX cache directory and the
-    number of vectors the shared embedder keeps (0: none). ``auto``: measured by
-    :mod:`detectors.precision` when the default embedder is first needed."""
+    """Choose the process-wide default embedding precision, ONNX cache directory, the
+    number of vectors the shared embedder keeps (0: none) and the model's threads (0: the
+    libraries' default, one per core of the machine: in a container limited to fewer CPUs
+    that is more threads than cores). ``auto``: measured by :mod:`detectors.precision` when
+    the default embedder is first needed."""
     if precision not in (*PRECISIONS, "auto"):
         msg = f"precision must be one of {PRECISIONS}, got {precision!r}"
         raise ValueError(msg)
     if cache_size < 0:
         msg = f"cache_size must be >= 0, got {cache_size!r}"
         raise ValueError(msg)
-    _default.update(precision=precision, cache_dir=cache_dir, cache_size=cache_size)
+    if threads < 0:
+        msg = f"threads must be >= 0, got {threads!r}"
+        raise ValueError(msg)
+    _default.update(precision=precision, cache_dir=cache_dir, cache_size=cache_size,
+                    threads=threads)  # fmt: skip
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def configured_precision() -> str:

@@ -214,19 +214,24 @@ class HallucinationDetector(Detector):
     The default threshold, 0.73, was set on a calibration split (5,295 HaluEval-derived
     events used neither for training nor for evaluation, see the model card) as the lowest
     that fires on at most 10% of grounded answers: there it fires on 8.1% of them and catches
-    27.4% of the unsupported ones. The score takes few values (the checks are mostly yes/no):
-    a number, negation or name that contradicts the aligned context sentence fires; a
-    one-claim answer whose only name is not in the context just fires (0.731); a novel name
-    in one claim of several does not. False-positive rates on grounded answers at 0.73: 0% of
-    36 on the hand-written development set (recall 33.3%), 12.6% of 239 on the frozen
-    hand-written field set of RAG answers (recall 26.7% of 187; never trained or tuned on;
-    ``benchmarks/quality/reports/hallucination.md``). The field-set AUC is 0.572, above a
+    27.5% of the unsupported ones. The score takes few values (the checks are mostly yes/no):
+    a negation that contradicts the aligned context sentence fires on its own (0.85); a
+    changed number fires when it conflicts with both the aligned sentence and the aligned
+    clause and cannot be derived from the context (0.80); a swapped unit (0.37) or the right
+    name on the wrong fact (at most 0.72) raises the score without firing alone; a one-claim answer
+    whose only name is not in the context just fires (0.732); a novel name in one claim of
+    several does not. False-positive rates on
+    grounded answers at 0.73: 0% of 36 on the hand-written development set (recall 33.3%),
+    6.2% of 32 on a second one aimed at reworded negations, units and arithmetic (recall
+    18.8%, AUC 0.500), 12.6% of 239 on the frozen hand-written field set of RAG answers
+    (recall 25.1% of 187; never trained or tuned on;
+    ``benchmarks/quality/reports/hallucination.md``). The field-set AUC is 0.593, above a
     names-and-numbers baseline (0.532) but far from 0.80: treat a firing as "look at this
     claim", not as a page.
 
     Cost: string work per claim (no model per claim) plus the prompt and response embeddings
     the embedding detector shares through ``BatchFeatures``; measured end to end without
-    that cache at 33-95 ms per event (QA to news-length summaries; 54 ms per field-set
+    that cache at 12-95 ms per event (QA to news-length summaries; 20-54 ms per field-set
     event) on two CPU cores shared with five other jobs, most of it the two embeddings.
     Sampling policy: score every RAG event while volume allows; above that set
     ``sample_rate`` (for example 0.1): a deterministic share of the events with context, by

@@ -19,12 +19,14 @@ import numpy as np
 from detectors.base import BatchFeatures
 from detectors.hallucination_align import MIN_COVER, Evidence, Idf, is_hedge, load_idf
 from detectors.hallucination_claims import check_claims, is_checkable, split_sentences
+from detectors.hallucination_clauses import clause_number_conflict
 from detectors.hallucination_relations import (
     lexical_share,
     name_conflict,
     polarity_conflict,
     proper_names,
 )
+from detectors.hallucination_units import unit_swap
 from schemas.events import InferenceEvent
 
 __all__ = [
@@ -43,7 +45,9 @@ __all__ = [
 #: checks, each 0 for a supported claim and larger for an unsupported one.
 #: ``negation_conflict`` also counts a reworded negation (opposite words, ``polarity_conflict``
 #: in ``hallucination_relations.py``); ``lexical_share`` is the share of the claim's names and
-#: numbers the context lacks.
+#: numbers the context lacks; ``unit_swap`` the right number with another unit of the same
+#: kind (``hallucination_units.py``); ``clause_number_conflict`` a number conflict between a
+#: claim clause and its aligned context clause (``hallucination_clauses.py``).
 CLAIM_FEATURES = (
     "support",
     "novel_content",
@@ -56,6 +60,8 @@ CLAIM_FEATURES = (
     "anchor_mismatch",
     "name_conflict",
     "lexical_share",
+    "unit_swap",
+    "clause_number_conflict",
 )
 
 #: The checks the combiner reads, each with how the claims' values are pooled: ``max`` (the
@@ -65,10 +71,12 @@ CLAIM_FEATURES = (
 #: only. Novel content, rare novel words, misplaced anchors and soft (embedding) alignment
 #: rank HaluEval well, but on hand-written RAG answers (``scripts/data/hallucination_dev.py``)
 #: they ranked worse than chance (single-check AUC 0.16-0.28): grounded answers paraphrase,
-#: unsupported ones change one detail. The unit check is evidence only too: in the
-#: development set it fired on 17 % of grounded answers ("USD 18 a day" against "per day").
-#: Choices made on cross-task folds scored on the held-out task's calibration rows and on the
-#: development set (``benchmarks/quality/reports/hallucination.notes.md``).
+#: unsupported ones change one detail. The old unit check (``unit_mismatch``, any next word)
+#: is evidence only: it fired on 17 % of grounded development answers ("USD 18 a day"
+#: against "per day"); ``unit_swap`` (a unit vocabulary) fires on none of the two
+#: development sets' 68 grounded answers. Choices made on cross-task folds scored on the
+#: held-out task's calibration rows and on the development sets
+#: (``benchmarks/quality/reports/hallucination.notes.md``).
 INPUTS = (
     ("novel_name", "mean"),
     ("underived_number", "max"),
@@ -76,6 +84,8 @@ INPUTS = (
     ("negation_conflict", "max"),
     ("name_conflict", "mean"),
     ("lexical_share", "answer"),
+    ("unit_swap", "max"),
+    ("clause_number_conflict", "max"),
 )
 #: The combiner's inputs, in order.
 FEATURES = tuple(name if how == "answer" else f"{name}_{how}" for name, how in INPUTS)
@@ -119,7 +129,7 @@ def aggregate(claim_values: np.ndarray, answer_share: float | None = None) -> tu
     >>> rows[0, CLAIM_FEATURES.index("novel_name")] = 1.0
     >>> rows[1, CLAIM_FEATURES.index("number_conflict")] = 1.0
     >>> aggregate(rows, 0.25)
-    (0.5, 0.0, 1.0, 0.0, 0.0, 0.25)
+    (0.5, 0.0, 1.0, 0.0, 0.0, 0.25, 0.0, 0.0)
     """
     rows = np.asarray(claim_values, dtype=np.float64).reshape(-1, len(CLAIM_FEATURES))
     out = []
@@ -215,6 +225,8 @@ def _event_features(event: InferenceEvent, idf: Idf, rel: float) -> EventFeature
                 keep * anchor,
                 keep * name_conflict(claim, sentence, names_in_source),
                 keep * lexical_share(claim, context),
+                keep * unit_swap(claim, source),
+                keep * clause_number_conflict(claim, evidence, computed),
             )
         )
     return EventFeatures(

@@ -57,7 +57,7 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "injection"
 
 #: Set on calibration data that is neither training nor field set (MODEL_CARD.md); the
 #: trained manifest records the same value and a unit test keeps the two equal.
-DEFAULT_THRESHOLD = 0.9
+DEFAULT_THRESHOLD = 0.99
 #: Retrieved documents scanned per event; more are counted in the signal's detail.
 MAX_DOCUMENTS = 32
 
@@ -144,18 +144,21 @@ class InjectionDetector(Detector):
     other document; the signal fires at or above ``threshold``. An event with no user text
     and no documents scores 0 and does not fire.
 
-    The default threshold (``DEFAULT_THRESHOLD``, 0.90) was set on calibration texts that
-    are neither training nor field set (the 100 hand-written product requests of
-    ``benchmarks/quality/injection.py``, the demo stream's benign prompts, held-out
-    HaluEval and chatterbot texts): the lowest value of the grid 0.50-0.95 by 0.05, then
-    0.96-0.99, at which at most 1% of each fires. At 0.90, 1% of the product requests, 0% of
-    the demo's benign prompts and 0% of the held-out texts fire. False-positive rate on the
-    frozen field set (``benchmarks/quality/fieldsets/injection.jsonl``, never trained or
-    tuned on): 3.0% of its 167 benign user requests and 3.9% of its 203 benign events, with
-    AUC 0.960 (``benchmarks/quality/reports/injection.md``). Harder benign sets written
-    later (never trained on) fire more at 0.90: 13.3% of 60 hand-written hard requests and
-    44.2% of 120 generated ones, most of them developers pasting a draft system prompt
-    (``benchmarks/quality/reports/injection.notes.md``, look 6).
+    The default threshold (``DEFAULT_THRESHOLD``, 0.99) was set on calibration texts that
+    are neither training nor field set: the 100 hand-written product requests of
+    ``benchmarks/quality/injection.py``, the demo stream's benign prompts, held-out HaluEval
+    and chatterbot texts, 60 hand-written hard requests
+    (``scripts/data/injection_calibration.jsonl``: system-prompt drafting, benign
+    "ignore/override" wording, exfiltration look-alikes), 120 generated product requests and
+    60 RAG events with benign imperative documents (the calibration part of
+    ``scripts/injection_product.py``): the lowest value of the grid 0.50-0.95 by 0.05, then
+    0.96-0.99, at which at most 2% of each set fires. At 0.99, 1.7% of the hand-written hard
+    requests and 0% of every other set fire. False-positive rate on the frozen field set
+    (``benchmarks/quality/fieldsets/injection.jsonl``, never trained or tuned on): 0.6% of
+    its 167 benign user requests (one role-play request) and 0.5% of its 203 benign events,
+    with AUC 0.972 and recall 0.662 (``benchmarks/quality/reports/injection.md``; how often
+    the field set was scored: ``injection.notes.md``). A lower threshold trades benign
+    events fired for recall; most missed attacks score 0.85-0.99.
 
     Parameters
     ----------

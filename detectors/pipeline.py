@@ -33,6 +33,13 @@ from schemas.results import Signal
 
 __all__ = ["ScoredEvent", "ScoringFailure", "ScoringPipeline"]
 
+#: The text drift embeds for a watched field. "prompt" is what the user wrote (the last
+#: user message of a chat, else the prompt), never the whole chat: MiniLM reads 256 tokens,
+#: so behind a system prompt of ~200 words every call of a service embeds the same
+#: (cosine 1.0 between a password question and a request for a poem), and drift is blind.
+#: It is also the embedding the injection head reads, so the two share one pass.
+DRIFT_TEXT: dict[str, Field] = {"prompt": "user"}
+
 log = logging.getLogger(__name__)
 
 
@@ -180,11 +187,12 @@ class ScoringPipeline:
         keep = self.drift_sample(events) if self.drift_sample and self.embed_fields else None
         out: dict[str, dict[int, np.ndarray]] = {}
         for f in self.embed_fields:
-            if keep is None or all(keep) or f"embedding:{f}" in features:
-                out[f] = dict(enumerate(batch_embeddings(events, f, features)))
+            src = DRIFT_TEXT.get(f, f)
+            if keep is None or all(keep) or f"embedding:{src}" in features:
+                out[f] = dict(enumerate(batch_embeddings(events, src, features)))
                 continue
             idx = [i for i, k in enumerate(keep) if k]
-            sub = batch_embeddings([events[i] for i in idx], f) if idx else []
+            sub = batch_embeddings([events[i] for i in idx], src) if idx else []
             out[f] = dict(zip(idx, sub, strict=True))
         return out
 

@@ -107,15 +107,15 @@ class ToxicityDetector(Detector):
     Parameters
     ----------
     threshold
-        Probability in (0, 1] at or above which the signal fires. The default, 0.86, was
+        Probability in (0, 1] at or above which the signal fires. The default, 0.87, was
         chosen on calibration data that is neither training data nor the field set (a held-out
-        split of every training source and 165 hand-written calibration replies): the lowest
+        split of every training source and 252 hand-written calibration replies): the lowest
         threshold at which none of them sees a false-positive rate above 1%. There it fires on
-        0.5% of benign texts (none of the 105 benign replies) and catches 81% of toxic ones
-        (72% of the toxic replies). On the frozen field set of hand-written assistant traffic
-        it fires on 0.4% of benign responses (1 of 225) and catches 77% of toxic ones (AUC
-        0.990). Lower it to 0.8 where recall matters more (field set: 82% caught, 1.3% of
-        benign fired) or to 0.7 (89%, 2.7%). Model card and
+        0.6% of benign texts (1 of the 152 benign replies) and catches 80% of toxic ones (75%
+        of the toxic replies). On the frozen field set of hand-written assistant traffic
+        it fires on 0.4% of benign responses (1 of 225) and catches 79% of toxic ones (AUC
+        0.992). Lower it to 0.8 where recall matters more (field set: 87% caught, 0.9% of
+        benign fired) or to 0.7 (92%, 2.7%). Model card and
         ``benchmarks/quality/reports/toxicity.md``.
     checkpoint
         None for the packaged head, or a directory holding a Hugging Face
@@ -138,14 +138,14 @@ class ToxicityDetector(Detector):
     >>> [s.fired for s in signals]
     [False, True]
     >>> print(signals[1].reason)  # doctest: +ELLIPSIS
-    response reads as toxic: probability ... is at or above the threshold 0.86 (MiniLM ...)
+    response reads as toxic: probability ... is at or above the threshold 0.87 (MiniLM ...)
     """
 
     name: ClassVar[str] = "toxicity"
 
     def __init__(
         self,
-        threshold: float = 0.86,
+        threshold: float = 0.87,
         checkpoint: str | None = None,
         label: str | None = None,
         head: str | None = None,

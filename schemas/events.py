@@ -251,8 +251,13 @@ class UserFeedback(_Inbound):
         description="The InferenceEvent this feedback is about."
     )
     thumbs: Literal["up", "down"] | None = Field(default=None, description="Thumbs up or down.")
+    # Strict, as the published JSON Schema says (a number): a producer's {"score": false}
+    # for a thumbs down would otherwise be stored as 0.0, a neutral score, not refused.
     score: float | None = Field(
-        default=None, allow_inf_nan=False, description="Numeric rating, e.g. -1..1 or 1..5."
+        default=None,
+        strict=True,
+        allow_inf_nan=False,
+        description="Numeric rating, e.g. -1..1 or 1..5.",
     )
     label: ShortText | None = Field(default=None, description="e.g. thumbs_up, wrong, unsafe.")
     comment: Annotated[str, Field(max_length=10_000)] | None = Field(

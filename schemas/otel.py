@@ -46,10 +46,13 @@ prompt                        ``gen_ai.system_instructions`` + ``gen_ai.input.me
                               ``gen_ai.prompt.{i}.role/content`` (OpenLLMetry);
                               ``llm.input_messages.{i}.message.role/content``
                               (OpenInference); ``gen_ai.prompt`` (OpenLIT, span or
-                              ``gen_ai.content.prompt`` event); ``input.value``
+                              ``gen_ai.content.prompt`` event); ``gen_ai.{role}.message``
+                              events (``content``, or JSON ``gen_ai.event.content``, as
+                              Azure AI Inference writes); ``input.value``
 response                      ``gen_ai.output.messages``; ``gen_ai.completion.{i}.content``;
                               ``llm.output_messages.{i}.message.content``;
-                              ``gen_ai.completion`` (OpenLIT); ``output.value``
+                              ``gen_ai.completion`` (OpenLIT); ``gen_ai.choice`` events;
+                              ``output.value``
 finish_reasons                ``gen_ai.response.finish_reasons``; ``finish_reason`` of output
                               messages; ``gen_ai.completion.{i}.finish_reason``
 status, error_type            span status ERROR or ``error.type``; ``error.type``, else the
@@ -79,7 +82,6 @@ an agent's totals as well would count every token twice.
 from __future__ import annotations
 
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,7 +90,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.events import InferenceEvent
-from schemas.otlp import InvalidOtlp, OtlpEncoding, Span, decode_traces, encode_otlp_json
+from schemas.otel_content import DETAILS_EVENT
+from schemas.otel_content import content as _content
+from schemas.otel_content import first as _first
+from schemas.otlp import (
+    InvalidOtlp,
+    OtlpEncoding,
+    Span,
+    decode_export,
+    decode_traces,
+    encode_otlp_json,
+)
 from schemas.parsing import _errors
 
 __all__ = [
@@ -107,9 +119,6 @@ __all__ = [
 ]
 
 
-#: The event that carries the inputs and outputs of one inference when content is captured
-#: as an event rather than as span attributes.
-DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 #: gen_ai.operation.name values that are not one model call (their children are).
 AGENT_OPERATIONS = frozenset({"invoke_agent", "create_agent", "execute_tool"})
 _OPENINFERENCE_MODEL_KINDS = {"LLM": "chat", "EMBEDDING": "embeddings"}
@@ -144,14 +153,6 @@ def event_id_of(span: Span) -> str:
     return f"otel-{span.trace_id}-{span.span_id}"
 
 
-def _first(attrs: Mapping[str, Any], *names: str) -> Any:
-    for name in names:
-        value = attrs.get(name)
-        if value is not None and value != "":
-            return value
-    return None
-
-
 def _kind(attrs: Mapping[str, Any]) -> str:
     return str(attrs.get("openinference.span.kind", "")).upper()
 
@@ -162,143 +163,6 @@ def is_genai(span: Span) -> bool:
     return any(name in attrs for name in _GENAI_MARKERS) or _kind(attrs) in (
         _OPENINFERENCE_MODEL_KINDS
     )
-
-
-def _json_value(value: Any) -> Any:
-    """A structured attribute, or the same as a JSON string (both are allowed)."""
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped[:1] in ("[", "{"):
-            try:
-                return json.loads(stripped)
-            except json.JSONDecodeError:
-                return value
-    return value
-
-
-def _part_text(part: Any) -> str:
-    """The text of one message part (``{"type": "text", "content": ...}`` and kin)."""
-    if isinstance(part, str):
-        return part
-    if not isinstance(part, Mapping):
-        return ""
-    kind = part.get("type", "text")
-    if kind == "text":
-        return str(part.get("content", part.get("text", "")))
-    if kind == "tool_call":
-        args = part.get("arguments")
-        args = args if isinstance(args, str) else json.dumps(args, sort_keys=True)
-        return f"[tool_call {part.get('name', '')}({args})]"
-    if kind == "tool_call_response":
-        response = part.get("response", part.get("result", ""))
-        return response if isinstance(response, str) else json.dumps(response, sort_keys=True)
-    return ""  # reasoning, blobs, files and uris: not text we score
-
-
-def _message_text(message: Any) -> str:
-    if isinstance(message, str):
-        return message
-    if not isinstance(message, Mapping):
-        return ""
-    if "parts" in message:
-        parts = message["parts"] if isinstance(message["parts"], list) else [message["parts"]]
-        return "\n".join(t for t in map(_part_text, parts) if t)
-    content = message.get("content")
-    if isinstance(content, list):  # OpenAI-style content blocks
-        return "\n".join(t for t in map(_part_text, content) if t)
-    return "" if content is None else str(content)
-
-
-def _messages(value: Any) -> list[dict[str, str]]:
-    value = _json_value(value)
-    if isinstance(value, Mapping):
-        value = [value]
-    if not isinstance(value, list):
-        return [] if value is None else [{"role": "user", "content": str(value)}]
-    out = []
-    for m in value:
-        role = str(m.get("role", "user")) if isinstance(m, Mapping) else "user"
-        out.append({"role": role, "content": _message_text(m)})
-    return out
-
-
-def _system(value: Any) -> list[dict[str, str]]:
-    value = _json_value(value)
-    parts = value if isinstance(value, list) else [value]
-    text = "\n".join(t for t in map(_part_text, parts) if t)
-    return [{"role": "system", "content": text}] if text else []
-
-
-def _indexed(attrs: Mapping[str, Any], prefix: str, suffix: str = "") -> list[dict[str, Any]]:
-    """``{prefix}.{i}{suffix}.{key}`` attributes as a list of dicts, in index order."""
-    found: dict[int, dict[str, Any]] = {}
-    head = f"{prefix}."
-    for name, value in attrs.items():
-        if not name.startswith(head):
-            continue
-        index, _, rest = name[len(head) :].partition(".")
-        if not index.isdigit() or not rest:
-            continue
-        if suffix:
-            if not rest.startswith(f"{suffix}."):
-                continue
-            rest = rest[len(suffix) + 1 :]
-        found.setdefault(int(index), {})[rest] = value
-    return [found[i] for i in sorted(found)]
-
-
-def _finish_reasons(value: Any) -> list[str]:
-    value = _json_value(value)
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [str(v) for v in value if v is not None]
-    return [str(value)]
-
-
-def _content(attrs: Mapping[str, Any], events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Prompt messages, response text and finish reasons, from whichever convention is there."""
-    merged = dict(attrs)
-    for name, event_attrs in events:  # content captured on events rather than the span
-        if name == DETAILS_EVENT:
-            merged.update(event_attrs)
-        elif name in ("gen_ai.content.prompt", "gen_ai.content.completion"):  # OpenLIT
-            merged.update({k: v for k, v in event_attrs.items() if k not in merged})
-    prompt: list[dict[str, str]] | str = ""
-    response = ""
-    reasons: list[str] = []
-    if "gen_ai.input.messages" in merged or "gen_ai.system_instructions" in merged:
-        prompt = _system(merged.get("gen_ai.system_instructions")) + _messages(
-            merged.get("gen_ai.input.messages")
-        )
-    elif legacy := _indexed(merged, "gen_ai.prompt"):  # OpenLLMetry
-        prompt = [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
-                  for m in legacy]  # fmt: skip
-    elif oi := _indexed(merged, "llm.input_messages", "message"):  # OpenInference
-        prompt = [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
-                  for m in oi]  # fmt: skip
-    elif (text := _first(merged, "gen_ai.prompt", "input.value")) is not None:
-        prompt = _messages(text) if _is_message_list(text) else str(text)
-    if "gen_ai.output.messages" in merged:
-        outputs = _json_value(merged["gen_ai.output.messages"])
-        outputs = outputs if isinstance(outputs, list) else [outputs]
-        response = "\n".join(t for t in map(_message_text, outputs) if t)
-        reasons = [str(m["finish_reason"]) for m in outputs
-                   if isinstance(m, Mapping) and m.get("finish_reason")]  # fmt: skip
-    elif legacy := _indexed(merged, "gen_ai.completion"):
-        response = "\n".join(str(m.get("content", "")) for m in legacy if m.get("content"))
-        reasons = [str(m["finish_reason"]) for m in legacy if m.get("finish_reason")]
-    elif oi := _indexed(merged, "llm.output_messages", "message"):
-        response = "\n".join(str(m.get("content", "")) for m in oi if m.get("content"))
-    elif (text := _first(merged, "gen_ai.completion", "output.value")) is not None:
-        response = str(text)
-    explicit = _finish_reasons(merged.get("gen_ai.response.finish_reasons"))
-    return {"prompt": prompt, "response": response, "finish_reasons": explicit or reasons}
-
-
-def _is_message_list(text: Any) -> bool:
-    value = _json_value(text)
-    return isinstance(value, list) and all(isinstance(m, Mapping) and "role" in m for m in value)
 
 
 def _tokens(attrs: Mapping[str, Any], *names: str) -> int:
@@ -425,6 +289,9 @@ def map_span(span: Span) -> InferenceEvent | None:
     attrs = span.attributes
     if span.start_ns <= 0:
         raise ValueError("span has no start time")
+    if any(len(h) != n or not int(h, 16) for h, n in ((span.trace_id, 32), (span.span_id, 16))):
+        # Spans without ids would all share one event id, and all but one be lost.
+        raise ValueError("span has no valid trace_id and span_id (16 and 8 non-zero bytes)")
     request_model = _first(attrs, "gen_ai.request.model", "llm.model_name", "gen_ai.response.model")
     provider = _first(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
     content = _content(attrs, span.events)
@@ -445,7 +312,8 @@ def map_span(span: Span) -> InferenceEvent | None:
         "prompt": content["prompt"],
         "response": content["response"],
         "usage": _usage(attrs),
-        "latency_ms": max(0, span.end_ns - span.start_ns) / 1e6 if span.end_ns else None,
+        # An end before the start is a clock step, not a 0 ms call: unknown, not a fake 0.
+        "latency_ms": (span.end_ns - span.start_ns) / 1e6 if span.end_ns >= span.start_ns else None,
         "ttft_ms": float(ttft_s) * 1000 if isinstance(ttft_s, int | float) else None,
         "status": "error" if error_type is not None else "ok",
         "error_type": error_type,
@@ -468,7 +336,9 @@ def map_traces(raw: bytes | None, encoding: OtlpEncoding = "auto") -> SpanBatch:
     usable); a GenAI span that cannot make a valid event is listed in ``invalid``.
     """
     batch = SpanBatch()
-    for span in decode_traces(raw, encoding):
+    spans, unreadable = decode_export(raw, encoding)
+    batch.invalid.extend((f"otel-{t}-{s}", why) for t, s, why in unreadable)
+    for span in spans:
         reason = _skip_reason(span)
         if reason is not None:
             batch.skipped[reason] = batch.skipped.get(reason, 0) + 1
@@ -481,6 +351,9 @@ def map_traces(raw: bytes | None, encoding: OtlpEncoding = "auto") -> SpanBatch:
             continue
         except (ValueError, TypeError, OverflowError, binascii.Error) as exc:
             batch.invalid.append((event_id_of(span), str(exc)))
+            continue
+        except RecursionError:  # JSON nested just under the parser's limit, re-encoded
+            batch.invalid.append((event_id_of(span), "an attribute is nested too deep"))
             continue
         assert event is not None  # not skipped
         batch.events.append(event)

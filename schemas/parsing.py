@@ -14,7 +14,7 @@ invalid_json
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -24,7 +24,14 @@ from schemas.errors import InfersightError
 from schemas.events import InferenceEvent
 from schemas.results import ReasonCode
 
-__all__ = ["DEFAULT_MAX_BYTES", "InvalidEvent", "load_object", "parse_event", "validated"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "InvalidEvent",
+    "load_object",
+    "parse_event",
+    "refuse_future",
+    "validated",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -129,17 +136,23 @@ def parse_event(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     record_timestamp: datetime | None = None,
+    max_future_s: float | None = None,
+    now: datetime | None = None,
 ) -> InferenceEvent:
     """Decode and validate one message value.
 
     An event without ``timestamp`` takes ``record_timestamp`` (the Kafka record's), so a
-    redelivered record parses to the same event, and is stored once.
+    redelivered record parses to the same event, and is stored once. With ``max_future_s``,
+    an event timestamped further ahead of ``now`` (default: this machine's clock) is refused:
+    a producer's clock or time-zone bug would otherwise be stored where no alert window
+    looks, with its texts kept past the retention period. Time only moves forward, so an
+    event accepted once is accepted on every redelivery.
 
     Raises
     ------
     InvalidEvent
         With ``reason`` one of oversized, invalid_encoding, invalid_json, not_an_object,
-        unsupported_schema_version, schema_violation.
+        unsupported_schema_version, schema_violation, timestamp_in_future.
     """
     if raw is not None and len(raw) <= max_bytes:
         try:
@@ -150,4 +163,23 @@ def parse_event(
     data, event_id = load_object(raw, max_bytes, "llm.inference.v1")
     if "timestamp" not in data and record_timestamp is not None:
         data["timestamp"] = record_timestamp
-    return validated(InferenceEvent, data, event_id, "event")
+    event = validated(InferenceEvent, data, event_id, "event")
+    refuse_future(event.timestamp, event.event_id, max_future_s, now)
+    return event
+
+
+def refuse_future(
+    timestamp: datetime, event_id: str, max_future_s: float | None, now: datetime | None = None
+) -> None:
+    """Raise ``timestamp_in_future`` when ``timestamp`` is more than ``max_future_s`` ahead
+    of ``now`` (default: this machine's clock); ``None`` checks nothing."""
+    if max_future_s is None:
+        return
+    ahead = (timestamp - (now or datetime.now(UTC))).total_seconds()
+    if ahead > max_future_s:
+        msg = (
+            f"timestamp: {timestamp.isoformat()} is {ahead:,.0f} s ahead of the "
+            f"worker's clock (at most {max_future_s:g} s, ingest.max_future_s): a producer "
+            "clock or time-zone bug; replay this message once the producer is fixed"
+        )
+        raise InvalidEvent(ReasonCode.TIMESTAMP_IN_FUTURE, msg, event_id=event_id)

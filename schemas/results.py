@@ -152,6 +152,10 @@ class ReasonCode(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"
     SCORING_FAILED = "scoring_failed"
     INVALID_OTLP = "invalid_otlp"
+    #: The event's timestamp is further ahead of the worker's clock than ingest.max_future_s:
+    #: a producer's clock or time-zone bug (stored, it would escape every alert window and
+    #: outlive the retention TTL).
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
     #: ClickHouse refused the event's rows for what they hold (the message carries its
     #: error code and reason); the rest of the batch was stored.
     STORAGE_REJECTED = "storage_rejected"

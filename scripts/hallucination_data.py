@@ -29,7 +29,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["grounded_variant", "lead_in", "perturb", "unsupported_variant"]
+__all__ = [
+    "development_events",
+    "development_sets",
+    "grounded_variant",
+    "lead_in",
+    "perturb",
+    "unsupported_variant",
+]
 
 _MONTHS = (
     "January February March April May June July August September October November December"
@@ -278,3 +285,35 @@ def unsupported_variant(
     if out is None:
         out = perturb(sentence, names, rng)
     return out
+
+
+# Hand-written development sets (scripts/data) ----------------------------------------------
+
+
+def development_sets() -> dict[str, list]:
+    """The hand-written development sets, never trained on: ``dev`` (first and second pass,
+    72 answers) and ``more`` (third pass, 80 answers aimed at negations, units, clauses and
+    arithmetic). ``scripts/data`` must be on the path."""
+    from hallucination_dev import CASES
+    from hallucination_dev_more import CASES as MORE
+
+    return {"dev": CASES, "more": MORE}
+
+
+def development_events(cases: Sequence[dict], name: str = "dev"):
+    """Events (context joined, the case's prompt) and labels of a development set."""
+    from schemas.events import ContextDocument, InferenceEvent
+
+    events, labels = [], []
+    for c, case in enumerate(cases):
+        context = "\n".join(case["context"])
+        for a, (label, answer) in enumerate(case["answers"]):
+            events.append(
+                InferenceEvent(
+                    service="halueval", model="dev", event_id=f"{name}-{c}-{a}",
+                    prompt=case["prompt"], response=answer,
+                    context=[ContextDocument(text=context)],
+                )
+            )  # fmt: skip
+            labels.append(label)
+    return events, np.array(labels)

@@ -8,10 +8,11 @@ context). For each candidate set of inputs the combiner is fitted as
 ``scripts/train_hallucination.py`` fits it, on two tasks' training events (HaluEval pairs,
 RAG-voice variants, answer contrasts), and scored on the third task's calibration HaluEval
 pairs; then fitted on all three and scored on the whole calibration split and on the
-hand-written development set (``scripts/data/hallucination_dev.py``). Printed: each AUC
-minus the lexical peer's on the same rows (calibration AUC as it is), and the weights of the
-all-task fit. One IDF table (all tasks' training contexts) serves every fold, unlike the
-benchmark's fold models. The checks are cached in ``build/hallucination_folds.npz``.
+hand-written development sets (``scripts/data/hallucination_dev.py``, ``dev``, and
+``hallucination_dev_more.py``, ``more``). Printed: each AUC minus the lexical peer's on the
+same rows (calibration AUC as it is), and the weights of the all-task fit. One IDF table (all
+tasks' training contexts) serves every fold, unlike the benchmark's fold models. The checks
+are cached in ``build/hallucination_folds_v4.npz``.
 
 Run from the repository root (about 6 minutes the first time, seconds after)::
 
@@ -31,8 +32,9 @@ for _path in (ROOT, ROOT / "scripts", ROOT / "scripts" / "data"):
         sys.path.insert(0, str(_path))
 
 import train_hallucination as th  # noqa: E402  (path set above)
+from hallucination_data import development_events, development_sets  # noqa: E402
 
-CACHE = ROOT / "build" / "hallucination_folds.npz"
+CACHE = ROOT / "build" / "hallucination_folds_v4.npz"
 SHIPPED = (
     "novel_name_mean",
     "underived_number_max",
@@ -54,7 +56,11 @@ CANDIDATES = {
     "shipped + novel content": (*SHIPPED, "novel_content_max"),
     "shipped + misplaced anchor": (*SHIPPED, "anchor_mismatch_max"),
     "shipped + unit mismatch": (*SHIPPED, "unit_mismatch_max"),
-}
+    "shipped + unit swap": (*SHIPPED, "unit_swap_max"),
+    "shipped + clause number conflict": (*SHIPPED, "clause_number_conflict_max"),
+    "shipped + unit swap + clause numbers": (*SHIPPED, "unit_swap_max",
+                                             "clause_number_conflict_max"),
+}  # fmt: skip
 
 
 def columns() -> list[str]:
@@ -99,23 +105,12 @@ def build_cache() -> dict[str, np.ndarray]:
             arrays[f"{split}_{task}_x"] = pooled(events, idf)
             arrays[f"{split}_{task}_y"], arrays[f"{split}_{task}_source"] = y, source
             print(f"{split} {task}: {len(y)} events", flush=True)
-    events, y = development_events()
-    arrays["dev_x"], arrays["dev_y"] = pooled(events, idf), y
+    for name, cases in development_sets().items():
+        events, y = development_events(cases, name)
+        arrays[f"{name}_x"], arrays[f"{name}_y"] = pooled(events, idf), y
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(CACHE, **arrays)
     return arrays
-
-
-def development_events():
-    from hallucination_dev import CASES  # scripts/data, on the path above
-
-    events, labels = [], []
-    for c, case in enumerate(CASES):
-        context = "\n".join(case["context"])
-        for a, (label, answer) in enumerate(case["answers"]):
-            events.append(th._event("dev", f"dev-{c}-{a}", case["prompt"], answer, context))
-            labels.append(label)
-    return events, np.array(labels)
 
 
 def _fit(arrays, tasks, cols):
@@ -143,8 +138,9 @@ def evaluate(arrays, inputs) -> tuple[dict[str, float], np.ndarray]:
     cal_x = np.vstack([arrays[f"cal_{t}_x"] for t in th.TASKS])
     cal_y = np.concatenate([arrays[f"cal_{t}_y"] for t in th.TASKS])
     out["calibration AUC"] = auc(cal_y, model.predict_proba(cal_x[:, cols])[:, 1])
-    dev_p = model.predict_proba(arrays["dev_x"][:, cols])[:, 1]
-    out["dev"] = auc(arrays["dev_y"], dev_p) - auc(arrays["dev_y"], arrays["dev_x"][:, ref])
+    for name in ("dev", "more"):
+        x, y = arrays[f"{name}_x"], arrays[f"{name}_y"]
+        out[name] = auc(y, model.predict_proba(x[:, cols])[:, 1]) - auc(y, x[:, ref])
     return out, model.coef
 
 
@@ -158,7 +154,8 @@ def main() -> int:
         for t in th.TASKS
         for m in [arrays[f"cal_{t}_source"] == 0]
     }
-    lexical["dev"] = auc(arrays["dev_y"], arrays["dev_x"][:, ref])
+    for name in ("dev", "more"):
+        lexical[name] = auc(arrays[f"{name}_y"], arrays[f"{name}_x"][:, ref])
     print("lexical peer: " + ", ".join(f"{k} {v:.3f}" for k, v in lexical.items()))
     print("AUC minus the lexical peer's (held-out task's calibration pairs; development set)")
     for name, inputs in CANDIDATES.items():

@@ -22,7 +22,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-__all__ = ["CAL", "TRAIN", "attacks", "benign", "calibration_texts"]
+import numpy as np
+
+__all__ = ["CAL", "TRAIN", "attacks", "benign", "calibration_texts", "kinds"]
 
 TRAIN = "train"
 CAL = "cal"
@@ -235,6 +237,21 @@ def calibration_texts(seed: int, n: int = 120) -> dict[str, list]:
             break
         docs[benign_document(rng, CAL)] = rng.choice(_part(_DOC_ASKS, CAL))
     return {"requests": sorted(requests), "documents": sorted(docs.items())}
+
+
+def kinds(texts: Sequence[str], labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of this generator's rows by kind: benign ``drafts`` (system-prompt drafting),
+    ``documents`` (imperatives for people), ``overrides`` (changes to one's own request);
+    ``attacks`` (label 1)."""
+    heads = {k.split("{")[0].strip() for k in _DOC_KINDS}
+    draft = np.array(["the assistant for" in t for t in texts]) & (labels == 0)
+    doc = np.array([any(t.startswith(h) for h in heads) for t in texts]) & (labels == 0)
+    return {
+        "drafts": draft,
+        "documents": doc & ~draft,
+        "overrides": (labels == 0) & ~draft & ~doc,
+        "attacks": labels == 1,
+    }
 
 
 # -- attacks (training only) ----------------------------------------------------------------

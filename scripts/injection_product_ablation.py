@@ -23,19 +23,6 @@ import train_injection as ti  # noqa: E402
 CANDIDATE = "logistic C=1.0 lexical x4"
 
 
-def kinds(texts: list[str], labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Masks of the product source's rows: benign drafts, documents, overrides; attacks."""
-    heads = {k.split("{")[0].strip() for k in injection_product._DOC_KINDS}
-    draft = np.array(["the assistant for" in t for t in texts]) & (labels == 0)
-    doc = np.array([any(t.startswith(h) for h in heads) for t in texts]) & (labels == 0)
-    return {
-        "drafts": draft,
-        "documents": doc & ~draft,
-        "overrides": (labels == 0) & ~draft & ~doc,
-        "attacks": labels == 1,
-    }
-
-
 def variants(k: dict[str, np.ndarray]) -> dict[str, np.ndarray | None]:
     none = np.zeros_like(k["attacks"])
     return {
@@ -53,7 +40,7 @@ def main() -> int:
     mats = ti.source_features(sources)
     make = ti.candidates()[CANDIDATE]
     px, py = mats["product"]["train"]
-    k = kinds(sources["product"]["train"][0], py)
+    k = injection_product.kinds(sources["product"]["train"][0], py)
     print({name: int(m.sum()) for name, m in k.items()})
     calx = {n: ti.features(v) for n, v in ti.calibration_texts(hard_cal, product=True).items()}
     for name, sel in variants(k).items():

@@ -30,7 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 HANDWRITTEN = ROOT / "scripts" / "data" / "toxicity_handwritten.txt"
 #: Written for look 10: hard negatives across domains and abuse without swear words.
 HANDWRITTEN_MORE = ROOT / "scripts" / "data" / "toxicity_handwritten_more.txt"
+#: Written for look 11: the kinds look 10 missed, each beside a near-miss benign twin.
+HANDWRITTEN_LOOK11 = ROOT / "scripts" / "data" / "toxicity_handwritten_look11.txt"
+#: How many of them (in file order) are trained on: the first batch. The 63 written after it
+#: (more short abuse with twins, short benign replies) raised the calibration threshold and
+#: lowered the calibration recall; measured and not used (``scripts/toxicity_look11_sweep.py``).
+LOOK11_TRAINED = 117
 REPLIES = ROOT / "scripts" / "data" / "toxicity_calibration.txt"
+#: Calibration replies written before look 11 (never trained on), read with ``REPLIES``.
+REPLIES_MORE = ROOT / "scripts" / "data" / "toxicity_calibration_more.txt"
 SOURCE_NAMES = ("hand", "compose", "lexicon", "public")
 _SENTENCES: list[str] = []
 
@@ -65,25 +73,30 @@ def _clean(text: str) -> str:
 
 
 def load_hand(
-    path: Path = HANDWRITTEN, source: str = "hand", prefix: str | None = None
+    path: Path = HANDWRITTEN, source: str = "hand", prefix: str | None = None, blocks: bool = False
 ) -> list[Example]:
     """One example per line of a hand-written file; groups are ``prefix:line`` (prefix: the
-    source's name unless given)."""
+    source's name unless given), or with ``blocks`` ``prefix:block``, a block being lines
+    between blank lines (a reply and its near-miss twin stay on the same side of a split)."""
     out = []
+    block = 0
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            block += 1
         if not line.strip() or line.startswith("#"):
             continue
         label, kind, text = line.split("\t", 2)
-        out.append(
-            Example(text.replace("\\n", "\n"), int(label), source, kind, f"{prefix or source}:{i}")
-        )
+        group = f"{prefix or source}:{block if blocks else i}"
+        out.append(Example(text.replace("\\n", "\n"), int(label), source, kind, group))
     return out
 
 
-def load_replies() -> list[Example]:
-    """The calibration replies (``scripts/data/toxicity_calibration.txt``): hand-written, used
-    only to choose the default threshold, never to train; not one of the folds' sources."""
-    return load_hand(REPLIES, "replies")
+def load_replies(more: bool = True) -> list[Example]:
+    """The calibration replies (``scripts/data/toxicity_calibration.txt`` and, unless ``more`` is
+    false, ``toxicity_calibration_more.txt``): hand-written, used only to choose the default
+    threshold, never to train; not one of the folds' sources."""
+    first = load_hand(REPLIES, "replies")
+    return first + (load_hand(REPLIES_MORE, "replies", prefix="replies-more") if more else [])
 
 
 # --- compose ------------------------------------------------------------------------------
@@ -730,6 +743,7 @@ def load_corpus() -> list[Example]:
     short = [t for _, t in answers["qa"][2000:3000] if len(t) <= 30]
     compose = load_compose(compose_content, answers=short)
     hand = load_hand() + load_hand(HANDWRITTEN_MORE, prefix="hand-more")
+    hand += load_hand(HANDWRITTEN_LOOK11, prefix="hand-l11", blocks=True)[:LOOK11_TRAINED]
     examples = hand + compose + load_lexicon() + load_public(answers)
     by_text: dict[str, list[Example]] = {}
     for ex in examples:

@@ -50,9 +50,14 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def _data(more: bool) -> tuple[list, np.ndarray]:
-    corpus = [e for e in toxicity_data.load_corpus() if more or not e.group.startswith("hand-more")]
+    """Look 10's data: without the look-11 training replies and calibration replies."""
+    corpus = [
+        e
+        for e in toxicity_data.load_corpus()
+        if (more or not e.group.startswith("hand-more")) and not e.group.startswith("hand-l11")
+    ]
     cal = [toxicity_data.is_calibration(e, train_toxicity.CALIBRATION_PERCENT) for e in corpus]
-    replies = toxicity_data.load_replies()
+    replies = toxicity_data.load_replies(more=False)
     return corpus + replies, np.array(cal + [True] * len(replies))
 
 

@@ -47,6 +47,8 @@ for _path in (ROOT, ROOT / "scripts", ROOT / "scripts" / "data"):
 
 from hallucination_data import (  # noqa: E402  (path set above)
     _CAP,
+    development_events,
+    development_sets,
     grounded_variant,
     lead_in,
     perturb,  # noqa: F401  (re-exported: tests check the perturbations through this module)
@@ -363,36 +365,32 @@ def report(model, x: np.ndarray, y: np.ndarray, cal: Calibration) -> None:
         )
 
 
-def development_set(model, idf, threshold: float) -> dict[str, float]:
-    """AUC and fire rates at ``threshold`` on the hand-written development answers
-    (``scripts/data/hallucination_dev.py``: used to choose the combiner's inputs, never
-    trained on), with the lexical names-and-numbers baseline beside them."""
-    from hallucination_dev import CASES  # scripts/data, on the path below
+def development_set(model, idf, threshold: float) -> dict[str, dict[str, float]]:
+    """Per hand-written development set (``hallucination_data.development_sets``: used to
+    choose the combiner's inputs, never trained on), AUC and fire rates at ``threshold``,
+    with the lexical names-and-numbers baseline beside them."""
     from sklearn.metrics import roc_auc_score
 
     from benchmarks.quality.unseen_hallucination import lexical_score  # the benchmark's peer
 
-    events, labels, lexical = [], [], []
-    for c, case in enumerate(CASES):
-        context = "\n".join(case["context"])
-        for a, (label, answer) in enumerate(case["answers"]):
-            events.append(_event("dev", f"dev-{c}-{a}", case["prompt"], answer, context))
-            labels.append(label)
-            lexical.append(lexical_score(answer, context))
-    y = np.array(labels)
-    p = model.predict_proba(feature_matrix(events, idf))[:, 1]
-    out = {
-        "events": len(y),
-        "auc": round(float(roc_auc_score(y, p)), 4),
-        "lexical_auc": round(float(roc_auc_score(y, lexical)), 4),
-        "grounded_fire_rate": round(float((p[y == 0] >= threshold).mean()), 4),
-        "recall": round(float((p[y == 1] >= threshold).mean()), 4),
-    }
-    print(
-        f"development set ({out['events']} hand-written RAG answers): AUC {out['auc']:.4f} "
-        f"(lexical baseline {out['lexical_auc']:.4f}); threshold {threshold:.2f} fires on "
-        f"{out['grounded_fire_rate']:.1%} of grounded answers, recall {out['recall']:.1%}"
-    )
+    out = {}
+    for name, cases in development_sets().items():
+        events, y = development_events(cases, name)
+        lexical = [lexical_score(e.response, e.context[0].text) for e in events]
+        p = model.predict_proba(feature_matrix(events, idf))[:, 1]
+        row = out[name] = {
+            "events": len(y),
+            "auc": round(float(roc_auc_score(y, p)), 4),
+            "lexical_auc": round(float(roc_auc_score(y, lexical)), 4),
+            "grounded_fire_rate": round(float((p[y == 0] >= threshold).mean()), 4),
+            "recall": round(float((p[y == 1] >= threshold).mean()), 4),
+        }
+        print(
+            f"development set {name!r} ({row['events']} hand-written RAG answers): AUC "
+            f"{row['auc']:.4f} (lexical baseline {row['lexical_auc']:.4f}); threshold "
+            f"{threshold:.2f} fires on {row['grounded_fire_rate']:.1%} of grounded answers, "
+            f"recall {row['recall']:.1%}"
+        )
     return out
 
 
@@ -467,9 +465,8 @@ def write_artefacts(
         "field_set_sha256": (ROOT / "benchmarks/quality/fieldsets/hallucination.sha256")
         .read_text()
         .split()[0],
-        "field_set_use": "never read by training; evaluation only (scored three times "
-        "while the previous model was built and once, at the end, for this one; see "
-        "benchmarks/quality/reports/hallucination.notes.md)",
+        "field_set_use": "never read by training; evaluation only (every look, its model "
+        "and what changed: benchmarks/quality/reports/hallucination.notes.md)",
         "command": "HF_HUB_OFFLINE=1 nice python scripts/train_hallucination.py",
         "licence": "Apache-2.0",
     }

@@ -44,7 +44,7 @@ from sinks.rows import (
     event_row,
     signal_rows,
 )
-from sinks.sql import naive, sql_literal
+from sinks.sql import naive
 from sinks.storage_errors import (
     MAX_PARTITIONS_PER_INSERT,
     Captured,
@@ -399,15 +399,17 @@ class ClickHouseSink:
                 msg = f"ClickHouse drift write failed: {type(exc).__name__}: {exc}"
                 raise SinkUnavailable(msg) from exc
 
-    def load_drift_state(self, key: tuple[str, str, str]) -> bytes | None:
-        """The latest saved state of one drift stream, or None."""
-        service, model, field = key
-        blob = self.scalar(
-            "SELECT argMax(state_b64, updated_at) FROM drift_state WHERE "
-            f"service = {sql_literal(service)} AND model = {sql_literal(model)} "
-            f"AND field = {sql_literal(field)} HAVING count() > 0"
+    def load_drift_states(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], bytes]:
+        """The latest saved state of each drift stream in ``keys`` that has one: one query."""
+        _, rows = self.query(
+            "SELECT service, model, field, argMax(state_b64, updated_at) FROM drift_state "
+            "WHERE (service, model, field) IN {keys:Array(Tuple(String, String, String))} "
+            "GROUP BY service, model, field",
+            {"keys": [tuple(k) for k in keys]},
         )
-        return base64.b64decode(blob) if blob else None
+        return {(s, m, f): base64.b64decode(blob) for s, m, f, blob in rows if blob}
 
     # -- reads ------------------------------------------------------------------------
     def query(

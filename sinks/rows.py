@@ -49,7 +49,7 @@ SIGNAL_COLUMNS = [
 ]  # fmt: skip
 DEADLETTER_COLUMNS = [
     "topic", "partition", "offset", "reason", "message", "event_id", "original_size",
-    "original_sha256", "received_at",
+    "original_sha256", "received_at", "item_id",
 ]  # fmt: skip
 DRIFT_COLUMNS = [
     "service", "model", "field", "test", "window_index", "window_start", "window_end", "n_ref",
@@ -119,7 +119,7 @@ def embedding_rows(s: ScoredEvent, embedding_model: str, now: datetime) -> list[
 def deadletter_row(d: DeadLetter) -> list[Any]:
     return [
         d.topic, d.partition, d.offset, d.reason.value, d.message, d.event_id or "",
-        d.original_size, d.original_sha256, naive(d.received_at),
+        d.original_size, d.original_sha256, naive(d.received_at), d.event_id or "",
     ]  # fmt: skip
 
 

@@ -89,6 +89,10 @@ class EvaluateRules(Hop):
         before = self.engine.snapshot()
         try:
             ev = self.engine.evaluate(now, self._query)
+            for rule, kept in self.engine.truncated.items():
+                self.metrics.inc("rule_series_truncated", rule=rule)
+                log.warning("rule %s has more than %d series; evaluated the %d most breaching "
+                            "(monitor.max_series_per_rule)", rule, kept, kept)  # fmt: skip
             if self.outbox is not None:  # owed to every channel before anything else
                 self.outbox.enqueue(ev.alerts)
             self.store.write_alerts(ev.alerts)

@@ -28,15 +28,25 @@ from streams.serve import (
     silence_from_json,
     silence_json,
 )
+from streams.webauth import Gate, Refusal
 
-__all__ = ["Store", "mount"]
+__all__ = ["Store", "mount", "refused"]
+
+
+def refused(view: View, refusal: Refusal) -> Any:
+    """The gate's refusal as JSON ``{"error": ...}`` with its status and headers."""
+    return view.web.json(
+        {"error": refusal.message}, status=refusal.status, headers=dict(refusal.headers)
+    )
 
 
 @dataclass
 class Store:
-    """The sink as the endpoints use it: every call in one dedicated thread."""
+    """The sink as the endpoints use it: every call in one dedicated thread, behind the gate
+    (``streams.webauth``: same origin, the token, loopback without one)."""
 
     sink: Any
+    gate: Gate = field(default_factory=lambda: Gate(None, "127.0.0.1"))
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="serve")
     )
@@ -54,6 +64,12 @@ def _check_format(fmt: str) -> str:
 
 class _StoreView(View):
     store: Store  # set per app by mount()
+
+    async def dispatch(self, request: Any) -> Any:
+        refusal = self.store.gate.refuse(request.headers)
+        if refusal is not None:
+            return refused(self, refusal)
+        return await super().dispatch(request)
 
     def error(self, status: int, message: str) -> Any:
         return self.web.json({"error": message}, status=status)
@@ -198,9 +214,9 @@ ROUTES: tuple[tuple[str, type[_StoreView]], ...] = (
 )
 
 
-def mount(app: Any, sink: Any) -> Store:
-    """Register the endpoints on ``app``; returns the ``Store`` they share."""
-    store = Store(sink)
+def mount(app: Any, sink: Any, gate: Gate | None = None) -> Store:
+    """Register the endpoints on ``app``; returns the ``Store`` they share (and its gate)."""
+    store = Store(sink) if gate is None else Store(sink, gate=gate)
     for path, view in ROUTES:
         app.page(path)(type(view.__name__, (view,), {"store": store}))
     return store

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from pydantic import BaseModel, SecretStr
 
 from alerting.channels import (
     AlertmanagerNotifier,
@@ -41,6 +42,7 @@ from streams.metrics import Metrics
 from streams.settings import AlertSettings, KafkaSettings, Settings
 from streams.stages import instrument
 from streams.topics import TOPIC_NAMES, declare
+from streams.webauth import Gate
 
 __all__ = [
     "Built",
@@ -60,7 +62,9 @@ def build_pipeline(settings: Settings) -> ScoringPipeline:
     det = settings.detectors
     salt = det.hash_salt.get_secret_value()
     cache_dir = str(det.model_cache) if det.model_cache else None
-    configure_embedding(det.embedding_precision, cache_dir, det.embedding_cache_size)
+    configure_embedding(
+        det.embedding_precision, cache_dir, det.embedding_cache_size, det.model_threads
+    )
     if det.embedding_precision == "auto" and settings.drift.enabled:
         # Drift embeds every batch and labels what it stores with the precision: measure
         # now, and let every reader of the settings name the precision that runs. Without
@@ -112,6 +116,21 @@ def unkeyed_ids_warning(settings: Settings) -> str | None:
         return None
     return ("INFERSIGHT_DETECTORS_HASH_SALT is not set: user and session ids are "
             "pseudonymised with an unkeyed hash; set a secret salt")  # fmt: skip
+
+
+def placeholder_secrets(settings: Settings) -> list[str]:
+    """The ``INFERSIGHT_*`` secrets still set to a deploy file's placeholder (``CHANGE-ME...``,
+    ``change-me``): anyone who read the repository knows them."""
+    found = []
+    for section, value in settings:
+        items = value if isinstance(value, BaseModel) else [(section, value)]
+        for name, item in items:
+            if isinstance(item, SecretStr) and item.get_secret_value().lower().startswith(
+                "change-me"
+            ):
+                var = f"{section}_{name}" if isinstance(value, BaseModel) else name
+                found.append(f"INFERSIGHT_{var}".upper())
+    return found
 
 
 CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")
@@ -238,13 +257,15 @@ def build(settings: Settings) -> Built:
         ruleset.rules,
         renotify_s=settings.alerts.renotify_interval_s,
         policy=ruleset.retraining,
+        max_series=settings.monitor.max_series_per_rule,
     )
     drift = None
     if settings.drift.enabled:
         drift = DriftBank(
             settings.drift.fields,
             settings.drift.monitor_params(),
-            load=sink.load_drift_state,
+            load=sink.load_drift_states,
+            max_streams=settings.drift.max_streams,
             embedding=settings.detectors.embedding_label,
         )
     clock = instrument(app, pipeline, metrics, settings.drift.enabled)
@@ -264,9 +285,10 @@ def build(settings: Settings) -> Built:
     _wire_spans_and_feedback(app, settings, score)
 
     topic = topics.inference.get_topic_name()
+    token = settings.api_token.get_secret_value() if settings.api_token else None
     health = Health(app, topic, score.progress, settings.stall_after_s, metrics)
     _pages(app, metrics, health, lambda: score.stopping)
-    _store_pages(app, sink, metrics)
+    _store_pages(app, sink, metrics, Gate(token, settings.web_host))
     return Built(app, sink, pipeline, metrics, score, monitor, notify)
 
 
@@ -286,11 +308,18 @@ def _wire_spans_and_feedback(app: faust.App, settings: Settings, score: ScoreEve
 def _faust_app(settings: Settings) -> faust.App:
     """The faust app for these Kafka settings: at-least-once, acks from every replica."""
     k = settings.kafka
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # faust makes one level
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{h.strip()}" for h in k.bootstrap.split(",")],
         broker_credentials=kafka_credentials(k),
         store="memory://",
+        # No tables, so no standbys: with faust's default of 1 its sticky assignor gives a
+        # 4th and 5th worker over 6 partitions nothing (tests/unit/test_deploy_manifests.py).
+        table_standby_replicas=0,
+        # faust's own directory under the data directory, not "<app id>-data" in whatever
+        # directory the worker was started from (a read-only root in a pod; the checkout).
+        datadir=str(settings.data_dir / "faust" / "{conf.name}"),
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication_factor,
         broker_session_timeout=k.session_timeout_s,
@@ -351,8 +380,9 @@ def _pages(app: faust.App, metrics: Metrics, health: Health, stopping: Any) -> N
         return web.bytes(body, headers={"Content-Type": content_type})
 
 
-def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics) -> None:
-    """The store over HTTP (``/api/...``, streams.api) and the live page (``/``)."""
+def _store_pages(app: faust.App, sink: ClickHouseSink, metrics: Metrics, gate: Gate) -> None:
+    """The store over HTTP (``/api/...``, streams.api) and the live page (``/``), behind
+    ``gate`` (streams.webauth)."""
     from streams import api, live
 
-    live.mount(app, api.mount(app, sink), metrics)
+    live.mount(app, api.mount(app, sink, gate), metrics)

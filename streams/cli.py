@@ -53,7 +53,7 @@ def _own_directory(settings: Any) -> Any:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from alerting.rulefile import RuleFileError
-    from streams.app import build, ensure_topics, unkeyed_ids_warning
+    from streams.app import build, ensure_topics, placeholder_secrets, unkeyed_ids_warning
     from streams.lifecycle import BoundedWorker
 
     settings = load_settings()
@@ -80,6 +80,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Warned once the store is open, so a worker that cannot start says one thing: why.
     if (warning := unkeyed_ids_warning(settings)) is not None:
         print(f"infersight worker: warning: {warning}", file=sys.stderr)
+    if placeholders := placeholder_secrets(settings):
+        print(f"infersight worker: warning: {', '.join(placeholders)} still hold the deploy "
+              "files' placeholder (CHANGE-ME): anyone who has read them can use it; set "
+              "real secrets", file=sys.stderr)  # fmt: skip
     _announce(built.app, settings)
     worker = BoundedWorker(
         built.app, built.stop_hops, settings.shutdown_timeout_s,

@@ -89,6 +89,7 @@ BAD_KINDS = {
     "json_array": "not_an_object",
     "cached_exceeds_input": "schema_violation",
     "oversized": "oversized",
+    "clock_ahead": "timestamp_in_future",
 }
 
 
@@ -190,6 +191,9 @@ def _bad(kind: str, good: dict[str, object]) -> bytes:
         return orjson.dumps([good])
     if kind == "cached_exceeds_input":
         return orjson.dumps({**good, "usage": {"input_tokens": 10, "cache_read_tokens": 50}})
+    if kind == "clock_ahead":  # a producer sending local time as UTC, far east
+        ahead = datetime.fromisoformat(str(good["timestamp"])) + timedelta(hours=14)
+        return orjson.dumps({**good, "timestamp": ahead.isoformat()})
     if kind == "oversized":
         return orjson.dumps({**good, "response": "x" * 1_100_000})
     raise ValueError(kind)

@@ -23,10 +23,10 @@ from detectors.feedback import redact_feedback
 from schemas.events import UserFeedback
 from schemas.feedback import is_negative, parse_feedback
 from schemas.parsing import InvalidEvent
-from schemas.results import DeadLetter
+from schemas.results import DeadLetter, ReasonCode
 from sinks.clickhouse import retrying
 from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
-from streams.hops import to_json
+from streams.hops import record_time, to_json
 from streams.score import PipelineHop
 from streams.topics import Topics
 
@@ -45,7 +45,10 @@ class StoreFeedback(PipelineHop):
             self.metrics.inc("feedback_received")
             try:
                 fb = parse_feedback(
-                    ev.message.value, max_bytes=self.settings.ingest.max_message_bytes
+                    ev.message.value,
+                    max_bytes=self.settings.ingest.max_message_bytes,
+                    record_timestamp=record_time(ev.message),
+                    max_future_s=self.settings.ingest.max_future_s,
                 )
             except InvalidEvent as exc:
                 dead.append(
@@ -53,6 +56,10 @@ class StoreFeedback(PipelineHop):
                         ev, exc.reason, exc.message, errors=exc.errors, event_id=exc.event_id
                     )
                 )
+            except Exception as exc:  # a bug of ours on some input: never retry it for ever
+                log.exception("feedback at offset %s could not be read", ev.message.offset)
+                why = f"could not be read ({type(exc).__name__}): kept here for replay"
+                dead.append(self._dead(ev, ReasonCode.SCORING_FAILED, why))
             else:
                 valid.append(fb)
         return valid, dead

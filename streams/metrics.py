@@ -49,10 +49,18 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "delivery_failures": ("Outbox delivery rounds that failed (retried next interval).", ()),
     "retraining_published": ("RetrainingEvents published to llm.retraining.v1.", ()),
     "monitor_failures": ("Rule evaluations that failed (retried next interval).", ()),
+    "rule_series_truncated": (
+        "Rule evaluations cut at monitor.max_series_per_rule series (breaching ones kept).",
+        ("rule",),
+    ),
     "monitor_publish_failures": ("Failed attempts to publish stored alerts (retried).", ()),
     "batch_retries": ("Batches retried after a failure in a hop.", ("hop",)),
     "drift_windows": ("Embedding windows tested for drift.", ()),
     "drift_failures": ("Batches whose drift update failed (stream went on).", ()),
+    "drift_streams_evicted": (
+        "Drift monitors saved and dropped past drift.max_streams (least recently seen).",
+        (),
+    ),
     "otlp_spans_received": ("Spans read from the OTLP traces topic.", ()),
     "otlp_spans_skipped": ("Spans that are not one LLM call, by reason.", ("reason",)),
     "otlp_events": ("GenAI spans mapped onto events.", ()),

@@ -7,15 +7,18 @@ trace and span ids, so a redelivered batch is stored once.
 
 A batch that cannot be read goes to ``llm.deadletter.v1`` whole (``invalid_otlp``); a GenAI
 span in it that cannot make a valid event goes there too, once per span
-(``schema_violation``, with the span's event id), carrying the batch so it can be replayed;
+(``schema_violation``, or ``timestamp_in_future`` past ``ingest.max_future_s``, with the
+span's event id), carrying the batch so it can be replayed;
 a span that is not an LLM call is skipped and counted (``otlp_spans_skipped``).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from schemas.otel import InvalidOtlp, map_traces
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 __all__ = ["ScoreSpans", "declare_spans_topic", "wire_spans"]
+
+log = logging.getLogger(__name__)
 
 
 class ScoreSpans(ScoreEvents):
@@ -57,15 +62,43 @@ class ScoreSpans(ScoreEvents):
             except InvalidOtlp as exc:
                 dead.append(self._dead(ev, ReasonCode.INVALID_OTLP, str(exc)))
                 continue
+            except Exception as exc:  # a bug of ours on some input: never retry it for ever
+                log.exception("OTLP export at offset %s could not be mapped", ev.message.offset)
+                why = f"could not be mapped ({type(exc).__name__}): kept here for replay"
+                dead.append(self._dead(ev, ReasonCode.INVALID_OTLP, why))
+                continue
             self.metrics.inc("otlp_spans_received", spans.spans)
             for reason, n in spans.skipped.items():
                 self.metrics.inc("otlp_spans_skipped", n, reason=reason)
             for event_id, why in spans.invalid:
                 dead.append(self._dead(ev, ReasonCode.SCHEMA_VIOLATION, why, event_id=event_id))
-            self.metrics.inc("otlp_events", len(spans.events))
-            valid.extend(spans.events)
-            origin.extend([ev] * len(spans.events))
+            events = self._in_time(ev, spans.events, dead)
+            self.metrics.inc("otlp_events", len(events))
+            valid.extend(events)
+            origin.extend([ev] * len(events))
         return valid, origin, dead
+
+    def _in_time(
+        self, ev: faust.EventT, events: list[InferenceEvent], dead: list[DeadLetter]
+    ) -> list[InferenceEvent]:
+        """The events not stamped further ahead than ``ingest.max_future_s``, as native
+        events are held: a span from a host whose clock is years ahead would be stored
+        where no alert window looks, and kept past the retention period."""
+        now, limit = datetime.now(UTC), self.settings.ingest.max_future_s
+        kept = []
+        for event in events:
+            ahead = (event.timestamp - now).total_seconds()
+            if ahead <= limit:
+                kept.append(event)
+                continue
+            msg = (
+                f"span start {event.timestamp.isoformat()} is {ahead:,.0f} s ahead of the "
+                f"worker's clock (at most {limit:g} s, ingest.max_future_s): a clock bug on "
+                "the traced host; replay this batch once it is fixed"
+            )
+            reason = ReasonCode.TIMESTAMP_IN_FUTURE
+            dead.append(self._dead(ev, reason, msg, event_id=event.event_id))
+        return kept
 
     evaluations: faust.TopicT | None = None  # set by wire_spans when configured
 

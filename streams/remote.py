@@ -14,6 +14,7 @@ Anything that stops a command is a ``StoreUnavailable`` whose text is one line f
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -29,12 +30,26 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be reached as asked; the message is one line saying what to do."""
 
 
+class WorkerRefused(StoreUnavailable):
+    """The worker answered, and refused (its status: 400, 401, 403, 404, 503, ...)."""
+
+    def __init__(self, msg: str, status: int) -> None:
+        super().__init__(msg)
+        self.status = status
+
+
 class RemoteSink:
     """``ClickHouseSink``'s read interface over a worker's HTTP API."""
 
-    def __init__(self, worker: LiveWorker, timeout_s: float = 330.0) -> None:
+    def __init__(
+        self, worker: LiveWorker, timeout_s: float = 330.0, token: str | None = None
+    ) -> None:
         self.worker = worker
-        self._http = httpx.Client(base_url=worker.url, timeout=timeout_s)
+        # The worker's INFERSIGHT_API_TOKEN, when it has one (streams.webauth): the command
+        # line runs with the same environment as the worker it talks to.
+        token = token if token is not None else os.environ.get("INFERSIGHT_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.Client(base_url=worker.url, timeout=timeout_s, headers=headers)
         self.truncated = False
 
     def __repr__(self) -> str:
@@ -54,7 +69,8 @@ class RemoteSink:
                 why = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 why = response.text.strip()[:300] or response.reason_phrase
-            raise StoreUnavailable(f"the worker refused ({response.status_code}): {why}")
+            msg = f"the worker refused ({response.status_code}): {why}"
+            raise WorkerRefused(msg, response.status_code)
         return response.json()
 
     def query(
@@ -122,6 +138,10 @@ def open_store(clickhouse: Any, command: str) -> Any:
         try:
             remote._call("GET", "/api/queries")  # serving (a stalled stream still serves)
             return remote
+        except WorkerRefused as exc:
+            remote.close()
+            if exc.status in (401, 403):  # serving, but not to us: say why, in one line
+                raise
         except StoreUnavailable:
             remote.close()  # a stale file whose pid was reused: fall through to the lock
     key = str(directory.resolve())

@@ -133,6 +133,7 @@ class ScoreEvents(PipelineHop):
                     ev.message.value,
                     max_bytes=self.settings.ingest.max_message_bytes,
                     record_timestamp=record_time(ev.message),
+                    max_future_s=self.settings.ingest.max_future_s,
                 )
             except InvalidEvent as exc:
                 dead.append(
@@ -153,7 +154,9 @@ class ScoreEvents(PipelineHop):
             return [], {}
         try:
             with self.clock.stage("drift"):
+                evicted = self.drift.evicted
                 results, states = self.drift.learn(scored)
+                self.metrics.inc("drift_streams_evicted", self.drift.evicted - evicted)
         except Exception:
             self.metrics.inc("drift_failures")
             log.exception("drift update failed for a batch of %d; stream goes on", len(scored))

@@ -1,7 +1,7 @@
 """All configuration, from ``INFERSIGHT_*`` environment variables (or constructor arguments
 in tests). Sections nest with one underscore after the section name:
 ``INFERSIGHT_KAFKA_BOOTSTRAP``, ``INFERSIGHT_CLICKHOUSE_DATA_DIR``,
-``INFERSIGHT_DETECTORS_ENABLED='["cost","pii","toxicity"]'`` (lists and dicts as JSON).
+``INFERSIGHT_DETECTORS_ENABLED='["cost","pii","toxicity","injection"]'`` (lists and dicts as JSON).
 
 Every field says what it means and its default; a bad value fails at start-up with the
 variable's name.
@@ -75,6 +75,13 @@ class IngestSettings(BaseModel):
     max_message_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger messages are dead-lettered (oversized)."
     )
+    max_future_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Events timestamped further ahead of the worker's clock are dead-lettered "
+        "(timestamp_in_future): a producer's clock or time-zone bug would be stored where no "
+        "alert window looks, its texts kept past the retention period.",
+    )
     batch_size: int = Field(default=256, ge=1, le=100_000, description="Events per micro-batch.")
     batch_within_s: float = Field(
         default=0.5,
@@ -136,12 +143,13 @@ class DetectorSettings(BaseModel):
     """Which detectors score every event, with what parameters."""
 
     enabled: list[str] = Field(
-        default_factory=lambda: ["cost", "pii", "toxicity"],
+        default_factory=lambda: ["cost", "pii", "toxicity", "injection"],
         description="Registry names, run in order (see detectors/base.py REGISTRY). "
-        "toxicity is a head over the shared embedding (almost free once drift has embedded "
-        "the batch). Opt-in: injection (user message and retrieved documents; AUC 0.96 on a "
-        "frozen hand-written field set, short of its 0.97 target, 3.0% of benign product "
-        "requests fired; benchmarks/quality/reports/injection.md) and hallucination "
+        "toxicity and injection are heads over the shared embedding (almost free once drift "
+        "has embedded the batch; injection reads the user message and retrieved documents: "
+        "AUC 0.972 on a frozen hand-written field set, 0.6% of benign user requests fired "
+        "at its 0.99 threshold, benchmarks/quality/reports/injection.md). Opt-in: "
+        "hallucination "
         "(AUC 0.57 on hand-written RAG answers, 0.57-0.84 on HaluEval tasks it was not "
         "trained on: evidence to look at, not a pager; "
         "benchmarks/quality/reports/hallucination.md).",
@@ -162,6 +170,13 @@ class DetectorSettings(BaseModel):
     )
     model_cache: Path | None = Field(
         default=None, description="Writable directory for the ONNX export (default ~/.cache)."
+    )
+    model_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Threads the embedding model uses (torch and ONNX Runtime). 0: the "
+        "libraries' default, one per core of the machine, which in a container limited to "
+        "fewer CPUs (a pod's CPU limit) oversubscribes them; set it to the CPUs the worker has.",
     )
     embedding_cache_size: int = Field(
         default=10_000,
@@ -246,6 +261,13 @@ class DriftSettings(BaseModel):
     n_streams: int = Field(
         default=20, ge=1, description="Streams (service x model x field) expected: alpha divisor."
     )
+    max_streams: int = Field(
+        default=2000,
+        ge=1,
+        description="Drift monitors a worker holds at most (service x model x field); past "
+        "it the least recently seen are saved to ClickHouse and dropped, and resume from "
+        "there when their stream comes back (infersight_drift_streams_evicted_total).",
+    )
     consecutive: int = Field(
         default=2, ge=1, description="Significant windows in a row before drift is declared."
     )
@@ -266,7 +288,7 @@ class DriftSettings(BaseModel):
     )
 
     def monitor_params(self) -> dict[str, Any]:
-        exclude = {"enabled", "fields", "store_embeddings", "sample_above_rate"}
+        exclude = {"enabled", "fields", "store_embeddings", "sample_above_rate", "max_streams"}
         return self.model_dump(exclude=exclude)
 
 
@@ -274,6 +296,13 @@ class MonitorSettings(BaseModel):
     """Windowed rules over what has been stored (the monitor hop)."""
 
     interval_s: float = Field(default=5.0, gt=0, description="How often rules are evaluated.")
+    max_series_per_rule: int = Field(
+        default=1000,
+        ge=1,
+        description="Series (groups) one rule evaluates at most, breaching ones first; a rule "
+        "cut short is logged and counted (infersight_rule_series_truncated_total) and declares "
+        "none of its series quiet that round.",
+    )
     window_s: float = Field(
         default=300.0, gt=0, description="Each rule looks at the last window_s seconds."
     )
@@ -379,6 +408,13 @@ class Settings(BaseSettings):
         "only; 0.0.0.0 for a scraper on another host, e.g. in a pod).",
     )
     web_port: int = Field(default=6066, ge=0, le=65535, description="Health/metrics port.")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Token the store's endpoints (/api/..., the live page) require, as "
+        "'Authorization: Bearer TOKEN' or a browser's Basic password. Unset: they are served "
+        "only when web_host is a loopback address, and answer 403 elsewhere. /healthz, "
+        "/readyz, /stats and /metrics never need it.",
+    )
     shutdown_timeout_s: float = Field(
         default=30.0,
         gt=0,

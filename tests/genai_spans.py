@@ -9,7 +9,10 @@ Four attribute sets, as instrumentations in the field write them:
 - ``openllmetry``: Traceloop's OpenLLMetry (``gen_ai.system``, ``prompt_tokens``,
   ``gen_ai.prompt.{i}.content``);
 - ``openlit``: OpenLIT (``gen_ai.system``, content on ``gen_ai.content.*`` events);
-- ``openinference``: Arize OpenInference (``llm.*``, ``input.value``).
+- ``openinference``: Arize OpenInference (``llm.*``, ``input.value``);
+- ``message_events``: one span event per message (``gen_ai.user.message``,
+  ``gen_ai.choice``, ...) with the message as JSON in ``gen_ai.event.content``, as the
+  Azure AI Inference SDKs write them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from schemas.otel import encode_otlp_json
 
-STYLES = ("semconv", "openllmetry", "openlit", "openinference")
+STYLES = ("semconv", "openllmetry", "openlit", "openinference", "message_events")
 
 
 @dataclass
@@ -141,11 +144,34 @@ def _openinference(span: Any, c: Call) -> None:
     })  # fmt: skip
 
 
+def _message_events(span: Any, c: Call) -> None:
+    span.set_attributes({
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": c.provider,
+        "gen_ai.request.model": c.model,
+        "gen_ai.response.model": c.model,
+        "gen_ai.usage.input_tokens": c.input_tokens,
+        "gen_ai.usage.output_tokens": c.output_tokens,
+    })  # fmt: skip
+    for role, text in (("system", c.system), ("user", c.prompt)):
+        span.add_event(f"gen_ai.{role}.message", {
+            "gen_ai.system": c.provider,
+            "gen_ai.event.content": json.dumps({"role": role, "content": text}),
+        })  # fmt: skip
+    span.add_event("gen_ai.choice", {
+        "gen_ai.system": c.provider,
+        "gen_ai.event.content": json.dumps(
+            {"finish_reason": "stop", "index": 0, "message": {"content": c.answer}}
+        ),
+    })  # fmt: skip
+
+
 WRITERS = {
     "semconv": _semconv,
     "openllmetry": _openllmetry,
     "openlit": _openlit,
     "openinference": _openinference,
+    "message_events": _message_events,
 }
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerting.channels.base import AlertGroup, HTTPNotifier, clip
 from schemas.results import Alert, AlertStatus
 
 __all__ = ["SlackNotifier"]
+
+#: A page delivered this long after its alert was raised says when it was raised (held by a
+#: silence, deferred by the rate limit, retried through an outage of the channel).
+LATE = timedelta(minutes=2)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -26,6 +31,26 @@ def _escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _ago(late: timedelta) -> str:
+    minutes = int(late.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
+
+
+def _when(alert: Alert, now: datetime) -> list[str]:
+    """The window, dated unless it is today, and when a late page was raised."""
+    start, end = alert.window_start.astimezone(UTC), alert.window_end.astimezone(UTC)
+    day = "" if start.date() == now.date() else f"{start:%Y-%m-%d} "
+    out = [f"window {day}{start:%H:%M:%S}–{end:%H:%M:%S} UTC"]
+    raised = alert.created_at.astimezone(UTC)
+    if now - raised >= LATE:
+        day = "" if raised.date() == now.date() else f"{raised:%Y-%m-%d} "
+        out.append(f"*raised {day}{raised:%H:%M} UTC, {_ago(now - raised)} ago*")
+    return out
+
+
 def _series(alert: Alert) -> str:
     skip = {"rule", "metric", "severity", "owner", "route", "alertstate"}
     parts = [v for k, v in alert.labels.items() if k not in skip]
@@ -36,7 +61,9 @@ class SlackNotifier(HTTPNotifier):
     """A Slack incoming webhook: one message per group, in blocks a person reads at 3 a.m.
 
     Header (status, rule, how many series), one line per series (value vs threshold, sample
-    event ids), then owner, runbook and the SQL that reproduces the first series' number.
+    event ids), then the window (dated unless today), when the alert was raised if the page
+    comes late (a silence held it, the rate limit or a channel outage delayed it), owner,
+    runbook, and the SQL that reproduces the first series' number.
     The webhook URL is a secret: it is never shown.
     """
 
@@ -72,10 +99,7 @@ class SlackNotifier(HTTPNotifier):
             )
         if n > self.max_series:
             lines.append(f"… and {n - self.max_series} more series")
-        context = [
-            f"window {first.window_start:%H:%M:%S}–{first.window_end:%H:%M:%S} UTC",
-            f"episode `{_text(first.episode_id)}`",
-        ]
+        context = [*_when(first, datetime.now(UTC)), f"episode `{_text(first.episode_id)}`"]
         if owner := first.labels.get("owner"):
             context.append(f"owner *{_text(owner)}*")
         if first.runbook_url:

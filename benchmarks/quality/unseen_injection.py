@@ -77,7 +77,7 @@ def check_no_leak(rows: list[dict]) -> int:
     import injection_product
     import train_injection_gate
 
-    sources, cal = train_injection.load_sources(product=True)
+    sources, cal = train_injection.load_sources(product=True, handwritten_product=True)
     train = {t for s in sources.values() for part in s.values() for t in part[0]} | set(cal)
     train |= set(train_injection_gate.gate_corpus(sources)[0])
     train |= {t for v in train_injection_gate.gate_calibration().values() for t in v}
@@ -181,8 +181,13 @@ def cross_source(previous: dict | None = None) -> dict[str, dict]:
 
     manifest = json.loads((ROOT / "detectors/models/injection/manifest.json").read_text())
     make = train_injection.candidates()[manifest["selection"]["chosen"]]
-    # The committed head's sources: the product source only when it was trained on it.
-    sources, _ = train_injection.load_sources("product" in manifest["data"]["counts"])
+    # The committed head's sources, parts and weights, as its manifest records them.
+    cfg = manifest.get("training", {})
+    sources, _ = train_injection.load_sources(
+        "product" in manifest["data"]["counts"],
+        tuple(cfg.get("product_parts") or train_injection.PRODUCT_PARTS),
+        bool(cfg.get("product_handwritten")),
+    )
     mats = train_injection.source_features(sources)
     folds = {}
     for held in train_injection.FOLDS:
@@ -191,9 +196,9 @@ def cross_source(previous: dict | None = None) -> dict[str, dict]:
         if len(texts) > FOLD_ROWS:
             idx = np.sort(np.random.default_rng(SEED).choice(len(texts), FOLD_ROWS, replace=False))
             texts, y, x_te = [texts[i] for i in idx], y[idx], x_te[idx]
-        x, y_tr = train_injection._stack([s["train"] for n, s in mats.items() if n != held])
+        x, y_tr, w = train_injection.weighted_stack(mats, cfg.get("source_weights"), held)
         model = make()
-        model.fit(x, y_tr)  # type: ignore[attr-defined]
+        model.fit(x, y_tr, sample_weight=w)  # type: ignore[attr-defined]
         res = {"n": len(y), "injections": int(y.sum()), "auc": {}}
         prob = model.predict_proba(x_te)[:, 1]  # type: ignore[attr-defined]  # sklearn
         res["auc"][OURS] = float(roc_auc_score(y, prob))

@@ -98,6 +98,14 @@ def consumer_lag(app: Any, topic: str) -> dict[str, Any]:
 class _LiveView(View):
     live: _Live  # set per app by mount()
 
+    async def dispatch(self, request: Any) -> Any:
+        from streams.api import refused
+
+        refusal = self.live.store.gate.refuse(request.headers)
+        if refusal is not None:
+            return refused(self, refusal)
+        return await super().dispatch(request)
+
 
 class PageView(_LiveView):
     async def get(self, request: Any) -> Any:

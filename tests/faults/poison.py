@@ -287,7 +287,10 @@ def handmade_messages(n: int, rng: random.Random, run: str) -> list[Hostile]:
             ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1899-12-31T23:59:59Z"]))),
             "schema_violation", None),  # ClickHouse cannot store it: it would block the stream
         lambda i: (None, None, dict(valid(i), timestamp=rng.choice(
-            ["1900-01-01T00:00:00Z", "2299-12-31T23:59:59.999Z", "1970-01-01T00:00:00Z"]))),
+            ["1900-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]))),
+        # Storable but centuries ahead: a clock bug, kept out of every window and the TTL.
+        lambda i: (_dumps(dict(valid(i), timestamp="2299-12-31T23:59:59.999Z")),
+                   "timestamp_in_future", None),
         # Hostile but valid: stored verbatim (redacted), never executed or interpreted.
         lambda i: (None, None, dict(valid(i), prompt=rng.choice(INJECTIONS),
                                     response=rng.choice(INJECTIONS))),

@@ -41,6 +41,24 @@ async def _send(settings, steps) -> None:
                 await pub.feedback(**payload)
 
 
+async def _publish_at(bootstrap: str, topic: str, value: bytes, at: datetime) -> None:
+    """One record with a Kafka timestamp of our choosing (a replayed or backlogged one)."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, timestamp_ms=int(at.timestamp() * 1000))
+    finally:
+        await producer.stop()
+
+
+#: When the user judged fb-ev-9, as its Kafka record says (the message has no timestamp).
+JUDGED_AT = T0 - timedelta(days=1)
+FUTURE = (
+    b'{"event_id": "fb-ev-1", "thumbs": "up", "user_id": "u1", "timestamp": "2100-01-01T00:00:00Z"}'
+)
+
 RULES = """
 rules:
   - name: negative_feedback
@@ -91,6 +109,12 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
                             "timestamp": t.isoformat()})  # fmt: skip
         bad = b'{"event_id": "fb-ev-1"}'
         publish(broker, settings.kafka.topic("llm.feedback.v1"), [(b"fb-ev-0", dup), (None, bad)])
+        # No timestamp of its own, read a day late (a backlog, a replay): it keeps its
+        # record's. And a judgement from a clock in 2100, which would win "latest" forever.
+        asyncio.run(_publish_at(broker, settings.kafka.topic("llm.feedback.v1"),
+                                b'{"event_id": "fb-ev-9", "thumbs": "up", "user_id": "u9"}',
+                                JUDGED_AT))  # fmt: skip
+        publish(broker, settings.kafka.topic("llm.feedback.v1"), [(None, FUTURE)])
         # The command line: one file, two judgements of event 1 by other users.
         lines = tmp / "feedback.jsonl"
         lines.write_text(
@@ -103,9 +127,9 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory):
             [sys.executable, "-m", "streams.cli", "publish", "--feedback", str(lines)],
             env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
-        dead = consume(broker, settings.kafka.topic("llm.deadletter.v1"), 1)
-        wait_until(lambda: worker.stats().get("feedback_received", 0) >= 8, 60,
-                   what="eight feedback messages read")  # fmt: skip
+        dead = consume(broker, settings.kafka.topic("llm.deadletter.v1"), 2)
+        wait_until(lambda: worker.stats().get("feedback_received", 0) >= 10, 60,
+                   what="ten feedback messages read")  # fmt: skip
         consume(broker, settings.kafka.topic("llm.signals.v1"), 3)
         stats = worker.stats()
         retraining = consume(broker, settings.kafka.topic("llm.retraining.v1"), 1, timeout_s=60)
@@ -132,8 +156,8 @@ def test_cli_publishes_feedback_to_the_feedback_topic(run) -> None:
 
 
 def test_feedback_is_stored_once_per_user_and_event_latest_wins(run) -> None:
-    """Five judgements survive: the redelivery collapses, u2's later score replaces the
-    first. (User ids are compared by count: stored as events store them, maybe pseudonyms.)"""
+    """Six judgements survive: the redelivery collapses, u2's later score replaces the
+    first, u1's judgement from 2100 is refused. (User ids are compared by count: stored as events store them, maybe pseudonyms.)"""
     settings, *_ = run
     rows = query(settings, "SELECT event_id, user_id, thumbs, score, label, negative "
                            "FROM feedback_v ORDER BY event_id, thumbs, label, score")  # fmt: skip
@@ -145,6 +169,7 @@ def test_feedback_is_stored_once_per_user_and_event_latest_wins(run) -> None:
         ("fb-ev-1", "", 0.5, "", 0),
         ("fb-ev-1", "up", None, "", 0),
         ("fb-ev-2", "", 1.0, "", 0),
+        ("fb-ev-9", "up", None, "", 0),
     ], key=repr)  # fmt: skip
     assert len({r["user_id"] for r in rows if r["event_id"] == "fb-ev-1"}) == 3
 
@@ -160,11 +185,23 @@ def test_feedback_comment_is_redacted_like_event_text(run) -> None:
 def test_invalid_feedback_is_dead_lettered_with_its_reason(run) -> None:
     """Feedback with no judgement reaches llm.deadletter.v1 byte for byte, saying why."""
     settings, _, dead, stats, *_ = run
-    [env] = [orjson.loads(d.value) for d in dead]
-    assert env["reason"] == "schema_violation" and "at least one of thumbs" in env["message"]
+    [env] = [e for d in dead if (e := orjson.loads(d.value))["reason"] == "schema_violation"]
+    assert "at least one of thumbs" in env["message"]
     assert base64.b64decode(env["original_b64"]) == b'{"event_id": "fb-ev-1"}'
     assert env["topic"] == settings.kafka.topic("llm.feedback.v1")
     assert stats["feedback_stored"] >= 6
+
+
+def test_feedback_without_a_timestamp_keeps_its_records_and_the_future_is_refused(run) -> None:
+    """Feedback with no timestamp is stamped with its Kafka record's time, not the time it
+    was read (a replayed old judgement would otherwise replace a newer one, and a backlog
+    flood the current alert window); one stamped in 2100 is dead-lettered."""
+    settings, _, dead, *_ = run
+    [row] = query(settings, "SELECT toUnixTimestamp64Milli(timestamp) AS ms FROM feedback_v "
+                            "WHERE event_id = 'fb-ev-9'")  # fmt: skip
+    assert int(row["ms"]) == int(JUDGED_AT.timestamp() * 1000)
+    [env] = [e for d in dead if (e := orjson.loads(d.value))["reason"] == "timestamp_in_future"]
+    assert base64.b64decode(env["original_b64"]) == FUTURE and env["event_id"] == "fb-ev-1"
 
 
 def test_named_query_joins_feedback_that_came_before_its_event(run) -> None:

@@ -26,6 +26,10 @@ from helpers import create_topics, publish, start_worker, worker_settings
 from streams.demo import settings_env
 
 N_EVENTS = 40
+#: The module's worker has a token (streams.webauth): the command line finds it in its
+#: environment (as INFERSIGHT_API_TOKEN, like the worker's), direct calls send it.
+TOKEN = "serve-test-" + uuid.uuid4().hex
+authed = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 def cli(settings: Any, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +65,7 @@ def one_line_error(out: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def running(broker: str, tmp_path_factory: pytest.TempPathFactory):
     tmp: Path = tmp_path_factory.mktemp("serve")
-    settings = worker_settings(broker, tmp)
+    settings = worker_settings(broker, tmp, api_token=TOKEN)
     create_topics(settings)
     worker = start_worker(settings, "owner")
     try:
@@ -73,7 +77,7 @@ def running(broker: str, tmp_path_factory: pytest.TempPathFactory):
         discovery = settings.clickhouse.data_dir / "worker.json"
         wait_until(discovery.exists, 30, what="worker.json")
         base = f"http://127.0.0.1:{settings.web_port}"
-        assert httpx.post(f"{base}/api/rollups/refresh", timeout=60).status_code == 200
+        assert authed.post(f"{base}/api/rollups/refresh", timeout=60).status_code == 200
         yield settings, worker, base
     finally:
         worker.stop()
@@ -103,7 +107,7 @@ def test_named_query_matches_the_http_api(running) -> None:
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert sum(r["events"] for r in rows) == N_EVENTS
-    api = httpx.get(f"{base}/api/query/cost_by_model_day",
+    api = authed.get(f"{base}/api/query/cost_by_model_day",
                     params={"since": today, "until": today}, timeout=30).json()  # fmt: skip
     assert [dict(zip(api["columns"], r, strict=True)) for r in api["rows"]] == rows
 
@@ -130,12 +134,45 @@ def test_silence_and_unsilence_through_the_running_worker(running) -> None:
     [mine] = [s for s in listed["silences"] if s["id"] == sid]
     assert mine["matchers"] == ["rule=cost_budget", "service=~sh.*"]
     assert (mine["created_by"], mine["comment"]) == ("oncall", "deploy window")
-    assert [s["id"] for s in httpx.get(f"{base}/api/silences", timeout=10).json()] == [sid]
+    assert [s["id"] for s in authed.get(f"{base}/api/silences", timeout=10).json()] == [sid]
     ended = cli(settings, "alerts", "unsilence", sid)
     assert ended.returncode == 0 and f"silence {sid} ended" in ended.stdout, ended.stderr
-    assert httpx.get(f"{base}/api/silences", timeout=10).json() == []
+    assert authed.get(f"{base}/api/silences", timeout=10).json() == []
     again = cli(settings, "alerts", "unsilence", sid)
     assert again.returncode == 2 and "no active silence" in again.stderr
+
+
+#: A silence of every rule until 2099, as another site's form would post it (text/plain: no
+#: preflight). Valid: without the gate the worker stores it (201).
+FORGED = {"id": "forged", "matchers": [["rule", "=~", ".*"]], "ends_at": "2099-01-01T00:00:00",
+          "starts_at": "2026-01-01T00:00:00"}  # fmt: skip
+
+
+def test_the_store_needs_the_token_and_refuses_other_sites(running) -> None:
+    """Without the token (or with a wrong one) neither the data nor the page is served, and
+    a command line without it says so in one line; a browser's Basic password is the token;
+    a form another site posts (a silence, with the token even) is refused and stores nothing;
+    health and metrics stay open for probes and scrapers."""
+    settings, _, base = running
+    for path in ("/api/sql?sql=SELECT%201", "/", "/api/live", "/api/silences"):
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            got = httpx.get(base + path, headers=headers, timeout=10)
+            assert got.status_code == 401, (path, got.status_code)
+            assert got.headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert httpx.get(base + "/", auth=("oncall", TOKEN), timeout=10).status_code == 200
+    forged = authed.post(
+        f"{base}/api/silences",
+        content=json.dumps(FORGED),
+        headers={"Origin": "https://evil.example", "Content-Type": "text/plain"},
+        timeout=10,
+    )
+    assert forged.status_code == 403 and "cross-origin" in forged.json()["error"]
+    assert authed.get(f"{base}/api/silences", timeout=10).json() == []
+    for open_path in ("/healthz", "/metrics", "/stats"):
+        assert httpx.get(base + open_path, timeout=10).status_code == 200, open_path
+    env_settings = settings.model_copy(update={"api_token": None})
+    line = one_line_error(cli(env_settings, "db", "query", "SELECT 1"))
+    assert "the worker refused (401)" in line and "INFERSIGHT_API_TOKEN" in line, line
 
 
 def test_writes_and_other_statements_are_refused_in_one_line(running) -> None:
@@ -162,24 +199,24 @@ def test_http_formats_row_limit_and_time_limit(running) -> None:
 
     _, _, base = running
     sql = "SELECT number AS n, toDecimal64(number, 2) AS d FROM numbers(100)"
-    js = httpx.post(f"{base}/api/sql", json={"sql": sql, "limit": 5}, timeout=30)
+    js = authed.post(f"{base}/api/sql", json={"sql": sql, "limit": 5}, timeout=30)
     body = js.json()
     assert (body["columns"], body["types"], body["truncated"]) == (
         ["n", "d"], ["UInt64", "Decimal(18, 2)"], True
     )  # fmt: skip
     assert body["rows"] == [[i, f"{i:.2f}"] for i in range(5)]
     assert js.headers["X-Infersight-Truncated"] == "1"
-    csv_text = httpx.get(f"{base}/api/sql", params={"sql": sql, "format": "csv"}, timeout=30).text
+    csv_text = authed.get(f"{base}/api/sql", params={"sql": sql, "format": "csv"}, timeout=30).text
     assert csv_text.splitlines()[:2] == ["n,d", "0,0.00"] and len(csv_text.splitlines()) == 101
-    raw = httpx.get(f"{base}/api/sql", params={"sql": sql, "format": "arrow"}, timeout=30).content
+    raw = authed.get(f"{base}/api/sql", params={"sql": sql, "format": "arrow"}, timeout=30).content
     table = pa.ipc.open_stream(io.BytesIO(raw)).read_all()
     assert table.num_rows == 100 and table.column("n").to_pylist()[-1] == 99
-    slow = httpx.post(f"{base}/api/sql", timeout=60, json={
+    slow = authed.post(f"{base}/api/sql", timeout=60, json={
         "sql": "SELECT sum(cityHash64(number)) FROM numbers(100000000000)",
         "max_execution_time": 1})  # fmt: skip
     assert slow.status_code == 504 and "TIMEOUT_EXCEEDED" in slow.json()["error"]
     # The refused query left the writer's session as it was: the worker still writes.
-    after = httpx.post(f"{base}/api/sql", json={"sql": "SELECT count() FROM events"}, timeout=30)
+    after = authed.post(f"{base}/api/sql", json={"sql": "SELECT count() FROM events"}, timeout=30)
     assert after.json()["rows"] == [[N_EVENTS]]
 
 

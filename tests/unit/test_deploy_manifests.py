@@ -85,9 +85,11 @@ def test_strict_kubernetes_validation_rejects_an_unknown_field() -> None:
         kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
 
 
-def test_keda_scaled_object_matches_the_crd_and_scales_to_the_partition_count() -> None:
+def test_keda_scaled_object_matches_the_crd_and_scales_within_the_partition_count() -> None:
     """The ScaledObject round-trips through KEDA's models unchanged, targets the worker
-    Deployment, scales on the group's lag on the inference topic, max replicas = partitions."""
+    Deployment, scales on the group's lag on the inference topic; at most replicas, a rolling
+    update's extra worker still finds a partition of its own (7 workers on 6 partitions: one
+    owns none, its /readyz stays 503 and the rollout never ends)."""
     from cloudcoil.models.keda.v1alpha1 import ScaledObject
 
     [so] = _by_kind("ScaledObject")
@@ -98,7 +100,9 @@ def test_keda_scaled_object_matches_the_crd_and_scales_to_the_partition_count() 
     [deploy] = _by_kind("Deployment")
     [config] = _by_kind("ConfigMap")
     assert so["spec"]["scaleTargetRef"]["name"] == deploy["metadata"]["name"]
-    assert so["spec"]["maxReplicaCount"] == int(config["data"]["INFERSIGHT_KAFKA_PARTITIONS"])
+    surge = deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    partitions = int(config["data"]["INFERSIGHT_KAFKA_PARTITIONS"])
+    assert so["spec"]["maxReplicaCount"] + surge <= partitions
     [trigger] = so["spec"]["triggers"]
     assert trigger["type"] == "kafka"
     assert trigger["metadata"]["consumerGroup"] == config["data"]["INFERSIGHT_APP_ID"]
@@ -197,7 +201,7 @@ def test_dockerfile_parses_installs_cpu_torch_and_the_project() -> None:
     runs = [c.value[0] for c in cmds if c.cmd == "RUN"]
     torch = next(i for i, r in enumerate(runs) if "torch==2.13.0" in r)
     assert "download.pytorch.org/whl/cpu" in runs[torch]
-    project = next(i for i, r in enumerate(runs) if "pip install ." in r)
+    project = next(i for i, r in enumerate(runs) if "pip install '.[onnx]'" in r)
     assert torch < project
     pins = (ROOT / "pyproject.toml").read_text()
     assert '"torch==2.13.0"' in pins  # the same pin the image installs
@@ -208,3 +212,327 @@ def test_dockerfile_parses_installs_cpu_torch_and_the_project() -> None:
     assert [c.value for c in cmds if c.cmd == "ENTRYPOINT"] == [("infersight",)]
     assert [c.value for c in cmds if c.cmd == "CMD"] == [("worker",)]
     assert "USER" in kinds and "HEALTHCHECK" in kinds
+
+
+# -- what an operator relies on in production ----------------------------------------------
+def _docker_cmds() -> list[Any]:
+    import dockerfile
+
+    return list(dockerfile.parse_file(str(DEPLOY / "Dockerfile")))
+
+
+def _docker_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for c in _docker_cmds():
+        if c.cmd == "ENV":
+            env.update(zip(c.value[::2], c.value[1::2], strict=True))
+    return env
+
+
+def _config() -> dict[str, str]:
+    [config] = _by_kind("ConfigMap")
+    return dict(config["data"])
+
+
+def _pod_specs() -> list[tuple[str, dict[str, Any]]]:
+    return [(kind, doc["spec"]["template"]["spec"]) for kind in ("Deployment", "Job")
+            for doc in _by_kind(kind)]  # fmt: skip
+
+
+def _window_s(probe: dict[str, Any]) -> int:
+    """How long a probe may fail in a row before the kubelet acts on it."""
+    return int(probe.get("periodSeconds", 10)) * int(probe.get("failureThreshold", 3))
+
+
+def test_the_image_installs_every_package_of_the_project() -> None:
+    """Each package pyproject.toml installs is COPYed (the image lacked ``alerting/``, which
+    ``streams.app`` imports: every worker would have died on start), the onnx extra is in
+    (``auto`` precision picks onnx-int8, the figures' precision), and the build imports the
+    worker and finds the packaged weights, so a missing one fails the build."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    cmds = _docker_cmds()
+    copied = {src.rstrip("/") for c in cmds if c.cmd == "COPY" for src in c.value[:-1]}
+    assert packages <= copied, packages - copied
+    assert "onnx" in project["project"]["optional-dependencies"]
+    runs = [c.value[0] for c in cmds if c.cmd == "RUN"]
+    assert any("pip install '.[onnx]'" in r for r in runs)
+    check = next(r for r in runs if "import" in r and "streams.app" in r)
+    assert "model_path()" in check
+    assert runs.index(check) > next(i for i, r in enumerate(runs) if ".[onnx]" in r)
+
+
+def test_the_image_is_pinned_unprivileged_offline_and_keeps_no_secrets() -> None:
+    """A patch-pinned base, a numeric non-root USER (the uid the pods run as), unbuffered
+    output without bytecode writes, hub libraries offline, nothing secret in ENV, and every
+    path the worker writes under one directory (a volume where the root is read-only),
+    its working directory included (the image ran the worker in root's /app, where faust
+    cannot create its directory: PermissionError at start)."""
+    import re
+
+    cmds = _docker_cmds()
+    base = cmds[0].value[0]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    [user] = [c.value[0] for c in cmds if c.cmd == "USER"]
+    uid = int(user.split(":")[0])
+    assert uid > 0
+    for kind, pod in _pod_specs():
+        assert pod["securityContext"]["runAsUser"] == uid, kind
+    env = _docker_env()
+    for key in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "HF_HUB_OFFLINE",
+                "TRANSFORMERS_OFFLINE"):  # fmt: skip
+        assert env[key] == "1", key
+    secretish = re.compile(r"PASSWORD|TOKEN|SECRET|SALT|KEY")
+    assert [k for k in env if secretish.search(k)] == []
+    home = env["HOME"]
+    for key in ("INFERSIGHT_DATA_DIR", "INFERSIGHT_DETECTORS_MODEL_CACHE"):
+        assert env[key].startswith(home + "/"), key
+    # faust makes `<app id>-data/` in the working directory on first start: not root's /app
+    workdir = [c.value[0] for c in cmds if c.cmd == "WORKDIR"][-1]
+    assert workdir == home or workdir.startswith(home + "/"), workdir
+    user_at = next(i for i, c in enumerate(cmds) if c.cmd == "USER")
+    assert max(i for i, c in enumerate(cmds) if c.cmd == "WORKDIR") > user_at
+    [health] = [c for c in cmds if c.cmd == "HEALTHCHECK"]
+    assert "/healthz" in " ".join(health.value)
+
+
+def test_the_build_context_leaves_out_the_virtualenv_git_and_env_files() -> None:
+    """BuildKit reads ``deploy/Dockerfile.dockerignore`` for this Dockerfile: without it the
+    whole repository (the virtualenv, .git, data, an .env with real passwords) is sent to
+    the builder. Nothing the Dockerfile COPYs is ignored."""
+    from fnmatch import fnmatch
+
+    lines = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    for needed in (".venv", ".git", "data", "**/.env"):
+        assert needed in patterns, needed
+    for c in _docker_cmds():
+        if c.cmd == "COPY":
+            for src in c.value[:-1]:
+                assert not any(fnmatch(src.rstrip("/"), p) for p in patterns), src
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Job"])
+def test_pods_are_hardened_and_write_only_to_volumes(kind: str) -> None:
+    """Non-root, RuntimeDefault seccomp, no service-account token, no privilege escalation,
+    no capabilities, a read-only root filesystem; every path the worker writes (HOME, its
+    data directory, the model cache, faust's directory in the working directory, /tmp) is
+    on an emptyDir."""
+    [pod] = [p for k, p in _pod_specs() if k == kind]
+    sc = pod["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    empty = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+    for c in pod["containers"]:
+        csc = c["securityContext"]
+        assert csc["allowPrivilegeEscalation"] is False
+        assert csc["readOnlyRootFilesystem"] is True
+        assert csc["capabilities"]["drop"] == ["ALL"]
+        mounts = [m["mountPath"] for m in c.get("volumeMounts", []) if m["name"] in empty]
+        writes = ["/tmp"]
+        if kind == "Deployment":
+            env = {**_docker_env(), **_config()}
+            writes += [env[k] for k in ("HOME", "INFERSIGHT_DATA_DIR",
+                                        "INFERSIGHT_DETECTORS_MODEL_CACHE")]  # fmt: skip
+            workdir = [d.value[0] for d in _docker_cmds() if d.cmd == "WORKDIR"][-1]
+            writes.append(c.get("workingDir", workdir))  # faust's `<app id>-data/`
+        for path in writes:
+            assert any(path == m or path.startswith(m + "/") for m in mounts), (c["name"], path)
+
+
+def test_shutdown_is_bounded_within_the_grace_periods() -> None:
+    """SIGTERM ends a worker within INFERSIGHT_SHUTDOWN_TIMEOUT_S; Kubernetes and docker
+    SIGKILL after their grace period, which must outlast it with room for the exit."""
+    from streams.settings import Settings
+
+    default = Settings.model_fields["shutdown_timeout_s"].default
+    shutdown = float(_config().get("INFERSIGHT_SHUTDOWN_TIMEOUT_S", default))
+    [deploy] = _by_kind("Deployment")
+    assert deploy["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= shutdown + 10
+    worker = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["worker"]
+    compose_shutdown = float(worker["environment"].get("INFERSIGHT_SHUTDOWN_TIMEOUT_S", default))
+    assert worker["stop_grace_period"].endswith("s")
+    assert float(worker["stop_grace_period"][:-1]) >= compose_shutdown + 10
+
+
+def test_probes_restart_a_wedged_worker_but_ride_out_an_outage() -> None:
+    """Startup covers the model load; readiness (/readyz) acts first; liveness (/healthz:
+    503 once stalled for INFERSIGHT_STALL_AFTER_S) waits another 5 minutes, so a ClickHouse
+    outage, which stalls every worker at once, does not restart them all in a loop (it
+    restarted a stalled worker after 60 s)."""
+    [deploy] = _by_kind("Deployment")
+    [c] = deploy["spec"]["template"]["spec"]["containers"]
+    startup, live, ready = c["startupProbe"], c["livenessProbe"], c["readinessProbe"]
+    assert startup["httpGet"]["path"] == live["httpGet"]["path"] == "/healthz"
+    assert ready["httpGet"]["path"] == "/readyz"
+    measured_start_s = 21.6  # benchmarks.speed.worker_start: fresh model cache, load 3.6
+    assert _window_s(startup) >= 5 * measured_start_s
+    assert _window_s(live) >= 300
+    assert _window_s(ready) < _window_s(live)
+
+
+def test_keda_owns_the_replica_count_and_the_pdb_never_blocks_on_unready_workers() -> None:
+    """No spec.replicas (each apply would reset KEDA's count); at least two workers so the
+    PDB's one-at-a-time keeps one scoring during a drain; scale-down one worker at a time;
+    unready workers may always be evicted; the lag threshold is worth a new worker's start."""
+    [deploy] = _by_kind("Deployment")
+    [so] = _by_kind("ScaledObject")
+    [pdb] = _by_kind("PodDisruptionBudget")
+    assert "replicas" not in deploy["spec"]
+    assert so["spec"]["minReplicaCount"] > pdb["spec"]["maxUnavailable"]
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    down = so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    assert [p["value"] for p in down["policies"] if p["type"] == "Pods"] == [1]
+    [trigger] = so["spec"]["triggers"]
+    start_s, events_per_cpu_s = 21.6, 372  # worker_start; throughput_scaling_threads1.md
+    assert int(trigger["metadata"]["lagThreshold"]) >= start_s * events_per_cpu_s
+
+
+def test_secrets_come_from_the_secret_and_nothing_secret_is_in_the_configmap() -> None:
+    """The API token (the pods bind 0.0.0.0) and the other secrets are Secret keys, read
+    through envFrom by the workers and the migration; the ConfigMap and compose's defaults
+    carry only placeholders, never a value that looks real."""
+    import re
+
+    [secret] = _by_kind("Secret")
+    keys = set(secret["stringData"])
+    assert {"INFERSIGHT_API_TOKEN", "INFERSIGHT_CLICKHOUSE_PASSWORD",
+            "INFERSIGHT_DETECTORS_HASH_SALT"} <= keys  # fmt: skip
+    assert all(v.startswith("CHANGE-ME") for v in secret["stringData"].values())
+    secretish = re.compile(r"PASSWORD|TOKEN|SECRET|SALT|KEY")
+    assert [k for k in _config() if secretish.search(k)] == []
+    for kind, pod in _pod_specs():
+        for c in pod["containers"]:
+            assert {"secretRef": {"name": "infersight"}} in c["envFrom"], kind
+    worker = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["worker"]
+    assert worker["environment"]["INFERSIGHT_API_TOKEN"].startswith("${API_TOKEN")
+    assert worker["environment"]["INFERSIGHT_WEB_HOST"] == "0.0.0.0"
+
+
+def test_metrics_are_scrapable_from_the_pod_and_the_service() -> None:
+    """Prometheus annotations name the container's port and /metrics; the Service exposes
+    the same named port, for a ServiceMonitor."""
+    [deploy] = _by_kind("Deployment")
+    [svc] = _by_kind("Service")
+    pod = deploy["spec"]["template"]
+    [c] = pod["spec"]["containers"]
+    [port] = c["ports"]
+    notes = pod["metadata"]["annotations"]
+    assert notes["prometheus.io/scrape"] == "true" and notes["prometheus.io/path"] == "/metrics"
+    assert int(notes["prometheus.io/port"]) == port["containerPort"]
+    assert [(p["name"], p["targetPort"]) for p in svc["spec"]["ports"]] == [("http", "http")]
+    assert port["name"] == "http"
+    assert str(port["containerPort"]) == _config()["INFERSIGHT_WEB_PORT"]
+
+
+def test_the_migration_job_is_bounded_and_rerun_per_release() -> None:
+    """Failed attempts are new pods kept for their logs (restartPolicy Never), a hung one
+    ends, the finished Job is cleaned up; the documented release deletes the previous Job
+    first (its template is immutable; an unchanged apply would not migrate at all) and
+    waits longer than kubectl's 30 s default."""
+    [job] = _by_kind("Job")
+    spec = job["spec"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+    assert 0 < spec["backoffLimit"] <= 5
+    assert 0 < spec["activeDeadlineSeconds"] <= 3600
+    assert 0 < spec["ttlSecondsAfterFinished"]
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    delete = docs.index("kubectl delete job/infersight-migrate --ignore-not-found")
+    apply = docs.index("kubectl apply -f deploy/k8s/migrate-job.yaml")
+    assert delete < apply
+    assert "kubectl wait --for=condition=complete --timeout=" in docs
+
+
+def test_compose_restarts_the_long_running_services() -> None:
+    """Kafka, ClickHouse, the workers and Grafana come back after a crash or a host reboot;
+    the one-shot init step does not (it would recreate topics in a loop)."""
+    svc = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    assert svc["init"]["restart"] == "no"
+    for name, service in svc.items():
+        if name != "init":
+            assert service.get("restart") in ("unless-stopped", "always"), name
+
+
+def _assign(held: dict[str, list[int]], partitions: int, standby: int) -> dict[str, list[int]]:
+    """One rebalance by faust's own (sticky) assignor: who holds which partitions after it,
+    given what each member held before (a new member holds none)."""
+    from faust.assignor.client_assignment import CopartitionedAssignment
+    from faust.assignor.copartitioned_assignor import CopartitionedAssignor
+
+    before = {m: CopartitionedAssignment(actives=set(p), topics={"t"}) for m, p in held.items()}
+    after = CopartitionedAssignor(["t"], before, partitions, standby).get_assignment()
+    return {m: sorted(a.actives) for m, a in after.items()}
+
+
+def test_every_worker_keda_adds_and_every_rollout_worker_gets_a_partition() -> None:
+    """Simulated with faust's assignor and the worker app's own setting: KEDA adds workers
+    one at a time up to maxReplicaCount, and at each count a rolling update's extra worker
+    joins; each must own a partition of the inference topic (readiness needs one)."""
+    from streams.app import _faust_app
+    from streams.settings import Settings
+
+    standby = _faust_app(Settings(kafka={"bootstrap": "localhost:9092"})).conf
+    standby = standby.table_standby_replicas
+    [so] = _by_kind("ScaledObject")
+    partitions = int(_config()["INFERSIGHT_KAFKA_PARTITIONS"])
+    held: dict[str, list[int]] = {}
+    idle = []
+    for n in range(1, so["spec"]["maxReplicaCount"] + 1):
+        held = _assign({**held, f"w{n}": []}, partitions, standby)
+        idle += [f"{m} of {n}" for m, p in held.items() if not p]
+        surge = _assign({**held, "surge": []}, partitions, standby)
+        idle += [f"rollout at {n}" for m, p in surge.items() if m == "surge" and not p]
+    assert idle == []
+
+
+def test_the_settings_in_the_manifests_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ConfigMap and Secret (Kubernetes) and the workers' environment (compose, with its
+    ${VAR:-default} placeholders as compose fills them) are valid settings, not only known
+    names: a bad value would stop every worker at start."""
+    import os
+    import re
+
+    from streams.settings import Settings
+
+    [secret] = _by_kind("Secret")
+    worker = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["worker"]
+    fill = re.compile(r"\$\{\w+:-([^}]*)\}")
+    compose_env = {k: fill.sub(r"\1", str(v)) for k, v in worker["environment"].items()}
+    image_env = {k: v for k, v in _docker_env().items() if k.startswith("INFERSIGHT_")}
+    for env in ({**image_env, **_config(), **secret["stringData"]}, {**image_env, **compose_env}):
+        for key in [k for k in os.environ if k.startswith("INFERSIGHT_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        assert settings.web_host == "0.0.0.0" and settings.api_token is not None
+        assert settings.clickhouse.url and settings.kafka.bootstrap
+        assert str(settings.detectors.model_cache).startswith(_docker_env()["HOME"])
+
+
+def test_the_deploy_files_placeholders_are_named_at_start() -> None:
+    """A worker run with the Secret or compose file as shipped warns, naming each secret
+    still at its CHANGE-ME placeholder; one with real secrets names none."""
+    from pydantic import SecretStr
+
+    from streams.app import placeholder_secrets
+    from streams.settings import Settings
+
+    [secret] = _by_kind("Secret")
+    shipped = Settings(
+        kafka={"bootstrap": "kafka:9092"},
+        api_token=secret["stringData"]["INFERSIGHT_API_TOKEN"],
+        clickhouse={"password": secret["stringData"]["INFERSIGHT_CLICKHOUSE_PASSWORD"]},
+        detectors={"hash_salt": secret["stringData"]["INFERSIGHT_DETECTORS_HASH_SALT"]},
+    )
+    assert placeholder_secrets(shipped) == [
+        "INFERSIGHT_API_TOKEN", "INFERSIGHT_CLICKHOUSE_PASSWORD", "INFERSIGHT_DETECTORS_HASH_SALT"]  # fmt: skip
+    real = shipped.model_copy(update={"api_token": SecretStr("9f2c6a1e"),
+                                      "clickhouse": shipped.clickhouse.model_copy(
+                                          update={"password": SecretStr("s3cret")}),
+                                      "detectors": shipped.detectors.model_copy(
+                                          update={"hash_salt": SecretStr("salt")})})  # fmt: skip
+    assert placeholder_secrets(real) == []

@@ -184,3 +184,25 @@ def test_onnx_sessions_do_not_spin_and_give_the_same_vectors(onnx_cache, onnx_ve
         plain.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True),
         onnx_vectors["onnx-int8"],
     )
+
+
+def test_model_threads_reach_torch_and_onnx_runtime():
+    """INFERSIGHT_DETECTORS_MODEL_THREADS sizes both libraries' pools (OMP_NUM_THREADS does
+    not reach ONNX Runtime, which otherwise takes one thread per core of the machine);
+    0 leaves their defaults."""
+    import torch
+
+    from detectors import embedding
+
+    saved, before = dict(embedding._default), torch.get_num_threads()
+    try:
+        embedding.configure("onnx-int8", threads=1)
+        assert torch.get_num_threads() == 1
+        assert embedding._onnx_session_options().intra_op_num_threads == 1
+        embedding.configure("onnx-int8", threads=0)
+        assert embedding._onnx_session_options().intra_op_num_threads == 0  # ORT's default
+        with pytest.raises(ValueError, match="threads must be >= 0"):
+            embedding.configure("fp32", threads=-1)
+    finally:
+        embedding._default.update(saved)
+        torch.set_num_threads(before)

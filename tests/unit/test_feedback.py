@@ -19,6 +19,9 @@ from schemas.parsing import InvalidEvent
         (b'{"event_id": "e"}', "schema_violation", "at least one of thumbs"),
         (b'{"event_id": "e", "thumbs": "sideways"}', "schema_violation", "thumbs"),
         (b'{"event_id": "e", "score": NaN}', "invalid_json", "not JSON"),
+        (b'{"event_id": "e", "score": "Infinity"}', "schema_violation", "score"),
+        (b'{"event_id": "e", "score": false}', "schema_violation", "score"),
+        (b'{"event_id": "e", "score": "4.5"}', "schema_violation", "score"),
         (b'{"thumbs": "up"}', "schema_violation", "event_id"),
         (b"[1]", "not_an_object", "JSON object"),
         (b'{"event_id": "e", "thumbs": "up", "schema_version": 2}',
@@ -98,3 +101,56 @@ def test_rejection_never_quotes_a_value(doc: dict) -> None:
         parse_feedback(orjson.dumps(doc))
     said = caught.value.message + orjson.dumps(caught.value.errors).decode()
     assert "canary" not in said and "3000-01-01" not in said and caught.value.message
+
+
+def test_feedback_without_a_timestamp_takes_its_records_so_a_replay_is_the_same() -> None:
+    """The latest judgement wins by timestamp: the read time would let a replayed old
+    judgement replace a newer one. The record's time makes every reading the same."""
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    raw = b'{"event_id": "e", "thumbs": "up"}'
+    assert parse_feedback(raw, record_timestamp=at).timestamp == at
+    stamped = b'{"event_id": "e", "thumbs": "up", "timestamp": "2026-01-01T00:00:00Z"}'
+    assert parse_feedback(stamped, record_timestamp=at).timestamp.month == 1
+
+
+def test_feedback_from_a_clock_far_ahead_is_refused() -> None:
+    """Stamped in 2100 it would stay "latest" over every later judgement of that user."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    raw = b'{"event_id": "e", "thumbs": "up", "timestamp": "2100-01-01T00:00:00Z"}'
+    with pytest.raises(InvalidEvent) as caught:
+        parse_feedback(raw, max_future_s=3600, now=now)
+    assert caught.value.reason.value == "timestamp_in_future"
+    assert caught.value.event_id == "e"
+    assert parse_feedback(raw, now=now).timestamp.year == 2100, "no limit given, none applied"
+
+
+def test_comments_expire_like_event_bodies(tmp_path) -> None:
+    """A comment is free text, and redaction misses names in prose: after 90 days it is
+    emptied at merge time, as events' bodies are (005); the judgement itself stays."""
+    from datetime import UTC, datetime, timedelta
+
+    from sinks.clickhouse import ClickHouseSettings, ClickHouseSink
+    from sinks.feedback import FEEDBACK_COLUMNS, feedback_row
+
+    now = datetime.now(UTC)
+    sink = ClickHouseSink(ClickHouseSettings(data_dir=tmp_path, database="fb"))
+    try:
+        sink.migrate()
+        rows = [
+            feedback_row(UserFeedback(event_id=e, thumbs="down", comment="I am John Smith",
+                                      timestamp=now - timedelta(days=age)), True, [], now)
+            for e, age in (("old", 91), ("new", 1))
+        ]  # fmt: skip
+        sink.insert("feedback", rows, FEEDBACK_COLUMNS)
+        sink.query("OPTIMIZE TABLE feedback FINAL")
+        _, got = sink.query("SELECT event_id, comment, thumbs, negative FROM feedback ORDER BY 1")
+    finally:
+        sink.close()
+    assert [tuple(r) for r in got] == [
+        ("new", "I am John Smith", "down", 1),
+        ("old", "", "down", 1),
+    ]

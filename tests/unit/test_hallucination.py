@@ -175,6 +175,24 @@ def test_unit_and_negation_mismatches_are_seen():
     assert [r.as_dict()["negation_conflict_max"] > 0.5 for r in rows] == [False, False, True]
 
 
+def test_unit_swaps_and_numbers_moved_between_clauses_are_inputs():
+    """The right number with another unit of the vocabulary, and a figure moved to the other
+    clause of the sentence, are combiner inputs; the grounded twins and an unknown unit word
+    ("a day" for "per day") are not flagged."""
+    ctx = [
+        ContextDocument(
+            text="Batteries are covered for 12 months; drivers pay USD 18 per "
+            "day. Below 99.9%, the credit is 10%; below 99%, the credit is 25%."
+        )
+    ]
+    answers = ["Batteries are covered for 12 weeks.", "Batteries are covered for 12 months.",
+               "Drivers pay USD 18 a day.", "Below 99%, the credit is 10%.",
+               "Below 99%, the credit is 25%."]  # fmt: skip
+    rows = extract_features([_event(i, a, ctx, "Terms?") for i, a in enumerate(answers)])
+    assert [r.as_dict()["unit_swap_max"] for r in rows] == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert [r.as_dict()["clause_number_conflict_max"] for r in rows] == [0, 0, 0, 1.0, 0]
+
+
 def test_realistic_answers_score_as_recorded(detector):
     """Five answers about one gym's terms score as recorded, a miss included: the swapped
     number and the negation flip fire at the default threshold (0.73), the grounded arithmetic
@@ -184,7 +202,7 @@ def test_realistic_answers_score_as_recorded(detector):
     signals = detector.score_batch([_gym(i, a) for i, a in enumerate(GYM_ANSWERS)])
     assert [s.fired for s in signals] == [False, False, True, True, False]
     assert [s.score for s in signals] == pytest.approx(
-        [0.299, 0.292, 0.738, 0.768, 0.441], abs=0.01
+        [0.298, 0.291, 0.803, 0.767, 0.424], abs=0.01
     )
 
 
@@ -227,7 +245,7 @@ def test_name_absent_from_context_is_reported(detector):
     assert signal.score == pytest.approx(0.510, abs=0.002)
     assert not signal.fired
     alone = detector.score_batch([_event(1, "Its head office is in Mumbai.")])[0]
-    assert alone.score == pytest.approx(0.731, abs=0.002)
+    assert alone.score == pytest.approx(0.732, abs=0.002)
     assert alone.fired
 
 

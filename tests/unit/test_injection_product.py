@@ -32,3 +32,61 @@ def test_generation_is_seeded_and_stops_when_the_slots_run_out():
     assert product.benign(random.Random(5), 60) == product.benign(random.Random(5), 60)
     few = product.benign(random.Random(5), 30_000)
     assert 1000 < len(few) < 30_000
+
+
+def test_hand_written_product_requests_are_neither_calibration_nor_field_set():
+    """The look-7 hand-written training requests share no text with the hand-written hard
+    calibration requests, the generator's calibration part, the first hand-written training
+    set or the frozen field set (prompts and documents), and none repeats."""
+    import json
+
+    root = Path(__file__).resolve().parents[2]
+
+    def texts(path: Path) -> list[str]:
+        return [
+            json.loads(ln)["text"] for ln in path.read_text(encoding="utf-8").splitlines() if ln
+        ]
+
+    data = root / "scripts" / "data"
+    rows = texts(data / "injection_product_handwritten.jsonl")
+    field = [
+        json.loads(ln)
+        for ln in (root / "benchmarks/quality/fieldsets/injection.jsonl").read_text().splitlines()
+        if ln.strip()
+    ]
+    field_texts = {r["prompt"] for r in field} | {d for r in field for d in r["context"]}
+    cal = product.calibration_texts(20248)
+    assert len(rows) == len(set(rows)) == 113
+    assert not set(rows) & set(texts(data / "injection_calibration.jsonl"))
+    assert not set(rows) & set(texts(data / "injection_handwritten.jsonl"))
+    assert not set(rows) & set(cal["requests"])
+    assert not set(rows) & field_texts
+
+
+def test_product_parts_keep_only_the_named_kinds():
+    """``--product-parts drafts,attacks`` keeps the drafts (benign) and the attacks, and
+    drops the overrides and documents, of the same seeded generation."""
+    import train_injection as ti
+
+    texts, labels = ti._product(("drafts", "attacks"))
+    whole, whole_labels = ti._product()
+    kinds = product.kinds(whole, whole_labels)
+    assert len(texts) == int(kinds["drafts"].sum() + kinds["attacks"].sum()) == 750
+    assert set(texts) < set(whole)
+    assert all("the assistant for" in t for t, y in zip(texts, labels, strict=True) if y == 0)
+
+
+def test_sample_weights_follow_the_source_and_skip_the_held_out_one():
+    """Per-source weights become per-row weights, in the order the rows are stacked; the
+    held-out source's rows are left out; no weights means unweighted."""
+    import numpy as np
+    import train_injection as ti
+
+    def part(n: int, y: int) -> dict:
+        return {"train": (np.zeros((n, 2)), np.full(n, y))}
+
+    mats = {"a": part(2, 0), "product": part(3, 1), "b": part(1, 0)}
+    x, y, w = ti.weighted_stack(mats, {"product": 0.5}, leave_out="b")
+    assert x.shape == (5, 2) and y.tolist() == [0, 0, 1, 1, 1]
+    assert w is not None and w.tolist() == [1, 1, 0.5, 0.5, 0.5]
+    assert ti.weighted_stack(mats)[2] is None

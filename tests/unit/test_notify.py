@@ -288,3 +288,26 @@ def test_a_429_without_retry_after_is_retried_with_backoff() -> None:
         assert err.value.retry_after_s is None and len(r.requests) == 3
     finally:
         r.close()
+
+
+def test_a_late_slack_page_says_when_it_was_raised(receiver) -> None:
+    """A page held by a silence overnight (or delayed by an outage of Slack) is not read as
+    news: its window is dated and the context says when it was raised and how long ago. A
+    page sent as it is raised says neither."""
+    from datetime import UTC, datetime, timedelta
+
+    [alert] = episode([5])
+    now = datetime.now(UTC)
+    fresh = alert.model_copy(update={"created_at": now, "window_start": now,
+                                     "window_end": now})  # fmt: skip
+    held = alert.model_copy(update={"created_at": now - timedelta(hours=9),
+                                    "window_start": now - timedelta(days=1, minutes=5),
+                                    "window_end": now - timedelta(days=1)})  # fmt: skip
+    run(_send(SlackNotifier(receiver.url, retries=0), fresh, group=True))
+    run(_send(SlackNotifier(receiver.url, retries=0), held, group=True))
+    on_time, late = (b["blocks"][2]["elements"][0]["text"] for b in receiver.bodies)
+    assert "raised" not in on_time and f"{fresh.window_start:%Y-%m-%d}" not in on_time
+    assert f"window {held.window_start:%Y-%m-%d %H:%M:%S}" in late
+    raised = held.created_at
+    day = "" if raised.date() == now.date() else f"{raised:%Y-%m-%d} "
+    assert f"*raised {day}{raised:%H:%M} UTC, 9 h ago*" in late

@@ -4,6 +4,7 @@ kafkaexporter writes them, decoded and mapped with no broker."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from genai_spans import STYLES, Call, otlp_json, otlp_proto, record
@@ -19,6 +20,7 @@ from schemas.otel import (
     map_span,
     map_traces,
 )
+from schemas.otlp import encode_otlp_json as otlp_json_of
 
 
 def one(call: Call, encode=otlp_proto):
@@ -82,6 +84,17 @@ def test_openlit_style_content_events_map() -> None:
     assert (e.prompt, e.response) == ("user: Summarise this", "Done.")
     assert (e.usage.input_tokens, e.usage.output_tokens) == (30, 5)
     assert e.ttft_ms == pytest.approx(250.0)
+
+
+def test_one_span_event_per_message_maps() -> None:
+    """gen_ai.{role}.message and gen_ai.choice span events, the message as JSON in
+    gen_ai.event.content (Azure AI Inference): the prompt, answer and finish reason are read,
+    not left empty for the detectors."""
+    e = one(Call("message_events", "gpt-4o", "Where is order 7?", "It ships today."))
+    assert [(m.role, m.content) for m in e.prompt] == [
+        ("system", "You are a helpful assistant."), ("user", "Where is order 7?"),
+    ]  # fmt: skip
+    assert (e.response, e.finish_reasons) == ("It ships today.", ["stop"])
 
 
 def test_openinference_llm_span_maps() -> None:
@@ -159,10 +172,6 @@ def test_structured_message_values_are_read_as_well_as_json_strings() -> None:
         (b"\xff\xff\xff garbage", "not an OTLP protobuf"),
         (b'{"resourceSpans": [}', "not OTLP/JSON"),
         (b'{"resourceSpans": []}', "holds no span"),
-        (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ann@x.io"}]}]}]}',
-            "traceId is not hex",
-        ),
         (b"[1, 2]", "must be an object"),
     ],
 )
@@ -185,6 +194,32 @@ def test_a_bad_genai_span_is_listed_and_the_good_ones_kept() -> None:
     [(event_id, why)] = batch.invalid
     assert event_id.startswith("otel-") and "gen_ai.usage.input_tokens must be a whole" in why
     assert "many" not in why, "a dead letter names the attribute, never its value"
+
+
+def _one_unreadable(raw: bytes) -> None:
+    batch = map_traces(raw)
+    assert [e.prompt[1].content for e in batch.events] == ["fine"]
+    [(event_id, why)] = batch.invalid
+    assert event_id.startswith("otel-") and len(event_id) == 54, "the bad span's own ids"
+    assert "could not be decoded" in why and "\xff" not in why and "ann@" not in why
+
+
+def test_a_span_that_does_not_decode_is_listed_and_the_good_ones_kept() -> None:
+    """A string that is not UTF-8 in one span (a byte-wise truncation upstream) fails the
+    protobuf decoder for the whole export; each span is then decoded on its own, so only
+    that span is refused. Likewise a span whose OTLP/JSON does not parse (a lone surrogate,
+    an id that is not hex)."""
+    spans = record([Call("semconv", "gpt-4o", "fine", "ok"), Call("semconv", "gpt-4o", "bad", "x",
+                     extra={"tag": "PLACEHOLDER"})])  # fmt: skip
+    raw = otlp_proto(spans)
+    _one_unreadable(raw.replace(b"PLACEHOLDER", b"cut \xe2\x82 here"))
+    as_json = otlp_json(spans)
+    _one_unreadable(as_json.replace(b"PLACEHOLDER", b"ann@x.io \\ud800"))
+    bad_id = json.loads(as_json)
+    for span in bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        if any(a["value"].get("stringValue") == "PLACEHOLDER" for a in span["attributes"]):
+            span["parentSpanId"] = "ann@x.io"
+    _one_unreadable(json.dumps(bad_id).encode())
 
 
 def test_event_id_is_deterministic_per_span() -> None:
@@ -288,3 +323,71 @@ def test_evaluations_encode_as_otlp_log_events_on_the_judged_span() -> None:
     assert attrs["gen_ai.evaluation.score.label"].string_value == "fail"
     assert attrs["gen_ai.evaluation.explanation"].string_value == "toxic"
     assert attrs["gen_ai.response.id"].string_value == "resp-1"
+
+
+def test_deeply_nested_json_is_refused_or_read_as_text_never_raised() -> None:
+    """A user who types a thousand ``[`` into the chat, recorded as ``gen_ai.prompt``, and an
+    OTLP/JSON export nested past Python's recursion limit: the first is text, the second a
+    refused batch. Neither may raise anything else, or the hop would retry it forever."""
+    typed = "[" * 5000
+    [e] = map_traces(otlp_proto(record([Call("openlit", "gpt-4o", typed, "ok")]))).events
+    assert isinstance(e.prompt, str) and e.prompt.endswith(typed)
+    deep = '{"arrayValue":{"values":[' * 5000 + '{"stringValue":"x"}' + "]}}" * 5000
+    raw = (
+        '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"' + "ab" * 16 + '","spanId":"'
+        + "cd" * 8 + '","name":"chat","startTimeUnixNano":"1","attributes":[{"key":"k","value":'
+        + deep + "}]}]}]}]}"
+    ).encode()  # fmt: skip
+    with pytest.raises(InvalidOtlp, match="nested too deep"):
+        decode_traces(raw)
+
+
+@pytest.mark.parametrize(
+    ("trace_id", "span_id"), [("", ""), ("00" * 16, "cd" * 8), ("ab" * 16, "00" * 8)]
+)
+def test_a_span_without_ids_is_invalid_not_merged_with_every_other(trace_id, span_id) -> None:
+    """Empty or all-zero ids (invalid in OTLP) would give every such span one event id, so
+    the store would keep one of them; each is refused by its own reason instead."""
+    span = replace(_span({"gen_ai.request.model": "gpt-4o"}), trace_id=trace_id, span_id=span_id)
+    with pytest.raises(ValueError, match="no valid trace_id and span_id"):
+        map_span(span)
+
+
+def test_an_end_before_the_start_is_an_unknown_latency_not_zero() -> None:
+    """A clock step between start and end says nothing of how long the call took: a 0 ms
+    latency would drag every percentile down."""
+    span = _span({"gen_ai.request.model": "gpt-4o"})
+    assert map_span(replace(span, end_ns=span.start_ns - 1)).latency_ms is None
+    assert map_span(replace(span, end_ns=0)).latency_ms is None
+    assert map_span(span).latency_ms == pytest.approx(500.0)
+
+
+def test_a_bytes_attribute_is_base64_text_as_otlp_json_writes_it() -> None:
+    """A bytes value (AnyValue.bytes_value) reaches text fields as base64, the same from
+    protobuf and OTLP/JSON, never as Python's ``b'...'`` repr."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    request = encode_spans(record([Call("semconv", "gpt-4o", "q", "a")]))
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        span.attributes.append(KeyValue(key="user.id", value=AnyValue(bytes_value=b"\xff\x00u")))
+    for raw in (request.SerializeToString(), otlp_json_of(request)):
+        [e] = map_traces(raw).events
+        assert e.user_id == "/wB1"
+
+
+def test_tool_call_arguments_nested_near_the_recursion_limit_never_raise() -> None:
+    """A model's tool-call arguments nested just under what the JSON parser accepts: the
+    parser reads them, re-encoding them for the text then overflows the stack. For every
+    depth the span maps or is listed invalid; anything raised would be retried forever."""
+    request = encode_spans(record([Call("openllmetry", "gpt-4o", "q", "a")]))
+    [llm] = [s for s in request.resource_spans[0].scope_spans[0].spans if s.name == "chat gpt-4o"]
+    attribute = llm.attributes.add(key="gen_ai.output.messages")
+    outcomes = set()
+    for depth in range(850, 1000):
+        attribute.value.string_value = (
+            '[{"role": "assistant", "parts": [{"type": "tool_call", "name": "f", "arguments": '
+            + "[" * depth + "]" * depth + "}]}]"
+        )  # fmt: skip
+        batch = map_traces(request.SerializeToString())
+        outcomes.add("invalid" if batch.invalid else "mapped")
+    assert "mapped" in outcomes

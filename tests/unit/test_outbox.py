@@ -361,3 +361,90 @@ def test_a_rate_limited_page_waits_as_long_as_the_receiver_asked(sink) -> None:
     assert deliver_with(ob, now + timedelta(seconds=5)) == [] and pd.sent == []
     [sent] = deliver_with(ob, now + timedelta(seconds=121))
     assert sent.outcome == "sent" and len(pd.sent) == 1
+
+
+# -- retention (migration 062) ----------------------------------------------------------------
+def _outbox_rows(sink, rule: str) -> list[tuple]:
+    _, rows = sink.query(
+        "SELECT channel, state FROM alert_outbox WHERE rule = {r:String} ORDER BY channel, state",
+        {"r": rule},
+    )
+    return rows
+
+
+def test_the_outbox_ttl_and_the_code_agree_on_the_retention() -> None:
+    from alerting.outbox import OUTBOX_RETENTION_DAYS
+    from sinks.clickhouse import migrations
+
+    [mig] = [m for m in migrations() if m.name == "alert_outbox_ttl"]
+    assert f"INTERVAL {OUTBOX_RETENTION_DAYS} DAY" in mig.sql
+
+
+def test_finished_deliveries_leave_after_the_retention_and_owed_ones_stay(sink) -> None:
+    """A page sent 31 days ago is dropped by the TTL; one owed since a minute ago is kept."""
+    from alerting.outbox import OutboxRow
+
+    now = datetime.now(UTC)
+    old, owed = sample_alert("outbox_ttl_old"), sample_alert("outbox_ttl_owed")
+    ob = Outbox(sink, channels("ttl"))
+    ob.record([OutboxRow("ttl", old, state="sent", attempts=1)], now - timedelta(days=31))
+    ob.record([OutboxRow("ttl", owed)], now - timedelta(minutes=1))
+    sink.query("OPTIMIZE TABLE alert_outbox FINAL")  # applies the TTL (if the insert did not)
+    assert _outbox_rows(sink, "outbox_ttl_old") == []
+    assert _outbox_rows(sink, "outbox_ttl_owed") == [("ttl", "pending")]
+
+
+def test_a_pending_version_outliving_its_sent_one_pages_nobody(sink) -> None:
+    """ClickHouse drops expired rows part by part: for a while the old 'pending' version of a
+    page sent a month ago may outlive its 'sent' version. Such a version, written more than
+    29 days ago (its successor, later, is already past the 30-day TTL), is never sent again."""
+    from alerting.outbox import OutboxRow
+
+    now = datetime.now(UTC)
+    [m] = channels("ttl_stale")
+    gone = sample_alert("outbox_ttl_stale")
+    ob = Outbox(sink, [m])
+    ob.record([OutboxRow("ttl_stale", gone)], now - timedelta(days=29, hours=12))
+    assert _outbox_rows(sink, "outbox_ttl_stale") == [("ttl_stale", "pending")]
+    assert deliver(ob, now) == []
+    assert m.sent == []
+
+
+def test_a_replayed_alert_older_than_the_retention_is_not_paged_again(sink) -> None:
+    """A consumer-group reset replays llm.alerts.v1 from a month back: the TTL has dropped
+    those deliveries, so the outbox refuses the old alerts instead of paging them twice; an
+    alert from yesterday in the same replay is enqueued as usual (here for the first time)."""
+    now = datetime.now(UTC)
+    [m] = channels("ttl_replay")
+    month_old = sample_alert("outbox_ttl_replay_old").model_copy(
+        update={"created_at": now - timedelta(days=35)}
+    )
+    recent = sample_alert("outbox_ttl_replay_new").model_copy(
+        update={"created_at": now - timedelta(days=1)}
+    )
+    ob = Outbox(sink, [m])
+    assert ob.enqueue([month_old, recent], now=now) == 1
+    deliver(ob, now)
+    assert [a.alert_id for a in m.sent] == [recent.alert_id]
+
+
+def test_the_resolve_of_an_episode_older_than_the_retention_still_goes_out(sink) -> None:
+    """An incident open for five weeks: the TTL dropped its firing's outbox row, but
+    alert_notifications kept the record that the firing was sent, so the resolve goes out
+    (the on-call's incident closes). A resolve whose firing no record says was sent is
+    skipped as before."""
+    from alerting.dispatch import Record
+    from sinks.alert_store import AlertStore
+
+    now = datetime.now(UTC)
+    [m] = channels("ttl_long")
+    firing, resolved = episode("outbox_ttl_long")
+    _, never_resolved = episode("outbox_ttl_never")
+    AlertStore(sink).write_notifications(
+        [Record("ttl_long", firing, "sent", "", now - timedelta(days=35))]
+    )
+    ob = Outbox(sink, [m])
+    assert ob.enqueue([resolved, never_resolved], now=now) == 2
+    outcomes = {(r.alert.rule, r.outcome) for r in deliver(ob, now)}
+    assert outcomes == {("outbox_ttl_long", "sent"), ("outbox_ttl_never", "skipped")}
+    assert [a.alert_id for a in m.sent] == [resolved.alert_id]

@@ -81,8 +81,8 @@ def test_a_batch_scored_but_not_stored_is_not_acked_when_the_hop_is_cancelled():
 
     async def main() -> None:
         task = asyncio.ensure_future(run_pipelined(hop, _batches(3)))  # type: ignore[arg-type]
-        while "store 1 begins" not in hop.log:
-            await asyncio.sleep(0.005)
+        while "store 1 begins" not in hop.log or "score 2" not in hop.log:
+            await asyncio.sleep(0.005)  # batch 1 is being stored, batch 2 scored
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await asyncio.sleep(0.1)  # a cancelled store must not ack later

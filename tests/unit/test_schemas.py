@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -177,3 +178,25 @@ def test_nul_is_refused_in_every_text_field(model: type) -> None:
     with pytest.raises(InvalidEvent) as err:
         parse_event(b'{"service": "s", "model": "m", "segments": ["a\\u0000"]}')
     assert err.value.reason.value == "schema_violation"
+
+
+def test_an_event_from_a_clock_far_ahead_is_refused_with_its_reason() -> None:
+    """A producer sending local time as UTC, 14 hours east: dead-lettered with a reason that
+    says by how much and what to do; a few minutes of skew, a missing timestamp (the Kafka
+    record's time) and any time in the past are accepted."""
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def parse(**fields: object) -> object:
+        body = {"event_id": "clock-1", "service": "s", "request_model": "m", **fields}
+        return parse_event(orjson.dumps(body), max_future_s=3600, now=now, record_timestamp=now)
+
+    with pytest.raises(InvalidEvent) as caught:
+        parse(timestamp=(now + timedelta(hours=14)).isoformat())
+    assert caught.value.reason is ReasonCode.TIMESTAMP_IN_FUTURE
+    assert caught.value.event_id == "clock-1"
+    assert (
+        "50,400 s ahead" in caught.value.message and "ingest.max_future_s" in caught.value.message
+    )
+    for ok in (now + timedelta(minutes=5), now - timedelta(days=900), now + timedelta(hours=1)):
+        assert parse(timestamp=ok.isoformat()).timestamp == ok
+    assert parse().timestamp == now

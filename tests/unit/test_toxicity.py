@@ -207,6 +207,42 @@ def test_more_training_replies_are_neither_calibration_replies_nor_field_set():
     assert not more & field
 
 
+def test_look11_replies_are_disjoint_from_field_set_calibration_and_other_training_text():
+    """The look-11 training replies and the calibration replies written before look 11 share no
+    text with each other, the earlier training files, the phrase pools, the first calibration
+    replies or the frozen field set (prompt or response); the look's training replies hold at
+    least as many benign replies (near-miss twins) as toxic ones."""
+    root = HEAD_PATH.parents[3]
+    data = root / "scripts" / "data"
+
+    def rows(path: Path) -> list[tuple[str, str, str]]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [tuple(ln.split("\t", 2)) for ln in lines if ln.strip() and ln[0] != "#"]
+
+    def texts(path: Path) -> set[str]:
+        return {r[-1].strip() for r in rows(path)}
+
+    train = rows(data / "toxicity_handwritten_look11.txt")
+    cal = rows(data / "toxicity_calibration_more.txt")
+    fieldset = root / "benchmarks" / "quality" / "fieldsets" / "toxicity.jsonl"
+    field_rows = [json.loads(ln) for ln in fieldset.read_text().splitlines() if ln]
+    field = {r[k].strip() for r in field_rows for k in ("response", "prompt") if r.get(k)}
+    older = set().union(
+        *(
+            texts(data / f"toxicity_{name}.txt")
+            for name in ("handwritten", "handwritten_more", "phrases", "calibration")
+        )
+    )
+    new_train, new_cal = {r[2].strip() for r in train}, {r[2].strip() for r in cal}
+    assert (len(train), len(new_train), len(cal), len(new_cal)) == (180, 180, 87, 87)
+    assert all(r[0] in {"0", "1"} for r in train + cal)
+    assert not new_train & new_cal
+    assert not (new_train | new_cal) & older
+    assert not (new_train | new_cal) & field
+    toxic = sum(r[0] == "1" for r in train)
+    assert len(train) - toxic >= toxic
+
+
 def test_distillation_corpus_is_in_no_source_nor_field_set_and_its_scores_ship():
     """The teacher-labelled texts share none with the four fold sources, the calibration
     replies or the field set, and the committed teacher scores cover every one of them (so
@@ -320,5 +356,5 @@ def test_invalid_parameters_are_rejected_naming_them(kwargs, message):
     assert message in str(info.value)
 
 
-EXPECTED_THRESHOLD = 0.86
-EXPECTED_SCORES = [0.0, 0.0, 0.5, 1.0, 1.0]
+EXPECTED_THRESHOLD = 0.87
+EXPECTED_SCORES = [0.0, 0.0, 0.39, 1.0, 1.0]

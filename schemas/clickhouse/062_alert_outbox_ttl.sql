@@ -1,0 +1,18 @@
+-- alert_outbox keeps a delivery for 30 days after it was last written, then drops it.
+--
+-- Before this migration the outbox only grew, and the leader reads it with FINAL every
+-- second (alerting/outbox.py, ``Outbox.due``): a year of alerts on four channels is millions
+-- of rows merged each second to find the few still owed.
+--
+-- Every version of a row is rewritten at least every few minutes while it is owed (a retry,
+-- a silence's recheck, a resolve deferred to its firing), so only finished deliveries, or
+-- the rows of a monitor that has not run for 30 days, reach the TTL. Older versions of a row
+-- have an older updated_at than its newest, so they expire no later than it; but ClickHouse
+-- drops expired rows part by part, and for a while an old 'pending' version can outlive the
+-- 'sent' version that replaced it. ``Outbox.due`` therefore ignores owed rows not written in
+-- the last 29 days (``OUTBOX_RETENTION_DAYS`` - 1), and ``Outbox.enqueue`` refuses alerts
+-- created before that, so a replay of llm.alerts.v1 cannot page again what the TTL dropped.
+-- A resolve whose firing's row is gone (an incident open longer than 30 days) is still sent:
+-- ``alert_notifications``, which has no TTL, says the firing was. The period is tied to that
+-- constant (tests/unit/test_outbox.py checks both say 30).
+ALTER TABLE alert_outbox MODIFY TTL toDateTime(updated_at) + INTERVAL 30 DAY;
