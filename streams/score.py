@@ -235,14 +235,25 @@ class ScoreEvents(PipelineHop):
         with self.clock.stage("redact"):  # what the detectors and embedding inside leave
             return self.pipeline.score(valid)
 
+    def _model_work(
+        self, valid: list[InferenceEvent]
+    ) -> tuple[
+        list[ScoredEvent], list[ScoringFailure], tuple[list[DriftResult], dict[StreamKey, bytes]]
+    ]:
+        """Score ``valid``, then learn drift from what was scored (the model thread's job)."""
+        scored, failures = self._score(valid)
+        return scored, failures, self._learn_drift(scored)
+
     async def prepare(self, batch: Sequence[faust.EventT]) -> Prepared:
         """Parse and score ``batch`` and learn drift from it; nothing is stored or acked."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         valid, origin, dead = self.parse(batch)
         seconds = {"parse": time.perf_counter() - started}
-        (scored, failures), more = await loop.run_in_executor(
-            self.model_executor, self.clock.run, self._score, valid
+        # One job on the model thread: it goes from this batch's drift straight to the
+        # next batch's scoring when the pipelined hop has queued it, not waiting for the loop.
+        (scored, failures, drift), more = await loop.run_in_executor(
+            self.model_executor, self.clock.run, self._model_work, valid
         )
         _add(seconds, more)
         by_event = {id(e): ev for e, ev in zip(valid, origin, strict=True)}
@@ -251,10 +262,6 @@ class ScoreEvents(PipelineHop):
                 self._dead(by_event[id(f.event)], ReasonCode.SCORING_FAILED, f.error,
                            event_id=f.event.event_id)
             )  # fmt: skip
-        drift, more = await loop.run_in_executor(
-            self.model_executor, self.clock.run, self._learn_drift, scored
-        )
-        _add(seconds, more)
         return Prepared(scored, dead, drift, _origins(scored, valid, origin, failures), seconds)
 
     async def finish(self, batch: Sequence[faust.EventT], ready: Prepared) -> None:

@@ -95,9 +95,13 @@ class IngestSettings(BaseModel):
     )
     pipelined: bool = Field(
         default=False,
-        description="Score the next micro-batch while the last is written, published and "
-        "acked (acks stay in order, each after its batch is stored). Off by default: it "
-        "showed no gain on a 2-core machine (benchmarks/speed/reports/throughput.md).",
+        description="Read the next micro-batch and queue it on the model thread while this "
+        "one is scored and the last is written, published and acked (acks stay in order, "
+        "each after its batch is stored; at most two batches held). It keeps the model busy "
+        "across batch boundaries (0.95-1.06 of a long drain against 0.81-0.91) and raised the "
+        "cache-off ratio to the bare model from 0.64 to 0.72 on average, but it raised "
+        "publish->stored p99 at 70 % load by 0.4-0.5 s with the embedding cache on, so it is "
+        "off by default (benchmarks/speed/reports/throughput_notes.md, branch fast3).",
     )
 
 

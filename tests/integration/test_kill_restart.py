@@ -59,3 +59,36 @@ def test_sigkill_twice_mid_stream_then_every_event_exactly_once(
     # Replays happened (a kill loses the unacked batch's commit), and FINAL absorbed them.
     [raw] = query(settings, "SELECT count() AS n FROM events")
     assert raw["n"] >= N
+
+
+def test_sigterm_mid_stream_with_the_pipelined_hop_commits_only_stored_events(
+    broker, tmp_path
+) -> None:
+    """SIGTERM while the pipelined hop holds a batch being scored and one being stored: the
+    worker exits cleanly, every committed offset is of a stored event (nothing unstored is
+    acked), and a restart stores the rest, each of the 2000 once."""
+    settings = worker_settings(
+        broker, tmp_path, kafka={"partitions": 3},
+        ingest={"batch_size": 50, "batch_within_s": 0.2, "pipelined": True},
+    )  # fmt: skip
+    create_topics(settings)
+    messages = generate(N, seed=29, bad_every=0)
+    topic = settings.kafka.topic("llm.inference.v1")
+    publish(broker, topic, [(m.key, m.value) for m in messages])
+
+    worker = start_worker(settings, "worker-1")
+    wait_until(lambda: worker.stats().get("events_stored", 0) >= 400, 90, what="400 stored")
+    assert worker.stop() == 0
+    done = sum(o or 0 for o in committed(broker, settings.app_id, topic, 3))
+    [row] = query(settings, "SELECT uniqExact(event_id) AS ids FROM events_v")
+    assert 0 < done <= row["ids"]
+
+    worker = start_worker(settings, "worker-2")
+    wait_until(
+        lambda: sum(o or 0 for o in committed(broker, settings.app_id, topic, 3)) == N,
+        120, interval_s=1.0,
+        what=f"committed offset {N}",
+    )  # fmt: skip
+    assert worker.stop() == 0
+    [row] = query(settings, "SELECT count() AS n, uniqExact(event_id) AS ids FROM events_v")
+    assert row == {"n": N, "ids": N}
