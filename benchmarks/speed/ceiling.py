@@ -50,6 +50,7 @@ def encode_seconds(
     ``Embedder(precision, cache_size=...)`` to embed prompt and response of ``events``,
     batch by batch as the pipeline does (model load and warm-up excluded)."""
     from detectors.embedding import Embedder, batch_embeddings
+    from detectors.pipeline import DRIFT_TEXT
 
     name, cache_dir = precision
     emb = Embedder(name, cache_dir=cache_dir, cache_size=cache_size)  # type: ignore[arg-type]
@@ -58,8 +59,8 @@ def encode_seconds(
     started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(events), batch_size):
         chunk = events[i : i + batch_size]
-        for f in ("prompt", "response"):
-            batch_embeddings(chunk, f, None, emb)
+        for f in ("prompt", "response"):  # the texts drift embeds (prompt: the user's)
+            batch_embeddings(chunk, DRIFT_TEXT.get(f, f), None, emb)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -72,7 +73,7 @@ def ceiling(
     events = valid_events(messages)
     seconds, cpu = encode_seconds(events, batch_size, 0, precision)
     cached, _ = encode_seconds(events, batch_size, CACHE_SIZE, precision)
-    texts = [t for e in events for t in (e.prompt_text, e.response)]
+    texts = [t for e in events for t in (e.user_text, e.response)]
     return {"events": len(events), "seconds": seconds, "rate": len(events) / seconds,
             "cached_seconds": cached, "cached_rate": len(events) / cached,
             "texts": len(texts), "distinct": len(set(texts)),

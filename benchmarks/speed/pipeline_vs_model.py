@@ -69,7 +69,7 @@ def main() -> int:
 
     def bare() -> None:
         for b in batches:
-            embedder._encode([e.prompt_text for e in b])
+            embedder._encode([e.user_text for e in b])  # drift's prompt text (DRIFT_TEXT)
             embedder._encode([e.response for e in b])
 
     model = _timed(bare, n)

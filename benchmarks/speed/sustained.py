@@ -82,12 +82,13 @@ class Bare:
 
     def slice(self) -> None:
         from detectors.embedding import batch_embeddings
+        from detectors.pipeline import DRIFT_TEXT
 
         chunk = self.chunks[self.next % len(self.chunks)]
         self.next += 1
         wall, cpu = time.perf_counter(), time.process_time()
-        for f in ("prompt", "response"):
-            batch_embeddings(chunk, f, None, self.emb)
+        for f in ("prompt", "response"):  # the texts drift embeds (prompt: the user's)
+            batch_embeddings(chunk, DRIFT_TEXT.get(f, f), None, self.emb)
         self.wall += time.perf_counter() - wall
         self.cpu += time.process_time() - cpu
         self.events += len(chunk)

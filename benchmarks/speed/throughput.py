@@ -45,10 +45,10 @@ from benchmarks.speed.machine import machine_facts  # noqa: E402
 from streams.broker import LocalBroker, free_port  # noqa: E402
 from streams.demo import WorkerProcess, settings_env  # noqa: E402
 from streams.demo_data import DemoMessage, generate  # noqa: E402
-from streams.settings import Settings  # noqa: E402
+from streams.settings import DetectorSettings, Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT = ["cost", "pii", "toxicity"]
+DEFAULT = DetectorSettings().enabled  # the product default: cost, pii, toxicity, injection
 ALL = ["cost", "pii", "toxicity", "injection", "hallucination"]
 
 #: name -> (detectors, drift on, more settings by section)
