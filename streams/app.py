@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from pydantic import BaseModel, SecretStr
 
 from alerting.channels import (
     AlertmanagerNotifier,
@@ -39,7 +38,7 @@ from streams.agents import EvaluateRules, NotifyAlerts, ScoreEvents, wire
 from streams.lifecycle import Health
 from streams.logsafety import redact_http_logs
 from streams.metrics import Metrics
-from streams.settings import AlertSettings, KafkaSettings, Settings
+from streams.settings import AlertSettings, KafkaSettings, Settings, secret_values
 from streams.stages import instrument
 from streams.topics import TOPIC_NAMES, declare
 from streams.webauth import Gate
@@ -121,16 +120,8 @@ def unkeyed_ids_warning(settings: Settings) -> str | None:
 def placeholder_secrets(settings: Settings) -> list[str]:
     """The ``INFERSIGHT_*`` secrets still set to a deploy file's placeholder (``CHANGE-ME...``,
     ``change-me``): anyone who read the repository knows them."""
-    found = []
-    for section, value in settings:
-        items = value if isinstance(value, BaseModel) else [(section, value)]
-        for name, item in items:
-            if isinstance(item, SecretStr) and item.get_secret_value().lower().startswith(
-                "change-me"
-            ):
-                var = f"{section}_{name}" if isinstance(value, BaseModel) else name
-                found.append(f"INFERSIGHT_{var}".upper())
-    return found
+    return [var for var, value in secret_values(settings).items()
+            if value.lower().startswith("change-me")]  # fmt: skip
 
 
 CHANNELS = ("webhook", "slack", "pagerduty", "alertmanager")

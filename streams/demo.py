@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, SecretStr
 
 from streams.broker import LocalBroker, free_port, wait_for_port
-from streams.settings import Settings
+from streams.settings import Settings, secret_values
 
 __all__ = ["WebhookReceiver", "WorkerProcess", "run_demo", "settings_env"]
 
@@ -95,14 +94,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 )
         elif value is not None:
             env[f"INFERSIGHT_{key}".upper()] = str(value)
-    # Secrets are dumped masked ("**********"): pass every SecretStr's real value.
-    for section, value in settings:
-        fields = value if isinstance(value, BaseModel) else None
-        items = fields if fields is not None else [(section, value)]
-        for name, item in items:
-            var = f"INFERSIGHT_{section}_{name}" if fields is not None else f"INFERSIGHT_{name}"
-            if isinstance(item, SecretStr):
-                env[var.upper()] = item.get_secret_value()
+    env.update(secret_values(settings))  # dumped masked ("**********"): the real values
     return env
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "OtelSettings",
     "Settings",
     "load_settings",
+    "secret_values",
 ]
 
 
@@ -469,3 +470,16 @@ def load_settings(**overrides: Any) -> Settings:
             lines.append(f"  {var}: {err['msg']}")
         msg = "invalid configuration:\n" + "\n".join(lines)
         raise SystemExit(msg) from None
+
+
+def secret_values(settings: Settings) -> dict[str, str]:
+    """Every secret that is set, by its ``INFERSIGHT_*`` variable, with its real value (a
+    dump masks them)."""
+    out = {}
+    for section, value in settings:
+        items = value if isinstance(value, BaseModel) else [(section, value)]
+        for name, item in items:
+            if isinstance(item, SecretStr):
+                var = f"{section}_{name}" if isinstance(value, BaseModel) else name
+                out[f"INFERSIGHT_{var}".upper()] = item.get_secret_value()
+    return out
