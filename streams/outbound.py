@@ -26,10 +26,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from schemas.events import InferenceEvent
-from streams.publish import event_key
+from streams.publish import encode_event
 from streams.topics import INFERENCE
 
 __all__ = ["BackgroundPublisher", "PublisherStats"]
@@ -103,9 +101,7 @@ class BackgroundPublisher:
     def submit(self, event: InferenceEvent | dict[str, Any]) -> bool:
         """Validate and queue one event; False when the queue was full (the oldest queued
         event was dropped to make room). Raises ``pydantic.ValidationError`` on a bad event."""
-        if not isinstance(event, InferenceEvent):
-            event = InferenceEvent.model_validate(event)
-        body = orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+        key, body = encode_event(event)
         self.stats.submitted += 1
         full = len(self._queue) + self._in_flight >= self.max_pending and bool(self._queue)
         if full:
@@ -115,7 +111,7 @@ class BackgroundPublisher:
                 log.warning("infersight publisher: %d events dropped so far (queue of %d full; "
                             "is Kafka reachable at %s?)", self.stats.dropped, self.max_pending,
                             self.bootstrap)  # fmt: skip
-        self._queue.append((event_key(event), body))
+        self._queue.append((key, body))
         self.stats.pending = len(self._queue) + self._in_flight
         self._wake.set()
         return not full

@@ -26,11 +26,18 @@ from schemas.feedback import parse_feedback
 from schemas.parsing import InvalidEvent, parse_event
 from streams.topics import FEEDBACK, INFERENCE
 
-__all__ = ["Publisher", "event_key", "publish_lines"]
+__all__ = ["Publisher", "encode_event", "event_key", "publish_lines"]
 
 
 def event_key(event: InferenceEvent) -> bytes:
     return f"{event.service}|{event.model}".encode()
+
+
+def encode_event(event: InferenceEvent | dict[str, Any]) -> tuple[bytes, bytes]:
+    """Validate (``pydantic.ValidationError`` on a bad event) and encode: (key, value)."""
+    if not isinstance(event, InferenceEvent):
+        event = InferenceEvent.model_validate(event)
+    return event_key(event), orjson.dumps(event.model_dump(mode="json", exclude_none=True))
 
 
 class Publisher:
@@ -61,10 +68,8 @@ class Publisher:
 
     async def publish(self, event: InferenceEvent | dict[str, Any]) -> None:
         """Validate and send one event; waits for the broker's acknowledgement."""
-        if not isinstance(event, InferenceEvent):
-            event = InferenceEvent.model_validate(event)
-        body = orjson.dumps(event.model_dump(mode="json", exclude_none=True))
-        await self._producer.send_and_wait(self.topic, body, key=event_key(event))
+        key, body = encode_event(event)
+        await self._producer.send_and_wait(self.topic, body, key=key)
 
     async def feedback(
         self,
