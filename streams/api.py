@@ -30,14 +30,7 @@ from streams.serve import (
 )
 from streams.webauth import Gate, Refusal
 
-__all__ = ["Store", "mount", "refused"]
-
-
-def refused(view: View, refusal: Refusal) -> Any:
-    """The gate's refusal as JSON ``{"error": ...}`` with its status and headers."""
-    return view.web.json(
-        {"error": refusal.message}, status=refusal.status, headers=dict(refusal.headers)
-    )
+__all__ = ["GatedView", "Store", "mount"]
 
 
 @dataclass
@@ -62,14 +55,26 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-class _StoreView(View):
-    store: Store  # set per app by mount()
+class GatedView(View):
+    """A view that answers only what its gate (``streams.webauth``) lets through; a refusal
+    is JSON ``{"error": ...}`` with the gate's status and headers."""
+
+    def gate(self) -> Gate:
+        raise NotImplementedError
 
     async def dispatch(self, request: Any) -> Any:
-        refusal = self.store.gate.refuse(request.headers)
+        refusal: Refusal | None = self.gate().refuse(request.headers)
         if refusal is not None:
-            return refused(self, refusal)
+            headers = dict(refusal.headers)
+            return self.web.json({"error": refusal.message}, status=refusal.status, headers=headers)
         return await super().dispatch(request)
+
+
+class _StoreView(GatedView):
+    store: Store  # set per app by mount()
+
+    def gate(self) -> Gate:
+        return self.store.gate
 
     def error(self, status: int, message: str) -> Any:
         return self.web.json({"error": message}, status=status)

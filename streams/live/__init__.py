@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from faust.web import View
+from streams.api import GatedView
+from streams.webauth import Gate
 
 __all__ = ["LIVE_TABLES", "MIN_INTERVAL_S", "mount", "snapshot"]
 
@@ -95,16 +96,11 @@ def consumer_lag(app: Any, topic: str) -> dict[str, Any]:
         return {"partitions": {}, "total": None, "note": type(exc).__name__}
 
 
-class _LiveView(View):
+class _LiveView(GatedView):
     live: _Live  # set per app by mount()
 
-    async def dispatch(self, request: Any) -> Any:
-        from streams.api import refused
-
-        refusal = self.live.store.gate.refuse(request.headers)
-        if refusal is not None:
-            return refused(self, refusal)
-        return await super().dispatch(request)
+    def gate(self) -> Gate:
+        return self.live.store.gate
 
 
 class PageView(_LiveView):
