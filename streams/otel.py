@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.otel import InvalidOtlp, map_traces
 from schemas.otlp import encode_evaluations
+from schemas.parsing import InvalidEvent, refuse_future
 from schemas.results import ReasonCode
 from streams.score import ScoreEvents
 
@@ -87,17 +88,12 @@ class ScoreSpans(ScoreEvents):
         now, limit = datetime.now(UTC), self.settings.ingest.max_future_s
         kept = []
         for event in events:
-            ahead = (event.timestamp - now).total_seconds()
-            if ahead <= limit:
-                kept.append(event)
+            try:
+                refuse_future(event.timestamp, event.event_id, limit, now)
+            except InvalidEvent as exc:
+                dead.append(self._dead(ev, exc.reason, exc.message, event_id=exc.event_id))
                 continue
-            msg = (
-                f"span start {event.timestamp.isoformat()} is {ahead:,.0f} s ahead of the "
-                f"worker's clock (at most {limit:g} s, ingest.max_future_s): a clock bug on "
-                "the traced host; replay this batch once it is fixed"
-            )
-            reason = ReasonCode.TIMESTAMP_IN_FUTURE
-            dead.append(self._dead(ev, reason, msg, event_id=event.event_id))
+            kept.append(event)
         return kept
 
     evaluations: faust.TopicT | None = None  # set by wire_spans when configured
